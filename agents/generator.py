@@ -1,0 +1,115 @@
+"""The teacher: candidate examples for each plan target, procedurally or through an LLM.
+
+Procedural candidates come from the pack's source with the target's knob overrides; LLM candidates
+come from the pack's ``generator.jinja`` sent to the teacher endpoint, parsed from a JSON list.
+Either way they are only candidates: the critic decides what the student learns from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import zlib
+
+from pydantic import ValidationError
+
+from agents.schemas import Candidate, GenerationPlan, Lineage, PlanTarget, TeacherCandidate
+from tools.packs import Pack
+
+
+def teacher_mode(pack: Pack, has_endpoint: bool) -> str:
+    """``llm`` or ``procedural``: what the pack asks for, given whether a teacher endpoint exists."""
+    mode = pack.spec.generator.mode
+    if mode == "auto":
+        return "llm" if has_endpoint else "procedural"
+    if mode == "llm" and not has_endpoint:
+        raise ValueError(
+            f"pack {pack.name!r} asks for an LLM teacher (generator.mode: llm) but no teacher "
+            "endpoint is set: pass --llm local or --llm <url>"
+        )
+    return mode
+
+
+def target_seed(run_seed: int, target_id: str) -> int:
+    """A stable seed per (run, target), so a re-run draws the same items."""
+    return zlib.crc32(f"{run_seed}:{target_id}".encode())
+
+
+def generate_procedural(source, plan: GenerationPlan, run_seed: int) -> list[Candidate]:
+    """``target.budget`` source items per target, drawn with the target's knob overrides."""
+    candidates = []
+    for target in plan.targets:
+        seed = target_seed(run_seed, target.target_id)
+        lineage = Lineage(
+            cycle=plan.cycle, target_id=target.target_id, source="procedural",
+            cluster_id=target.cluster_id, seed=seed,
+        )
+        for item in source.sample(target.budget, seed=seed, overrides=target.source_config):
+            candidates.append(
+                Candidate(
+                    question=item.question, solution=item.solution, answer=item.answer,
+                    metadata=item.metadata, lineage=lineage,
+                )
+            )
+    return candidates
+
+
+def generate_llm(client, pack: Pack, plan: GenerationPlan) -> list[Candidate]:
+    """Candidates written by the teacher endpoint, ``generator.per_call`` per request."""
+    per_call = pack.spec.generator.per_call
+    jobs: list[tuple[PlanTarget, str]] = []
+    for target in plan.targets:
+        for call in range(math.ceil(target.budget / per_call)):
+            n = min(per_call, target.budget - call * per_call)
+            # The call index keeps otherwise identical prompts distinct in the call cache.
+            prompt = pack.render("generator", target=target, n=n, task=pack.spec.task)
+            jobs.append((target, f"{prompt}\n(batch {call + 1})"))
+    replies = client.complete([p for _, p in jobs], temperature=pack.spec.generator.temperature)
+    candidates = []
+    for (target, _), reply in zip(jobs, replies, strict=True):
+        lineage = Lineage(
+            cycle=plan.cycle, target_id=target.target_id, source="llm",
+            cluster_id=target.cluster_id, endpoint_model=client.config.model,
+        )
+        for parsed in parse_candidates(reply or ""):
+            candidates.append(Candidate(**parsed.model_dump(), lineage=lineage))
+    return candidates
+
+
+def parse_candidates(text: str) -> list[TeacherCandidate]:
+    """Every well-formed ``{question, solution, answer}`` object in a reply; the rest is dropped.
+
+    Example:
+        >>> parse_candidates('[{"question": "2 + 2 =", "answer": 4}]')[0].answer
+        '4'
+    """
+    match = re.search(r"\[.*\]", text, re.DOTALL)
+    blobs = []
+    if match:
+        try:
+            value = json.loads(match.group(0))
+            blobs = value if isinstance(value, list) else []
+        except json.JSONDecodeError:
+            blobs = []
+    if not blobs:
+        blobs = [_loads(m) for m in re.findall(r"\{[^{}]*\}", text)]
+    out = []
+    for blob in blobs:
+        if not isinstance(blob, dict):
+            continue
+        blob = {k: str(v) for k, v in blob.items() if k in ("question", "solution", "answer")}
+        try:
+            candidate = TeacherCandidate.model_validate(blob)
+        except ValidationError:
+            continue
+        if candidate.question.strip() and candidate.answer.strip():
+            out.append(candidate)
+    return out
+
+
+def _loads(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None

@@ -1,0 +1,69 @@
+"""The ``failforward`` command. Imports nothing heavy until a command runs (``--help`` is fast)."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import MISSING, fields
+
+import typer
+
+from graph.state import RunSettings
+
+app = typer.Typer(help="Train a small student on data aimed at its own failures.",
+                  no_args_is_help=True, add_completion=False)
+
+
+def _run(resume: str | None = None, **options) -> None:
+    from graph.runner import run_loop
+
+    try:
+        settings = RunSettings(**options)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    run_id = run_loop(settings, resume=resume)
+    typer.echo(f"run folder: {settings.runs_dir}/{run_id}")
+
+
+def _options_from_settings(func):
+    """Give ``func`` one ``--option`` per RunSettings field (default and help from the field)."""
+    params = [
+        inspect.Parameter(
+            "resume", inspect.Parameter.KEYWORD_ONLY, annotation=str | None,
+            default=typer.Option(None, help="Continue the stopped run with this id."),
+        )
+    ]
+    for f in fields(RunSettings):
+        default = f.default if f.default is not MISSING else f.default_factory()
+        annotation = type(default)
+        params.append(inspect.Parameter(
+            f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+            default=typer.Option(default, f"--{f.name.replace('_', '-')}", help=f.metadata["help"]),
+        ))
+    func.__signature__ = inspect.Signature(params)
+    return func
+
+
+def run(**options) -> None:
+    """Run the loop: evaluate → analyze → generate → critique → train, cycle after cycle."""
+    _run(**options)
+
+
+app.command("run")(_options_from_settings(run))
+
+
+@app.command("report")
+def report(run_id: str, runs_dir: str = typer.Option("runs", help="Folder holding run folders.")):
+    """Redraw report.md for a run from its store."""
+    from pathlib import Path
+
+    from tools.report import write_report
+    from tools.store import RunStore
+
+    run_dir = Path(runs_dir) / run_id
+    if not (run_dir / "run.db").is_file():
+        raise typer.BadParameter(f"no run folder {run_dir} with a run.db")
+    typer.echo(write_report(RunStore(run_dir / "run.db"), run_dir, run_id))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,284 @@
+"""The failforward loop as a LangGraph state machine.
+
+START → bootstrap → evaluate_student ─┬─> analyze_failures → generate_examples →
+                                      │     critique_examples → train_student → evaluate_student …
+                                      └─> write_report → END
+
+Nodes are thin: they read the run context, call agents and tools, write the store, and return a
+partial state update.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from pathlib import Path
+from typing import Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agents import analyst, critic, generator
+from agents.schemas import Candidate, Failure, GenerationPlan, Lineage, Verdict
+from graph.state import LoopState, RunContext, RunSettings
+from tools.sources import normalize, split_disjoint
+from tools.verifiers import make_solver, make_verifier
+
+
+def timed(node):
+    """Record each node run (name and seconds) in the store and in ``state['nodes_run']``."""
+
+    @functools.wraps(node)
+    def wrapper(state: LoopState, runtime: Runtime[RunContext]) -> dict:
+        started = time.perf_counter()
+        update = node(state, runtime)
+        runtime.context.store.record_node(
+            state.get("cycle", 0), node.__name__, time.perf_counter() - started
+        )
+        return {**update, "nodes_run": [node.__name__]}
+
+    return wrapper
+
+
+def _source(ctx: RunContext):
+    if "source" not in ctx.cache:
+        ctx.cache["source"] = ctx.pack.make_source()
+    return ctx.cache["source"]
+
+
+def _verifier(ctx: RunContext):
+    return make_verifier(ctx.pack.spec.verifier, _source(ctx))
+
+
+@timed
+def bootstrap(state: LoopState, runtime: Runtime[RunContext]) -> dict:
+    """Draw the probe and test sets once per run (fixed seeds, disjoint) and store them."""
+    ctx, spec = runtime.context, runtime.context.pack.spec
+    if not ctx.store.eval_items("test"):
+        probe, test = split_disjoint(
+            _source(ctx), (spec.probe.size, spec.probe.seed), (spec.test.size, spec.test.seed)
+        )
+        ctx.store.save_eval_items("probe", probe)
+        ctx.store.save_eval_items("test", test)
+    return {}
+
+
+def _student(ctx: RunContext, adapter_dir: str | None):
+    """The student for ``adapter_dir``, loaded once and kept in the context."""
+    from training.student_model import load_student, resolve_student
+
+    cached = ctx.cache.get("student")
+    if cached and cached[0] == adapter_dir:
+        return cached[1], cached[2]
+    model, tokenizer = load_student(
+        resolve_student(ctx.settings.student), Path(adapter_dir) if adapter_dir else None
+    )
+    ctx.cache["student"] = (adapter_dir, model, tokenizer)
+    return model, tokenizer
+
+
+@timed
+def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
+    """Score the student on the probe and test sets; keep the probe failures for the analyst."""
+    from agents.student import answer_items
+
+    ctx, cycle, started = runtime.context, state.get("cycle", 0), time.perf_counter()
+    model, tokenizer = _student(ctx, state.get("adapter_dir"))
+    verifier = _verifier(ctx)
+    accuracy = {}
+    for split in ("probe", "test"):
+        items = ctx.store.eval_items(split)
+        with ctx.ui.task(f"cycle {cycle}: evaluate {split}", total=len(items)) as bar:
+            attempts = answer_items(
+                model, tokenizer, ctx.pack, items, verifier, ctx.settings.eval_batch_size, bar.advance
+            )
+        ctx.store.save_attempts(cycle, split, attempts)
+        accuracy[split] = sum(a.correct for a in attempts) / len(attempts)
+        if split == "probe":
+            failures = [
+                Failure(question=a.item.question, expected=a.item.answer, output=a.output,
+                        extracted=a.extracted, metadata=a.item.metadata)
+                for a in attempts if not a.correct
+            ]
+            ctx.store.save_failures(cycle, failures)
+    n_test = len(ctx.store.eval_items("test"))
+    low, high = wilson_interval(accuracy["test"], n_test)
+    ctx.store.save_metrics(cycle, {"probe_acc": accuracy["probe"], "test_acc": accuracy["test"],
+                                   "test_ci_low": low, "test_ci_high": high, "test_n": n_test})
+    row = {"cycle": cycle, "test_acc": accuracy["test"], "test_ci": (low, high),
+           "probe_acc": accuracy["probe"], "failures": len(failures),
+           "seconds": time.perf_counter() - started, **_cycle_counts(ctx, cycle)}
+    history = [*state.get("history", []), row]
+    ctx.ui.cycle_table(history)
+    return {"history": [row], "stop_reason": decide_stop(history, ctx.settings)}
+
+
+def _cycle_counts(ctx: RunContext, cycle: int) -> dict:
+    counts = ctx.store.verdict_counts(cycle)
+    if not counts:
+        return {}
+    accepted = counts.get("accepted", 0)
+    return {"accepted": accepted, "rejected": sum(counts.values()) - accepted,
+            "clusters": len(ctx.store.clusters(cycle))}
+
+
+def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of an accuracy ``p`` over ``n`` items."""
+    if n == 0:
+        return 0.0, 0.0
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def decide_stop(history: list[dict], settings: RunSettings) -> str | None:
+    """Why the loop should stop after the latest evaluation, or None to go on."""
+    latest = history[-1]
+    if latest["test_acc"] >= settings.target_accuracy:
+        return "target accuracy reached"
+    if latest["cycle"] >= settings.cycles:
+        return "cycles done"
+    if latest.get("failures", 1) == 0:
+        return "no probe failures left"
+    if len(history) > settings.patience:
+        best_before = max(r["test_acc"] for r in history[: -settings.patience])
+        if max(r["test_acc"] for r in history[-settings.patience :]) <= best_before:
+            return "plateau"
+    return None
+
+
+def route_after_evaluate(state: LoopState) -> Literal["analyze_failures", "write_report"]:
+    return "write_report" if state.get("stop_reason") else "analyze_failures"
+
+
+@timed
+def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
+    """Cluster the probe failures and write this cycle's generation plan."""
+    from tools.embeddings import embed
+    from tools.faiss_index import choose_k, kmeans
+
+    ctx, cycle = runtime.context, state.get("cycle", 0) + 1
+    failures = ctx.store.failures(cycle - 1)
+    with ctx.ui.task(f"cycle {cycle}: analyze {len(failures)} failures", total=1) as bar:
+        clusters, labels = analyst.cluster_failures(
+            failures, ctx.pack, embed, kmeans, choose_k(len(failures)), ctx.settings.seed
+        )
+        if "analyst" in ctx.clients:
+            clusters = analyst.name_with_llm(ctx.clients["analyst"], ctx.pack, clusters, failures, labels)
+        bar.advance()
+    ctx.store.save_clusters(cycle, clusters, labels)
+    if ctx.settings.plan == "uniform":
+        plan = analyst.plan_uniform(ctx.pack, ctx.settings.budget, cycle)
+    else:
+        plan = analyst.plan_targeted(clusters, ctx.pack, ctx.settings.budget, cycle)
+    ctx.store.save_plan(plan)
+    for target in plan.targets:
+        ctx.ui.log(f"  plan: {target.budget:>3} examples -> {target.name}")
+    return {"plan": plan.model_dump()}
+
+
+@timed
+def generate_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
+    """The teacher writes candidates for every plan target; they are stored as pending."""
+    ctx = runtime.context
+    plan = GenerationPlan.model_validate(state["plan"])
+    mode = generator.teacher_mode(ctx.pack, "teacher" in ctx.clients)
+    with ctx.ui.task(f"cycle {plan.cycle}: generate ({mode})", total=plan.budget) as bar:
+        if mode == "llm":
+            candidates = generator.generate_llm(ctx.clients["teacher"], ctx.pack, plan)
+        else:
+            candidates = generator.generate_procedural(_source(ctx), plan, ctx.settings.seed)
+        bar.update(len(candidates))
+    pending = [Verdict(accepted=False, reason="pending", step="generate")] * len(candidates)
+    ctx.store.save_examples(plan.cycle, candidates, pending)
+    return {}
+
+
+@timed
+def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
+    """Verify, dedupe and decontaminate the cycle's candidates; every verdict is stored."""
+    ctx = runtime.context
+    cycle = state["plan"]["cycle"]
+    rows = ctx.store.examples(cycle=cycle)
+    candidates = [
+        Candidate(question=r["question"], solution=r["solution"], answer=r["answer"],
+                  metadata=r["metadata"], lineage=Lineage.model_validate(r["lineage"]))
+        for r in rows
+    ]
+    test_questions = {normalize(i.question) for i in ctx.store.eval_items("test")}
+    earlier = {normalize(r["question"]) for r in ctx.store.examples(accepted=True) if r["cycle"] < cycle}
+    with ctx.ui.task(f"cycle {cycle}: critique", total=len(candidates)) as bar:
+        verdicts = critic.critique(
+            candidates, _verifier(ctx), make_solver(ctx.pack.spec.critic.solver),
+            test_questions, earlier,
+        )
+        bar.update(len(candidates))
+    ctx.store.save_examples(cycle, candidates, verdicts)
+    counts = ctx.store.verdict_counts(cycle)
+    ctx.ui.log("  critic: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return {"accepted": counts.get("accepted", 0)}
+
+
+@timed
+def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
+    """LoRA SFT (TRL) on the cycle's accepted examples; the adapter is saved per cycle."""
+    from agents.student import student_messages
+    from training.config import TrainConfig
+    from training.offpolicy import sft_rows, train_sft
+
+    ctx, cycle = runtime.context, state["plan"]["cycle"]
+    examples = ctx.store.examples(cycle=cycle, accepted=True)
+    total = int(ctx.store.metrics().get(cycle - 1, {}).get("train_examples_total", 0))
+    if not examples:
+        ctx.ui.log(f"  cycle {cycle}: the critic accepted nothing; the student is unchanged")
+        ctx.store.save_metrics(cycle, {"train_examples": 0, "train_examples_total": total})
+        return {"cycle": cycle}
+    model, tokenizer = _student(ctx, state.get("adapter_dir"))
+    settings = ctx.settings
+    config = TrainConfig(learning_rate=settings.learning_rate, epochs=settings.epochs,
+                         batch_size=settings.train_batch_size, seed=settings.seed + cycle)
+    rows = sft_rows(examples, lambda q: student_messages(ctx.pack, q))
+    steps = math.ceil(len(rows) / config.batch_size) * math.ceil(config.epochs)
+    with ctx.ui.task(f"cycle {cycle}: train on {len(rows)} examples", total=steps) as bar:
+        model, result = train_sft(
+            model, tokenizer, rows, config, ctx.run_dir / "checkpoints" / f"cycle-{cycle}",
+            on_step=lambda step, total_steps: bar.update(step, total_steps),
+        )
+    adapter_dir = str(result.adapter_dir)
+    ctx.cache["student"] = (adapter_dir, model, tokenizer)
+    ctx.store.save_metrics(cycle, {
+        "train_examples": len(rows), "train_examples_total": total + len(rows),
+        "train_steps": result.steps, "train_loss": result.loss or 0.0,
+        "train_seconds": result.seconds, "train_truncated": result.truncated,
+    })
+    return {"cycle": cycle, "adapter_dir": adapter_dir}
+
+
+@timed
+def write_report(state: LoopState, runtime: Runtime[RunContext]) -> dict:
+    """Write ``report.md`` into the run folder."""
+    from tools.report import write_report as render
+
+    ctx = runtime.context
+    ctx.store.set_meta("stop_reason", state.get("stop_reason"))
+    path = render(ctx.store, ctx.run_dir, ctx.run_id)
+    ctx.ui.log(f"stopped: {state.get('stop_reason')}; report: {path}")
+    return {}
+
+
+def build_graph() -> StateGraph:
+    """The loop's graph, uncompiled (compile it with a checkpointer to run it)."""
+    graph = StateGraph(LoopState, context_schema=RunContext)
+    for node in (bootstrap, evaluate_student, analyze_failures, generate_examples,
+                 critique_examples, train_student, write_report):
+        graph.add_node(node.__name__, node)
+    graph.add_edge(START, "bootstrap")
+    graph.add_edge("bootstrap", "evaluate_student")
+    graph.add_conditional_edges("evaluate_student", route_after_evaluate)
+    graph.add_edge("analyze_failures", "generate_examples")
+    graph.add_edge("generate_examples", "critique_examples")
+    graph.add_edge("critique_examples", "train_student")
+    graph.add_edge("train_student", "evaluate_student")
+    graph.add_edge("write_report", END)
+    return graph

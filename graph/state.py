@@ -1,0 +1,89 @@
+"""The loop's typed state (checkpointed) and its run context (fixed settings and live resources).
+
+State stays small and JSON-plain: bulky data (eval sets, failures, examples) lives in the run
+store and the state holds references, so checkpoints stay cheap and resumes exact.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypedDict
+
+
+class LoopState(TypedDict, total=False):
+    cycle: int  # training cycles completed so far
+    adapter_dir: str | None  # the student's latest LoRA adapter (None: the base model)
+    plan: dict[str, Any] | None  # GenerationPlan of the cycle in progress
+    accepted: int  # examples the critic accepted this cycle
+    history: Annotated[list[dict[str, Any]], operator.add]  # one row per evaluation
+    nodes_run: Annotated[list[str], operator.add]  # node names, in order, for audits and tests
+    stop_reason: str | None
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class RunSettings:
+    """Everything that fixes a run. Stored with the run, so ``--resume`` needs only the id.
+
+    The CLI's ``run`` options are generated from these fields.
+    """
+
+    pack: str = _opt("arithmetic", "Prompt pack: a name under prompts/ or a folder with pack.yaml.")
+    student: str = _opt("smollm2", "Student model: smollm2, tiny, or a saved model folder.")
+    llm: str = _opt("none", "Role endpoints: none (tool-only), local (transformers serve), or a URL.")
+    llm_model: str = _opt("", "Model name for --llm <url> (default: the OPENAI_MODEL env var).")
+    cycles: int = _opt(3, "Training cycles to run.")
+    budget: int = _opt(96, "Candidate examples the teacher writes per cycle.")
+    plan: str = _opt("targeted", "targeted (the analyst's plan) or uniform (the baseline).")
+    seed: int = _opt(0, "Seed for generation, clustering and training.")
+    target_accuracy: float = _opt(1.0, "Stop once test accuracy reaches this.")
+    patience: int = _opt(2, "Stop after this many cycles without a test-accuracy gain.")
+    eval_batch_size: int = _opt(32, "Items per batch when the student answers.")
+    runs_dir: str = _opt("runs", "Folder that holds one sub-folder per run.")
+    learning_rate: float = _opt(1e-3, "Peak learning rate of the LoRA update.")
+    epochs: float = _opt(2.0, "Passes over each cycle's accepted examples.")
+    train_batch_size: int = _opt(8, "Examples per optimizer step.")
+
+    def __post_init__(self):
+        if self.cycles < 0 or self.budget <= 0:
+            raise ValueError("--cycles must be >= 0 and --budget > 0")
+        if self.plan not in ("targeted", "uniform"):
+            raise ValueError(f"--plan must be targeted or uniform, got {self.plan!r}")
+        if not 0.0 < self.target_accuracy <= 1.0:
+            raise ValueError(f"--target-accuracy must be in (0, 1], got {self.target_accuracy}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class RunContext:
+    """What every node needs and nothing checkpoints: settings, the pack, the store, resources.
+
+    Models are loaded lazily and kept here, so the loop loads each once per process.
+    """
+
+    run_id: str
+    run_dir: Path
+    settings: RunSettings
+    pack: Any  # tools.packs.Pack
+    store: Any  # tools.store.RunStore
+    clients: dict[str, Any] = field(default_factory=dict)  # role -> agents.endpoints.ChatClient
+    ui: Any = None  # graph.progress.Progress-like reporter
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+NodeName = Literal[
+    "bootstrap", "evaluate_student", "analyze_failures", "generate_examples",
+    "critique_examples", "train_student", "write_report",
+]

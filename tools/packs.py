@@ -1,0 +1,211 @@
+"""Prompt packs: a domain as data (``pack.yaml`` + Jinja templates), validated on load.
+
+Every problem found while loading raises :class:`PackError` naming the file and the field, e.g.
+``prompts/arithmetic/pack.yaml: probe.size: Input should be greater than 0``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import jinja2.meta
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tools.verifiers import SOLVER_NAMES, VERIFIER_NAMES
+
+PACKS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+
+# Variables each role's template may use; a template asking for anything else is an error.
+TEMPLATE_VARIABLES: dict[str, set[str]] = {
+    "student": {"question"},
+    "generator": {"target", "n", "task"},
+    "critic": {"question", "solution", "answer", "task"},
+    "analyst": {"cluster", "failures", "task"},
+}
+REQUIRED_TEMPLATES = ("student", "generator")
+
+
+class PackError(ValueError):
+    """A pack that cannot be used, with the file and field at fault."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SplitSpec(_Strict):
+    size: int = Field(gt=0, description="Number of items.")
+    seed: int = Field(description="Seed that fixes which items are drawn.")
+
+
+class EvalSourceSpec(_Strict):
+    kind: Literal["reasoning_gym", "jsonl"]
+    dataset: str | None = Field(None, description="reasoning-gym dataset name (kind reasoning_gym).")
+    config: dict[str, Any] = Field(default_factory=dict, description="Dataset config.")
+    path: str | None = Field(None, description="JSONL file relative to the pack (kind jsonl).")
+
+
+class KnobSpec(_Strict):
+    """Maps an item's metadata value to the source config range that reproduces it."""
+
+    min_param: str
+    max_param: str
+    floor: int = Field(description="Smallest value the source accepts.")
+    ceiling: int = Field(description="Largest value the teacher may ask for.")
+
+
+class AnswerSpec(_Strict):
+    pattern: str = Field(r"-?\d+(?:\.\d+)?", description="Regex whose match is the answer.")
+    pick: Literal["first", "last"] = "last"
+
+
+class StudentSpec(_Strict):
+    system_prompt: str = ""
+    max_new_tokens: int = Field(16, gt=0)
+
+
+class GeneratorSpec(_Strict):
+    mode: Literal["auto", "procedural", "llm"] = Field(
+        "auto", description="auto: llm when the teacher has an endpoint, else procedural."
+    )
+    per_call: int = Field(4, gt=0, description="Examples asked of the LLM per call.")
+    temperature: float = 0.8
+
+
+class CriticSpec(_Strict):
+    solver: str | None = Field(None, description="Recomputes reference answers of LLM items.")
+
+    @field_validator("solver")
+    @classmethod
+    def _known_solver(cls, value: str | None) -> str | None:
+        if value is not None and value not in SOLVER_NAMES:
+            raise ValueError(f"unknown solver {value!r}; choose one of {', '.join(SOLVER_NAMES)}")
+        return value
+
+
+class PackSpec(_Strict):
+    name: str
+    description: str = ""
+    task: str = Field(description="One line naming the skill, shown to the teacher.")
+    eval_source: EvalSourceSpec
+    probe: SplitSpec
+    test: SplitSpec
+    verifier: str
+    answer: AnswerSpec = AnswerSpec()
+    student: StudentSpec = StudentSpec()
+    generator: GeneratorSpec = GeneratorSpec()
+    critic: CriticSpec = CriticSpec()
+    knobs: dict[str, KnobSpec] = Field(default_factory=dict)
+    templates: dict[str, str] = Field(
+        default_factory=dict, description="Role -> template file; default <role>.jinja."
+    )
+
+    @field_validator("verifier")
+    @classmethod
+    def _known_verifier(cls, value: str) -> str:
+        if value not in VERIFIER_NAMES:
+            raise ValueError(f"unknown verifier {value!r}; choose one of {', '.join(VERIFIER_NAMES)}")
+        return value
+
+
+class Pack:
+    """A loaded, validated pack: its spec, its directory and its compiled templates."""
+
+    def __init__(self, spec: PackSpec, directory: Path, templates: dict[str, jinja2.Template]):
+        self.spec = spec
+        self.directory = directory
+        self.templates = templates
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def render(self, role: str, **variables: Any) -> str:
+        if role not in self.templates:
+            raise PackError(f"{self.directory}: pack has no {role}.jinja template")
+        return self.templates[role].render(**variables).strip()
+
+    def make_source(self):
+        """The eval source the spec names (also the procedural teacher's source)."""
+        from tools.sources import JsonlSource, ReasoningGymSource
+
+        src = self.spec.eval_source
+        if src.kind == "jsonl":
+            return JsonlSource(self.directory / src.path)
+        return ReasoningGymSource(src.dataset, src.config)
+
+
+def resolve_pack_dir(name_or_path: str) -> Path:
+    """A pack directory from a path, or a name looked up in $FAILFORWARD_PACKS then ``prompts/``."""
+    candidate = Path(name_or_path)
+    if (candidate / "pack.yaml").is_file():
+        return candidate
+    search = [Path(p) for p in os.environ.get("FAILFORWARD_PACKS", "").split(os.pathsep) if p]
+    for root in [*search, PACKS_DIR]:
+        if (root / name_or_path / "pack.yaml").is_file():
+            return root / name_or_path
+    known = sorted(p.parent.name for p in PACKS_DIR.glob("*/pack.yaml"))
+    raise PackError(f"no pack {name_or_path!r}: not a folder with pack.yaml; known: {known}")
+
+
+def load_pack(name_or_path: str) -> Pack:
+    """Load and validate a pack; raises :class:`PackError` naming the file and field."""
+    directory = resolve_pack_dir(name_or_path)
+    yaml_path = directory / "pack.yaml"
+    try:
+        raw = yaml.safe_load(yaml_path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise PackError(f"{yaml_path}: not valid YAML: {err}") from err
+    try:
+        spec = PackSpec.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise PackError(f"{yaml_path}: {field}: {first['msg']}") from err
+    _check_source(spec, directory, yaml_path)
+    return Pack(spec, directory, _load_templates(spec, directory, yaml_path))
+
+
+def _check_source(spec: PackSpec, directory: Path, yaml_path: Path) -> None:
+    src = spec.eval_source
+    if src.kind == "reasoning_gym" and not src.dataset:
+        raise PackError(f"{yaml_path}: eval_source.dataset: required for kind reasoning_gym")
+    if src.kind == "jsonl" and not (src.path and (directory / src.path).is_file()):
+        raise PackError(f"{yaml_path}: eval_source.path: no such file {src.path!r}")
+    if spec.verifier == "reasoning_gym" and src.kind != "reasoning_gym":
+        raise PackError(f"{yaml_path}: verifier: 'reasoning_gym' needs a reasoning_gym eval_source")
+
+
+def _load_templates(spec: PackSpec, directory: Path, yaml_path: Path) -> dict[str, jinja2.Template]:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
+    unknown_roles = set(spec.templates) - set(TEMPLATE_VARIABLES)
+    if unknown_roles:
+        raise PackError(f"{yaml_path}: templates: unknown role(s) {sorted(unknown_roles)}")
+    templates = {}
+    for role, allowed in TEMPLATE_VARIABLES.items():
+        filename = spec.templates.get(role, f"{role}.jinja")
+        path = directory / filename
+        if not path.is_file():
+            if role in REQUIRED_TEMPLATES or role in spec.templates:
+                raise PackError(f"{path}: templates.{role}: template file is missing")
+            continue
+        source = path.read_text()
+        try:
+            used = jinja2.meta.find_undeclared_variables(env.parse(source))
+        except jinja2.TemplateSyntaxError as err:
+            raise PackError(f"{path}: line {err.lineno}: {err.message}") from err
+        if used - allowed:
+            raise PackError(
+                f"{path}: templates.{role}: unknown variable(s) {sorted(used - allowed)}; "
+                f"this role provides {sorted(allowed)}"
+            )
+        templates[role] = env.from_string(source)
+    return templates

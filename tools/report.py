@@ -1,0 +1,62 @@
+"""``report.md`` for a run, written from the run store alone (so it can be redrawn any time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tools.store import RunStore
+
+
+def render_report(store: RunStore, run_id: str) -> str:
+    settings = store.get_meta("settings", {})
+    metrics = store.metrics()
+    lines = [
+        f"# failforward run {run_id}",
+        "",
+        f"pack `{settings.get('pack')}`, student `{settings.get('student')}`, plan "
+        f"`{settings.get('plan')}`, llm `{settings.get('llm')}`, budget {settings.get('budget')} "
+        f"examples/cycle, seed {settings.get('seed')}",
+        f"stop reason: {store.get_meta('stop_reason', 'running')}",
+        "",
+        "## Test accuracy per cycle",
+        "",
+        "The test set is never shown to any agent nor trained on.",
+        "",
+        "| cycle | test acc | 95% CI | probe acc | train examples (cumulative) | train loss |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for cycle, m in sorted(metrics.items()):
+        loss = f"{m['train_loss']:.3f}" if "train_loss" in m else "-"
+        lines.append(
+            f"| {cycle} | {m.get('test_acc', 0):.1%} | {m.get('test_ci_low', 0):.1%}-"
+            f"{m.get('test_ci_high', 0):.1%} | {m.get('probe_acc', 0):.1%} | "
+            f"{int(m.get('train_examples_total', 0))} | {loss} |"
+        )
+    lines += ["", "## Plans and critic verdicts", ""]
+    for plan in store.plans():
+        counts = store.verdict_counts(plan.cycle)
+        verdicts = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none"
+        lines += [f"### cycle {plan.cycle} ({plan.mode})", "", "| target | budget | knobs |",
+                  "|---|---:|---|"]
+        for t in plan.targets:
+            knobs = ", ".join(f"{k}={v}" for k, v in t.source_config.items()) or "source default"
+            lines.append(f"| {t.name} | {t.budget} | {knobs} |")
+        lines += ["", f"critic: {verdicts}", ""]
+    lines += ["## Time per node", "", "| node | runs | seconds |", "|---|---:|---:|"]
+    totals: dict[str, list[float]] = {}
+    for run in store.node_runs():
+        totals.setdefault(run["node"], []).append(run["seconds"])
+    for node, secs in totals.items():
+        lines.append(f"| {node} | {len(secs)} | {sum(secs):.1f} |")
+    usage = store.token_usage()
+    if usage:
+        lines += ["", "## LLM tokens per role", "", "| role | calls | prompt | completion |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {r} | {u['calls']} | {u['prompt']} | {u['completion']} |" for r, u in usage.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(store: RunStore, run_dir: Path, run_id: str) -> Path:
+    path = Path(run_dir) / "report.md"
+    path.write_text(render_report(store, run_id))
+    return path

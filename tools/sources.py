@@ -1,0 +1,110 @@
+"""Task sources: where evaluation items and procedural training items come from.
+
+A source turns ``(n, seed, overrides)`` into :class:`~agents.schemas.Item` s. reasoning-gym datasets
+are procedural (every knob setting is a new distribution, items carry their knob values in
+``metadata``); a JSONL source serves a fixed file.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from agents.schemas import Item
+
+
+class ReasoningGymSource:
+    """Items from a reasoning-gym dataset, with config overrides for targeted generation.
+
+    Example:
+        >>> src = ReasoningGymSource("chain_sum", {"min_terms": 2, "max_terms": 3})
+        >>> len(src.sample(4, seed=0))
+        4
+    """
+
+    procedural = True
+
+    def __init__(self, dataset: str, config: dict[str, Any] | None = None):
+        import reasoning_gym  # heavy-ish import, kept out of pack loading
+
+        self.dataset = dataset
+        self.config = dict(config or {})
+        self._rg = reasoning_gym
+        self._scorer = reasoning_gym.create_dataset(dataset, size=1, seed=0, **self.config)
+
+    def sample(self, n: int, seed: int, overrides: dict[str, Any] | None = None) -> list[Item]:
+        config = {**self.config, **(overrides or {})}
+        data = self._rg.create_dataset(self.dataset, size=max(n, 1), seed=seed, **config)
+        return [_item_from_entry(data[i]) for i in range(n)]
+
+    def score(self, answer: str, item: Item) -> float:
+        """reasoning-gym's own scorer for this dataset (1.0 is right)."""
+        entry = {"question": item.question, "answer": item.answer, "metadata": item.metadata}
+        return float(self._scorer.score_answer(answer, entry) or 0.0)
+
+
+class JsonlSource:
+    """A fixed list of items from a JSONL file with ``question`` and ``answer`` fields."""
+
+    procedural = False
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.items = [
+            Item.model_validate(json.loads(line))
+            for line in self.path.read_text().splitlines()
+            if line.strip()
+        ]
+
+    def sample(self, n: int, seed: int, overrides: dict[str, Any] | None = None) -> list[Item]:
+        if n > len(self.items):
+            raise ValueError(f"{self.path}: asked for {n} items, the file has {len(self.items)}")
+        return random.Random(seed).sample(self.items, n)
+
+
+def _item_from_entry(entry: dict[str, Any]) -> Item:
+    metadata = {k: v for k, v in entry.get("metadata", {}).items() if k != "difficulty"}
+    return Item(question=entry["question"], answer=str(entry["answer"]), metadata=metadata)
+
+
+def split_disjoint(
+    source: ReasoningGymSource | JsonlSource, probe: tuple[int, int], test: tuple[int, int]
+) -> tuple[list[Item], list[Item]]:
+    """Draw the test and probe sets, ``(size, seed)`` each, with no question twice or in both.
+
+    Example:
+        >>> src = ReasoningGymSource("chain_sum")
+        >>> probe_items, test_items = split_disjoint(src, probe=(10, 1), test=(20, 2))
+        >>> len(probe_items), len(test_items)
+        (10, 20)
+    """
+    seen: set[str] = set()
+    test_items = draw_unique(source, test[0], test[1], seen)
+    probe_items = draw_unique(source, probe[0], probe[1], seen)
+    return probe_items, test_items
+
+
+def draw_unique(
+    source: ReasoningGymSource | JsonlSource, size: int, seed: int, seen: set[str]
+) -> list[Item]:
+    """``size`` items whose questions are not in ``seen`` (which is updated), deterministically."""
+    items: list[Item] = []
+    for attempt in range(8):
+        pool_size = size * (attempt + 1) + 8
+        if not source.procedural:
+            pool_size = min(pool_size, len(source.items))
+        for item in source.sample(pool_size, seed=seed + 7919 * attempt):
+            key = normalize(item.question)
+            if key not in seen:
+                seen.add(key)
+                items.append(item)
+            if len(items) == size:
+                return items
+    raise ValueError(f"could not draw {size} distinct items (seed {seed}): the source is too small")
+
+
+def normalize(text: str) -> str:
+    """Case- and whitespace-insensitive form of a question, for duplicate and leak checks."""
+    return " ".join(text.lower().split())

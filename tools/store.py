@@ -1,0 +1,240 @@
+"""The run store: one SQLite file per run holding everything a report or an export needs.
+
+Writes for a cycle replace that cycle's earlier rows, so a node re-run after a crash leaves no
+duplicates. Secrets never reach this file: endpoints are stored by URL and model only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from agents.schemas import Candidate, Failure, FailureCluster, GenerationPlan, Item, Verdict
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS eval_items (
+    split TEXT NOT NULL, idx INTEGER NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL,
+    metadata TEXT NOT NULL, PRIMARY KEY (split, idx));
+CREATE TABLE IF NOT EXISTS attempts (
+    cycle INTEGER NOT NULL, split TEXT NOT NULL, idx INTEGER NOT NULL, output TEXT NOT NULL,
+    extracted TEXT NOT NULL, score REAL NOT NULL, PRIMARY KEY (cycle, split, idx));
+CREATE TABLE IF NOT EXISTS failures (
+    cycle INTEGER NOT NULL, idx INTEGER NOT NULL, question TEXT NOT NULL, expected TEXT NOT NULL,
+    output TEXT NOT NULL, extracted TEXT NOT NULL, metadata TEXT NOT NULL, cluster_id INTEGER,
+    PRIMARY KEY (cycle, idx));
+CREATE TABLE IF NOT EXISTS clusters (
+    cycle INTEGER NOT NULL, cluster_id INTEGER NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL,
+    exemplars TEXT NOT NULL, knobs TEXT NOT NULL, PRIMARY KEY (cycle, cluster_id));
+CREATE TABLE IF NOT EXISTS plans (cycle INTEGER PRIMARY KEY, plan TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS examples (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, cycle INTEGER NOT NULL, target_id TEXT NOT NULL,
+    cluster_id INTEGER, source TEXT NOT NULL, question TEXT NOT NULL, solution TEXT NOT NULL,
+    answer TEXT NOT NULL, metadata TEXT NOT NULL, lineage TEXT NOT NULL,
+    accepted INTEGER NOT NULL, reason TEXT NOT NULL, step TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS metrics (
+    cycle INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (cycle, name));
+CREATE TABLE IF NOT EXISTS node_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, cycle INTEGER NOT NULL, node TEXT NOT NULL,
+    seconds REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    key TEXT PRIMARY KEY, role TEXT NOT NULL, model TEXT NOT NULL, request TEXT NOT NULL,
+    response TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER);
+"""
+
+
+class RunStore:
+    """SQLite access for one run. Thread-safe enough for one process (one connection, autocommit
+    per method)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- run metadata -----------------------------------------------------------------------
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row["value"]) if row else default
+
+    # -- evaluation sets --------------------------------------------------------------------
+    def save_eval_items(self, split: str, items: list[Item]) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM eval_items WHERE split = ?", (split,))
+            self.db.executemany(
+                "INSERT INTO eval_items VALUES (?, ?, ?, ?, ?)",
+                [(split, i, it.question, it.answer, json.dumps(it.metadata)) for i, it in enumerate(items)],
+            )
+
+    def eval_items(self, split: str) -> list[Item]:
+        rows = self.db.execute(
+            "SELECT * FROM eval_items WHERE split = ? ORDER BY idx", (split,)
+        ).fetchall()
+        return [
+            Item(question=r["question"], answer=r["answer"], metadata=json.loads(r["metadata"]))
+            for r in rows
+        ]
+
+    def save_attempts(self, cycle: int, split: str, attempts: list) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM attempts WHERE cycle = ? AND split = ?", (cycle, split))
+            self.db.executemany(
+                "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?)",
+                [(cycle, split, i, a.output, a.extracted, a.score) for i, a in enumerate(attempts)],
+            )
+
+    # -- failures and clusters --------------------------------------------------------------
+    def save_failures(self, cycle: int, failures: list[Failure]) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM failures WHERE cycle = ?", (cycle,))
+            self.db.executemany(
+                "INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                [
+                    (cycle, i, f.question, f.expected, f.output, f.extracted, json.dumps(f.metadata))
+                    for i, f in enumerate(failures)
+                ],
+            )
+
+    def failures(self, cycle: int) -> list[Failure]:
+        rows = self.db.execute("SELECT * FROM failures WHERE cycle = ? ORDER BY idx", (cycle,))
+        return [
+            Failure(
+                question=r["question"], expected=r["expected"], output=r["output"],
+                extracted=r["extracted"], metadata=json.loads(r["metadata"]),
+            )
+            for r in rows
+        ]
+
+    def save_clusters(self, cycle: int, clusters: list[FailureCluster], labels: list[int]) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM clusters WHERE cycle = ?", (cycle,))
+            self.db.executemany(
+                "INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (cycle, c.cluster_id, c.name, c.size, json.dumps(c.exemplars), json.dumps(c.knobs))
+                    for c in clusters
+                ],
+            )
+            self.db.executemany(
+                "UPDATE failures SET cluster_id = ? WHERE cycle = ? AND idx = ?",
+                [(label, cycle, i) for i, label in enumerate(labels)],
+            )
+
+    def clusters(self, cycle: int) -> list[FailureCluster]:
+        rows = self.db.execute("SELECT * FROM clusters WHERE cycle = ? ORDER BY cluster_id", (cycle,))
+        return [
+            FailureCluster(
+                cluster_id=r["cluster_id"], name=r["name"], size=r["size"],
+                exemplars=json.loads(r["exemplars"]), knobs=json.loads(r["knobs"]),
+            )
+            for r in rows
+        ]
+
+    def save_plan(self, plan: GenerationPlan) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO plans VALUES (?, ?)", (plan.cycle, plan.model_dump_json())
+            )
+
+    def plans(self) -> list[GenerationPlan]:
+        rows = self.db.execute("SELECT plan FROM plans ORDER BY cycle")
+        return [GenerationPlan.model_validate_json(r["plan"]) for r in rows]
+
+    # -- examples ---------------------------------------------------------------------------
+    def save_examples(self, cycle: int, candidates: list[Candidate], verdicts: list[Verdict]) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM examples WHERE cycle = ?", (cycle,))
+            self.db.executemany(
+                "INSERT INTO examples (cycle, target_id, cluster_id, source, question, solution,"
+                " answer, metadata, lineage, accepted, reason, step, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        cycle, c.lineage.target_id, c.lineage.cluster_id, c.lineage.source,
+                        c.question, c.solution, c.answer, json.dumps(c.metadata),
+                        c.lineage.model_dump_json(), int(v.accepted), v.reason, v.step, v.detail,
+                    )
+                    for c, v in zip(candidates, verdicts, strict=True)
+                ],
+            )
+
+    def examples(self, cycle: int | None = None, accepted: bool | None = None) -> list[dict]:
+        query, args = "SELECT * FROM examples WHERE 1=1", []
+        if cycle is not None:
+            query, args = query + " AND cycle = ?", [*args, cycle]
+        if accepted is not None:
+            query, args = query + " AND accepted = ?", [*args, int(accepted)]
+        rows = self.db.execute(query + " ORDER BY id", args).fetchall()
+        return [
+            {**dict(r), "metadata": json.loads(r["metadata"]), "lineage": json.loads(r["lineage"])}
+            for r in rows
+        ]
+
+    def verdict_counts(self, cycle: int) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT reason, COUNT(*) AS n FROM examples WHERE cycle = ? GROUP BY reason", (cycle,)
+        )
+        return {r["reason"]: r["n"] for r in rows}
+
+    # -- metrics and timings ----------------------------------------------------------------
+    def save_metrics(self, cycle: int, values: dict[str, float]) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?)",
+                [(cycle, k, float(v)) for k, v in values.items()],
+            )
+
+    def metrics(self) -> dict[int, dict[str, float]]:
+        out: dict[int, dict[str, float]] = {}
+        for r in self.db.execute("SELECT * FROM metrics ORDER BY cycle"):
+            out.setdefault(r["cycle"], {})[r["name"]] = r["value"]
+        return out
+
+    def record_node(self, cycle: int, node: str, seconds: float) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO node_runs (cycle, node, seconds) VALUES (?, ?, ?)", (cycle, node, seconds)
+            )
+
+    def node_runs(self) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM node_runs ORDER BY id")]
+
+    # -- LLM call cache ---------------------------------------------------------------------
+    @staticmethod
+    def call_key(role: str, model: str, request: Any) -> str:
+        payload = json.dumps([role, model, request], sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def cached_call(self, key: str) -> str | None:
+        row = self.db.execute("SELECT response FROM llm_calls WHERE key = ?", (key,)).fetchone()
+        return row["response"] if row else None
+
+    def save_call(self, key: str, role: str, model: str, request: Any, response: str,
+                  usage: dict[str, int] | None = None) -> None:
+        usage = usage or {}
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, role, model, json.dumps(request), response,
+                 usage.get("input_tokens"), usage.get("output_tokens")),
+            )
+
+    def token_usage(self) -> dict[str, dict[str, int]]:
+        rows = self.db.execute(
+            "SELECT role, COUNT(*) AS calls, SUM(prompt_tokens) AS prompt,"
+            " SUM(completion_tokens) AS completion FROM llm_calls GROUP BY role"
+        )
+        return {r["role"]: {"calls": r["calls"], "prompt": r["prompt"] or 0,
+                            "completion": r["completion"] or 0} for r in rows}
