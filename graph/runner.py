@@ -78,3 +78,17 @@ def _clients(settings: RunSettings, store, stack: ExitStack, ui) -> dict:
     else:
         configs = endpoints_from_flag(settings.llm, settings.llm_model)
     return {role: ChatClient(role, config, store) for role, config in configs.items()}
+
+
+def load_state(run_dir: Path, run_id: str) -> dict:
+    """The latest checkpointed loop state of a run (empty if it never checkpointed)."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from graph.loop import build_graph
+
+    connection = sqlite3.connect(Path(run_dir) / "checkpoints.db", check_same_thread=False)
+    try:
+        app = build_graph().compile(checkpointer=SqliteSaver(connection))
+        return dict(app.get_state({"configurable": {"thread_id": run_id}}).values)
+    finally:
+        connection.close()

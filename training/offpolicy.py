@@ -70,15 +70,15 @@ def train_sft(
         per_device_train_batch_size=config.batch_size,
         max_length=max_length,
         completion_only_loss=True,
-        lr_scheduler_type="constant_with_warmup",
-        warmup_steps=2,
+        # A cycle is only a few steps: warm-up would spend the first ones at learning rate 0.
+        lr_scheduler_type="constant",
         logging_steps=1,
         save_strategy="no",
         report_to="none",
         seed=config.seed,
         bf16=cuda and torch.cuda.is_bf16_supported(),
         use_cpu=not cuda,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,  # tiny models: recomputation costs more than it saves
         disable_tqdm=True,
         dataloader_num_workers=0,
     )

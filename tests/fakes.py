@@ -1,0 +1,17 @@
+"""Scripted stand-ins for one unit's collaborators (never used where the real thing is tested)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+
+class FakeChatModel(FakeListChatModel):
+    """Replies with ``responses`` in turn and counts the calls it received."""
+
+    calls: int = 0
+
+    def _call(self, *args: Any, **kwargs: Any) -> str:
+        self.calls += 1
+        return super()._call(*args, **kwargs)

@@ -1,0 +1,87 @@
+"""The whole loop, for real (LangGraph, FAISS, TRL, SQLite), on the tiny from-scratch student."""
+
+import pytest
+import torch
+
+from graph.runner import load_state, run_loop
+from graph.state import RunSettings
+from tools.sources import normalize
+from tools.store import RunStore
+from training.student_model import load_student
+
+LOOP = ["evaluate_student", "analyze_failures", "generate_examples", "critique_examples", "train_student"]
+
+
+def _settings(pack_dir, tmp_path, **extra):
+    return RunSettings(pack=str(pack_dir), student="tiny", llm="none", cycles=2, budget=16,
+                       runs_dir=str(tmp_path / "runs"), **extra)
+
+
+def _logits(model, tokenizer):
+    batch = tokenizer(["<|im_start|>user\n12 + 7 =<|im_end|>\n"], return_tensors="pt")
+    with torch.inference_mode():
+        return model(**batch).logits
+
+
+def test_two_cycles_end_to_end(small_pack, tmp_path, quiet_ui, tiny_student_dir):
+    settings = _settings(small_pack, tmp_path)
+    run_id = run_loop(settings, ui=quiet_ui)
+    run_dir = tmp_path / "runs" / run_id
+
+    state = load_state(run_dir, run_id)
+    assert state["nodes_run"] == ["bootstrap", *LOOP, *LOOP, "evaluate_student", "write_report"]
+    assert state["cycle"] == 2 and state["stop_reason"] == "cycles done"
+    assert [row["cycle"] for row in state["history"]] == [0, 1, 2]
+
+    store = RunStore(run_dir / "run.db")
+    examples = store.examples()
+    assert {e["cycle"] for e in examples} == {1, 2} and len(examples) == 32
+    plan_targets = {t.target_id: t for plan in store.plans() for t in plan.targets}
+    for e in examples:
+        assert e["lineage"]["source"] == "procedural" and e["reason"] != "pending"
+        assert e["target_id"] in plan_targets and e["cluster_id"] == plan_targets[e["target_id"]].cluster_id
+    accepted = {normalize(e["question"]) for e in store.examples(accepted=True)}
+    test_set = {normalize(i.question) for i in store.eval_items("test")}
+    assert accepted and not accepted & test_set
+    assert len(store.clusters(1)) >= 1 and store.metrics()[2]["train_examples_total"] == len(
+        store.examples(accepted=True))
+
+    base, tokenizer = load_student(tiny_student_dir)
+    trained, _ = load_student(tiny_student_dir, run_dir / "checkpoints" / "cycle-2" / "adapter")
+    assert not torch.allclose(_logits(base, tokenizer), _logits(trained, tokenizer))
+    report = (run_dir / "report.md").read_text()
+    assert "Test accuracy per cycle" in report and "cycles done" in report
+
+
+def test_crash_then_resume_loses_and_repeats_nothing(small_pack, tmp_path, quiet_ui, monkeypatch):
+    import training.offpolicy as offpolicy
+
+    real_train, calls = offpolicy.train_sft, []
+
+    def crash_on_second_cycle(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("power cut")
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(offpolicy, "train_sft", crash_on_second_cycle)
+    settings = _settings(small_pack, tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_loop(settings, ui=quiet_ui)
+    run_id = next((tmp_path / "runs").iterdir()).name
+    cycle_two = [e["question"] for e in RunStore(tmp_path / "runs" / run_id / "run.db").examples(cycle=2)]
+
+    monkeypatch.setattr(offpolicy, "train_sft", real_train)
+    resumed = run_loop(RunSettings(runs_dir=str(tmp_path / "runs")), ui=quiet_ui, resume=run_id)
+    assert resumed == run_id
+    state = load_state(tmp_path / "runs" / run_id, run_id)
+    # Nothing before the crash ran again: one bootstrap, one generation per cycle.
+    assert state["nodes_run"] == ["bootstrap", *LOOP, *LOOP, "evaluate_student", "write_report"]
+    store = RunStore(tmp_path / "runs" / run_id / "run.db")
+    assert [e["question"] for e in store.examples(cycle=2)] == cycle_two and len(cycle_two) == 16
+    assert state["adapter_dir"].endswith("cycle-2/adapter")
+
+
+def test_resume_of_unknown_run_is_an_error(tmp_path, quiet_ui):
+    with pytest.raises(FileNotFoundError, match="no-such-run"):
+        run_loop(RunSettings(runs_dir=str(tmp_path)), ui=quiet_ui, resume="no-such-run")

@@ -1,0 +1,41 @@
+from agents.critic import critique
+from agents.schemas import Candidate, Lineage
+from tools.sources import normalize
+from tools.verifiers import arithmetic_expression, numeric
+
+
+def _c(question, answer, source="llm"):
+    return Candidate(question=question, answer=answer,
+                     lineage=Lineage(cycle=1, target_id="t", source=source))
+
+
+def _run(candidates, test=(), before=()):
+    return critique(candidates, numeric, arithmetic_expression,
+                    {normalize(q) for q in test}, {normalize(q) for q in before})
+
+
+def test_reasons_in_order():
+    candidates = [
+        _c("2 + 3 =", "5"),            # right
+        _c("2 + 4 =", "7"),            # wrong: the solver says 6
+        _c("Who wrote Hamlet?", "x"),  # the solver cannot recompute it
+        _c("2  +  3 =", "5"),          # same question as the first, other whitespace
+        _c("9 - 1 =", "8"),            # in the test set
+        _c("7 + 7 =", "14"),           # accepted in an earlier cycle
+        _c("", "3"),
+    ]
+    verdicts = _run(candidates, test=["9 - 1 ="], before=["7 + 7 ="])
+    assert [v.reason for v in verdicts] == [
+        "accepted", "wrong_answer", "unverifiable", "duplicate", "contaminated", "duplicate", "empty",
+    ]
+    assert [v.accepted for v in verdicts] == [True] + [False] * 6
+    assert "reference '6'" in verdicts[1].detail
+
+
+def test_procedural_items_checked_against_their_own_answer():
+    verdicts = _run([_c("Opaque procedural question", "42", source="procedural")])
+    assert verdicts[0].accepted
+
+
+def test_wrong_candidate_is_not_accepted_even_when_new():
+    assert not _run([_c("10 - 20 =", "10")])[0].accepted

@@ -1,0 +1,43 @@
+import pytest
+
+from agents.endpoints import ChatClient, EndpointConfig, endpoints_from_flag
+from tests.fakes import FakeChatModel
+from tools.store import RunStore
+
+
+def test_none_means_no_roles():
+    assert endpoints_from_flag("none") == {}
+
+
+def test_one_url_for_every_role(monkeypatch):
+    monkeypatch.setenv("OPENAI_MODEL", "gpt-test")
+    configs = endpoints_from_flag("http://127.0.0.1:8000/v1")
+    assert set(configs) == {"teacher", "critic", "analyst"}
+    assert configs["teacher"].model == "gpt-test"
+
+
+def test_urls_and_models_per_role():
+    configs = endpoints_from_flag("teacher=https://a/v1,analyst=http://b/v1", "teacher=big,analyst=small")
+    assert configs["teacher"].base_url == "https://a/v1" and configs["teacher"].model == "big"
+    assert configs["analyst"].model == "small" and "critic" not in configs
+
+
+@pytest.mark.parametrize(
+    ("llm", "model", "message"),
+    [("ftp://x", "m", "not none, local"), ("judge=http://x/v1", "m", "unknown role 'judge'"),
+     ("http://x/v1", "", "no model name")],
+)
+def test_bad_flags_are_named(llm, model, message, monkeypatch):
+    monkeypatch.delenv("OPENAI_MODEL", raising=False)
+    with pytest.raises(ValueError, match=message):
+        endpoints_from_flag(llm, model)
+
+
+def test_api_key_never_reaches_the_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_KEY", "sk-secret-123")
+    store = RunStore(tmp_path / "run.db")
+    config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="m", api_key_env="MY_KEY")
+    ChatClient("teacher", config, store, chat_model=FakeChatModel(responses=["hi"])).complete(["p"])
+    store.set_meta("endpoint", config.public())
+    store.close()
+    assert b"sk-secret-123" not in (tmp_path / "run.db").read_bytes()
