@@ -45,7 +45,11 @@ def failure_text(failure: Failure) -> str:
 
 
 def cluster_failures(
-    failures: list[Failure], pack: Pack, embedder: Embedder, clusterer: Clusterer, k: int,
+    failures: list[Failure],
+    pack: Pack,
+    embedder: Embedder,
+    clusterer: Clusterer,
+    k: int,
     seed: int = 0,
 ) -> tuple[list[FailureCluster], list[int]]:
     """Clusters of similar failures (largest first) and each failure's cluster id."""
@@ -65,7 +69,19 @@ def cluster_failures(
                 knobs=knob_ranges(members, list(pack.spec.knobs)),
             )
         )
-    return clusters, labels
+    return _distinct_names(clusters), labels
+
+
+def _distinct_names(clusters: list[FailureCluster]) -> list[FailureCluster]:
+    """Suffix repeated names (``"... (2)"``) so plans and reports can tell clusters apart."""
+    seen: Counter[str] = Counter()
+    out = []
+    for cluster in clusters:
+        seen[cluster.name] += 1
+        if seen[cluster.name] > 1:
+            cluster = cluster.model_copy(update={"name": f"{cluster.name} ({seen[cluster.name]})"})
+        out.append(cluster)
+    return out
 
 
 def knob_ranges(members: list[Failure], knobs: list[str]) -> dict[str, tuple[int, int]]:
@@ -92,15 +108,18 @@ def name_from_metadata(members: list[Failure], knobs: list[str]) -> str:
     return f"{', '.join(parts)}: {feature}" if parts else feature
 
 
-def name_with_llm(client, pack: Pack, clusters: list[FailureCluster], failures: list[Failure],
-                  labels: list[int]) -> list[FailureCluster]:
+def name_with_llm(
+    client, pack: Pack, clusters: list[FailureCluster], failures: list[Failure], labels: list[int]
+) -> list[FailureCluster]:
     """Clusters renamed by the analyst endpoint; a reply that does not parse keeps the old name."""
     if "analyst" not in pack.templates:
         return clusters
     prompts = []
     for cluster in clusters:
         members = [f for f, lab in zip(failures, labels, strict=True) if lab == cluster.cluster_id]
-        prompts.append(pack.render("analyst", cluster=cluster, failures=members[:6], task=pack.spec.task))
+        prompts.append(
+            pack.render("analyst", cluster=cluster, failures=members[:6], task=pack.spec.task)
+        )
     renamed = []
     for cluster, reply in zip(clusters, client.complete(prompts, temperature=0.0), strict=True):
         parsed = parse_json_object(reply or "")
@@ -138,7 +157,9 @@ def allocate(weights: list[float], budget: int) -> list[int]:
     return shares
 
 
-def plan_targeted(clusters: list[FailureCluster], pack: Pack, budget: int, cycle: int) -> GenerationPlan:
+def plan_targeted(
+    clusters: list[FailureCluster], pack: Pack, budget: int, cycle: int
+) -> GenerationPlan:
     """Budget per cluster in proportion to its failures, with the knob ranges that reproduce it."""
     shares = allocate([c.size for c in clusters], budget)
     targets = [

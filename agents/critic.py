@@ -16,7 +16,9 @@ def reference_item(candidate: Candidate, solver: Solver | None) -> Item | None:
     """The trusted answer for a candidate: the source's own for procedural items, the solver's
     recomputation for LLM-written ones (None when it cannot be recomputed)."""
     if candidate.lineage.source == "procedural":
-        return Item(question=candidate.question, answer=candidate.answer, metadata=candidate.metadata)
+        return Item(
+            question=candidate.question, answer=candidate.answer, metadata=candidate.metadata
+        )
     answer = solver(candidate.question) if solver else None
     if answer is None:
         return None
@@ -29,17 +31,28 @@ def verify(candidate: Candidate, verifier: Verifier, solver: Solver | None) -> V
         return Verdict(accepted=False, reason="empty", step="verify")
     reference = reference_item(candidate, solver)
     if reference is None:
-        return Verdict(accepted=False, reason="unverifiable", step="verify",
-                       detail="no solver could recompute the answer")
+        return Verdict(
+            accepted=False,
+            reason="unverifiable",
+            step="verify",
+            detail="no solver could recompute the answer",
+        )
     if verifier(candidate.answer.strip(), reference) < 1.0:
-        return Verdict(accepted=False, reason="wrong_answer", step="verify",
-                       detail=f"claimed {candidate.answer!r}, reference {reference.answer!r}")
+        return Verdict(
+            accepted=False,
+            reason="wrong_answer",
+            step="verify",
+            detail=f"claimed {candidate.answer!r}, reference {reference.answer!r}",
+        )
     return None
 
 
 def critique(
-    candidates: list[Candidate], verifier: Verifier, solver: Solver | None,
-    test_questions: set[str], accepted_before: set[str],
+    candidates: list[Candidate],
+    verifier: Verifier,
+    solver: Solver | None,
+    test_questions: set[str],
+    accepted_before: set[str],
 ) -> list[Verdict]:
     """One verdict per candidate, in order. ``test_questions`` and ``accepted_before`` hold
     normalized questions (see :func:`tools.sources.normalize`)."""
@@ -51,8 +64,12 @@ def critique(
         if verdict is None and key in seen:
             verdict = Verdict(accepted=False, reason="duplicate", step="dedupe")
         if verdict is None and key in test_questions:
-            verdict = Verdict(accepted=False, reason="contaminated", step="decontaminate",
-                              detail="question is in the test set")
+            verdict = Verdict(
+                accepted=False,
+                reason="contaminated",
+                step="decontaminate",
+                detail="question is in the test set",
+            )
         if verdict is None:
             seen.add(key)
             verdict = Verdict(accepted=True, reason="accepted", step="verify")

@@ -8,6 +8,7 @@ are never stored.
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -92,7 +93,9 @@ class ChatClient:
                     continue
                 text = result.content if isinstance(result.content, str) else str(result.content)
                 usage = dict(getattr(result, "usage_metadata", None) or {})
-                self.store.save_call(keys[i], self.role, self.config.model, requests[i], text, usage)
+                self.store.save_call(
+                    keys[i], self.role, self.config.model, requests[i], text, usage
+                )
                 replies[i] = text
         return replies
 
@@ -108,7 +111,9 @@ def _messages(request: dict[str, Any]):
     return [*messages, HumanMessage(request["prompt"])]
 
 
-def endpoints_from_flag(llm: str, llm_model: str = "") -> dict[str, EndpointConfig]:
+def endpoints_from_flag(
+    llm: str, llm_model: str = "", max_tokens: int = 512
+) -> dict[str, EndpointConfig]:
     """Role endpoints from ``--llm``: ``none``, one URL for all roles, or ``role=URL,...``.
 
     The model name comes from ``--llm-model`` (one name, or ``role=name,...``), else from the
@@ -129,7 +134,7 @@ def endpoints_from_flag(llm: str, llm_model: str = "") -> dict[str, EndpointConf
         model = models.get(role) or models.get("*") or os.environ.get("OPENAI_MODEL")
         if not model:
             raise ValueError(f"--llm-model: no model name for role {role!r} (or set OPENAI_MODEL)")
-        configs[role] = EndpointConfig(base_url=url, model=model)
+        configs[role] = EndpointConfig(base_url=url, model=model, max_tokens=max_tokens)
     return configs
 
 
@@ -169,19 +174,42 @@ class LocalServer:
 
     def endpoint(self, **overrides: Any) -> EndpointConfig:
         # The server runs one request at a time; retries would resend slow CPU generations.
-        defaults = dict(concurrency=1, retries=0, timeout=600.0, max_tokens=256)
-        return EndpointConfig(base_url=self.base_url, model=self.model_dir, **{**defaults, **overrides})
+        defaults = dict(
+            base_url=self.base_url,
+            model=self.model_dir,
+            concurrency=1,
+            retries=0,
+            timeout=600.0,
+            max_tokens=256,
+        )
+        return EndpointConfig(**{**defaults, **overrides})
 
     def __enter__(self) -> LocalServer:
         self.port = _free_port()
         self.log_path = Path(tempfile.mkstemp(prefix="failforward-serve-", suffix=".log")[1])
-        command = [sys.executable, "-m", "transformers.cli.transformers", "serve", self.model_dir,
-                   "--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu"]
+        command = [
+            sys.executable,
+            "-m",
+            "transformers.cli.transformers",
+            "serve",
+            self.model_dir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--device",
+            "cpu",
+        ]
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 env={**os.environ, "HF_HUB_OFFLINE": "1"},
             )
+        # Same process group as us, so a Ctrl-C or a group kill reaches the server too; atexit
+        # covers a plain interpreter exit that skips __exit__.
+        atexit.register(self.__exit__, None, None, None)
         try:
             self._wait_healthy()
         except BaseException:
@@ -195,16 +223,21 @@ class LocalServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 tail = self.log_path.read_text()[-2000:]
-                raise RuntimeError(f"transformers serve exited with {self.process.returncode}:\n{tail}")
+                raise RuntimeError(
+                    f"transformers serve exited with {self.process.returncode}:\n{tail}"
+                )
             try:
                 with urllib.request.urlopen(health, timeout=2) as reply:
                     if reply.status == 200:
                         return
             except OSError:
                 time.sleep(0.25)
-        raise TimeoutError(f"transformers serve not healthy after {self.startup_timeout:.0f}s ({health})")
+        raise TimeoutError(
+            f"transformers serve not healthy after {self.startup_timeout:.0f}s ({health})"
+        )
 
     def __exit__(self, *exc) -> None:
+        atexit.unregister(self.__exit__)
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -19,7 +19,7 @@ from tools.packs import Pack
 
 
 def teacher_mode(pack: Pack, has_endpoint: bool) -> str:
-    """``llm`` or ``procedural``: what the pack asks for, given whether a teacher endpoint exists."""
+    """``llm`` or ``procedural``: the pack's wish, given whether a teacher endpoint exists."""
     mode = pack.spec.generator.mode
     if mode == "auto":
         return "llm" if has_endpoint else "procedural"
@@ -42,14 +42,20 @@ def generate_procedural(source, plan: GenerationPlan, run_seed: int) -> list[Can
     for target in plan.targets:
         seed = target_seed(run_seed, target.target_id)
         lineage = Lineage(
-            cycle=plan.cycle, target_id=target.target_id, source="procedural",
-            cluster_id=target.cluster_id, seed=seed,
+            cycle=plan.cycle,
+            target_id=target.target_id,
+            source="procedural",
+            cluster_id=target.cluster_id,
+            seed=seed,
         )
         for item in source.sample(target.budget, seed=seed, overrides=target.source_config):
             candidates.append(
                 Candidate(
-                    question=item.question, solution=item.solution, answer=item.answer,
-                    metadata=item.metadata, lineage=lineage,
+                    question=item.question,
+                    solution=item.solution,
+                    answer=item.answer,
+                    metadata=item.metadata,
+                    lineage=lineage,
                 )
             )
     return candidates
@@ -69,8 +75,11 @@ def generate_llm(client, pack: Pack, plan: GenerationPlan) -> list[Candidate]:
     candidates = []
     for (target, _), reply in zip(jobs, replies, strict=True):
         lineage = Lineage(
-            cycle=plan.cycle, target_id=target.target_id, source="llm",
-            cluster_id=target.cluster_id, endpoint_model=client.config.model,
+            cycle=plan.cycle,
+            target_id=target.target_id,
+            source="llm",
+            cluster_id=target.cluster_id,
+            endpoint_model=client.config.model,
         )
         for parsed in parse_candidates(reply or ""):
             candidates.append(Candidate(**parsed.model_dump(), lineage=lineage))

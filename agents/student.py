@@ -24,7 +24,11 @@ def student_messages(pack: Pack, question: str) -> list[dict[str, str]]:
 
 
 def generate(
-    model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int = 16,
+    model,
+    tokenizer,
+    prompts: list[list[dict]],
+    max_new_tokens: int,
+    batch_size: int = 16,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Greedy replies, one per chat prompt, batched by length to keep padding small."""
@@ -45,11 +49,15 @@ def generate(
         ).to(device)
         with torch.inference_mode():
             out = model.generate(
-                **batch, max_new_tokens=max_new_tokens, do_sample=False,
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
             )
         new_tokens = out[:, batch["input_ids"].shape[1] :]
-        for i, reply in zip(chunk, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), strict=True):
+        for i, reply in zip(
+            chunk, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), strict=True
+        ):
             replies[i] = reply.strip()
         if on_batch:
             on_batch(len(chunk))
@@ -57,7 +65,12 @@ def generate(
 
 
 def answer_items(
-    model, tokenizer, pack: Pack, items: list[Item], verifier: Verifier, batch_size: int = 16,
+    model,
+    tokenizer,
+    pack: Pack,
+    items: list[Item],
+    verifier: Verifier,
+    batch_size: int = 16,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[StudentAttempt]:
     """The student's scored attempt at each item."""

@@ -9,13 +9,22 @@ import typer
 
 from graph.state import RunSettings
 
-app = typer.Typer(help="Train a small student on data aimed at its own failures.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Train a small student on data aimed at its own failures.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 def _run(resume: str | None = None, **options) -> None:
+    import signal
+    import sys
+
     from graph.runner import run_loop
 
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so a local server is stopped and the
+    # checkpoint of the last completed node is what --resume continues from.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         settings = RunSettings(**options)
     except ValueError as err:
@@ -28,17 +37,25 @@ def _options_from_settings(func):
     """Give ``func`` one ``--option`` per RunSettings field (default and help from the field)."""
     params = [
         inspect.Parameter(
-            "resume", inspect.Parameter.KEYWORD_ONLY, annotation=str | None,
+            "resume",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=str | None,
             default=typer.Option(None, help="Continue the stopped run with this id."),
         )
     ]
     for f in fields(RunSettings):
         default = f.default if f.default is not MISSING else f.default_factory()
         annotation = type(default)
-        params.append(inspect.Parameter(
-            f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
-            default=typer.Option(default, f"--{f.name.replace('_', '-')}", help=f.metadata["help"]),
-        ))
+        params.append(
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=annotation,
+                default=typer.Option(
+                    default, f"--{f.name.replace('_', '-')}", help=f.metadata["help"]
+                ),
+            )
+        )
     func.__signature__ = inspect.Signature(params)
     return func
 

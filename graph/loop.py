@@ -33,8 +33,10 @@ def timed(node):
     def wrapper(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         started = time.perf_counter()
         update = node(state, runtime)
+        # The cycle a node works for: the plan's once one exists (analyze opens it), else 0.
+        plan = update.get("plan") or state.get("plan") or {}
         runtime.context.store.record_node(
-            state.get("cycle", 0), node.__name__, time.perf_counter() - started
+            plan.get("cycle", 0), node.__name__, time.perf_counter() - started
         )
         return {**update, "nodes_run": [node.__name__]}
 
@@ -91,24 +93,50 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         items = ctx.store.eval_items(split)
         with ctx.ui.task(f"cycle {cycle}: evaluate {split}", total=len(items)) as bar:
             attempts = answer_items(
-                model, tokenizer, ctx.pack, items, verifier, ctx.settings.eval_batch_size, bar.advance
+                model,
+                tokenizer,
+                ctx.pack,
+                items,
+                verifier,
+                ctx.settings.eval_batch_size,
+                bar.advance,
             )
         ctx.store.save_attempts(cycle, split, attempts)
         accuracy[split] = sum(a.correct for a in attempts) / len(attempts)
         if split == "probe":
             failures = [
-                Failure(question=a.item.question, expected=a.item.answer, output=a.output,
-                        extracted=a.extracted, metadata=a.item.metadata)
-                for a in attempts if not a.correct
+                Failure(
+                    question=a.item.question,
+                    expected=a.item.answer,
+                    output=a.output,
+                    extracted=a.extracted,
+                    metadata=a.item.metadata,
+                )
+                for a in attempts
+                if not a.correct
             ]
             ctx.store.save_failures(cycle, failures)
     n_test = len(ctx.store.eval_items("test"))
     low, high = wilson_interval(accuracy["test"], n_test)
-    ctx.store.save_metrics(cycle, {"probe_acc": accuracy["probe"], "test_acc": accuracy["test"],
-                                   "test_ci_low": low, "test_ci_high": high, "test_n": n_test})
-    row = {"cycle": cycle, "test_acc": accuracy["test"], "test_ci": (low, high),
-           "probe_acc": accuracy["probe"], "failures": len(failures),
-           "seconds": time.perf_counter() - started, **_cycle_counts(ctx, cycle)}
+    ctx.store.save_metrics(
+        cycle,
+        {
+            "probe_acc": accuracy["probe"],
+            "test_acc": accuracy["test"],
+            "test_ci_low": low,
+            "test_ci_high": high,
+            "test_n": n_test,
+        },
+    )
+    row = {
+        "cycle": cycle,
+        "test_acc": accuracy["test"],
+        "test_ci": (low, high),
+        "probe_acc": accuracy["probe"],
+        "failures": len(failures),
+        "seconds": time.perf_counter() - started,
+        **_cycle_counts(ctx, cycle),
+    }
     history = [*state.get("history", []), row]
     ctx.ui.cycle_table(history)
     return {"history": [row], "stop_reason": decide_stop(history, ctx.settings)}
@@ -119,8 +147,11 @@ def _cycle_counts(ctx: RunContext, cycle: int) -> dict:
     if not counts:
         return {}
     accepted = counts.get("accepted", 0)
-    return {"accepted": accepted, "rejected": sum(counts.values()) - accepted,
-            "clusters": len(ctx.store.clusters(cycle))}
+    return {
+        "accepted": accepted,
+        "rejected": sum(counts.values()) - accepted,
+        "clusters": len(ctx.store.clusters(cycle)),
+    }
 
 
 def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -165,7 +196,9 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             failures, ctx.pack, embed, kmeans, choose_k(len(failures)), ctx.settings.seed
         )
         if "analyst" in ctx.clients:
-            clusters = analyst.name_with_llm(ctx.clients["analyst"], ctx.pack, clusters, failures, labels)
+            clusters = analyst.name_with_llm(
+                ctx.clients["analyst"], ctx.pack, clusters, failures, labels
+            )
         bar.advance()
     ctx.store.save_clusters(cycle, clusters, labels)
     if ctx.settings.plan == "uniform":
@@ -202,16 +235,26 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     cycle = state["plan"]["cycle"]
     rows = ctx.store.examples(cycle=cycle)
     candidates = [
-        Candidate(question=r["question"], solution=r["solution"], answer=r["answer"],
-                  metadata=r["metadata"], lineage=Lineage.model_validate(r["lineage"]))
+        Candidate(
+            question=r["question"],
+            solution=r["solution"],
+            answer=r["answer"],
+            metadata=r["metadata"],
+            lineage=Lineage.model_validate(r["lineage"]),
+        )
         for r in rows
     ]
     test_questions = {normalize(i.question) for i in ctx.store.eval_items("test")}
-    earlier = {normalize(r["question"]) for r in ctx.store.examples(accepted=True) if r["cycle"] < cycle}
+    earlier = {
+        normalize(r["question"]) for r in ctx.store.examples(accepted=True) if r["cycle"] < cycle
+    }
     with ctx.ui.task(f"cycle {cycle}: critique", total=len(candidates)) as bar:
         verdicts = critic.critique(
-            candidates, _verifier(ctx), make_solver(ctx.pack.spec.critic.solver),
-            test_questions, earlier,
+            candidates,
+            _verifier(ctx),
+            make_solver(ctx.pack.spec.critic.solver),
+            test_questions,
+            earlier,
         )
         bar.update(len(candidates))
     ctx.store.save_examples(cycle, candidates, verdicts)
@@ -236,22 +279,36 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         return {"cycle": cycle}
     model, tokenizer = _student(ctx, state.get("adapter_dir"))
     settings = ctx.settings
-    config = TrainConfig(learning_rate=settings.learning_rate, epochs=settings.epochs,
-                         batch_size=settings.train_batch_size, seed=settings.seed + cycle)
+    config = TrainConfig(
+        learning_rate=settings.learning_rate,
+        epochs=settings.epochs,
+        batch_size=settings.train_batch_size,
+        seed=settings.seed + cycle,
+    )
     rows = sft_rows(examples, lambda q: student_messages(ctx.pack, q))
     steps = math.ceil(len(rows) / config.batch_size) * math.ceil(config.epochs)
     with ctx.ui.task(f"cycle {cycle}: train on {len(rows)} examples", total=steps) as bar:
         model, result = train_sft(
-            model, tokenizer, rows, config, ctx.run_dir / "checkpoints" / f"cycle-{cycle}",
+            model,
+            tokenizer,
+            rows,
+            config,
+            ctx.run_dir / "checkpoints" / f"cycle-{cycle}",
             on_step=lambda step, total_steps: bar.update(step, total_steps),
         )
     adapter_dir = str(result.adapter_dir)
     ctx.cache["student"] = (adapter_dir, model, tokenizer)
-    ctx.store.save_metrics(cycle, {
-        "train_examples": len(rows), "train_examples_total": total + len(rows),
-        "train_steps": result.steps, "train_loss": result.loss or 0.0,
-        "train_seconds": result.seconds, "train_truncated": result.truncated,
-    })
+    ctx.store.save_metrics(
+        cycle,
+        {
+            "train_examples": len(rows),
+            "train_examples_total": total + len(rows),
+            "train_steps": result.steps,
+            "train_loss": result.loss or 0.0,
+            "train_seconds": result.seconds,
+            "train_truncated": result.truncated,
+        },
+    )
     return {"cycle": cycle, "adapter_dir": adapter_dir}
 
 
@@ -270,8 +327,15 @@ def write_report(state: LoopState, runtime: Runtime[RunContext]) -> dict:
 def build_graph() -> StateGraph:
     """The loop's graph, uncompiled (compile it with a checkpointer to run it)."""
     graph = StateGraph(LoopState, context_schema=RunContext)
-    for node in (bootstrap, evaluate_student, analyze_failures, generate_examples,
-                 critique_examples, train_student, write_report):
+    for node in (
+        bootstrap,
+        evaluate_student,
+        analyze_failures,
+        generate_examples,
+        critique_examples,
+        train_student,
+        write_report,
+    ):
         graph.add_node(node.__name__, node)
     graph.add_edge(START, "bootstrap")
     graph.add_edge("bootstrap", "evaluate_student")

@@ -8,7 +8,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-CYCLE_COLUMNS = ("cycle", "test acc (95% CI)", "probe acc", "accepted", "rejected", "clusters", "seconds")
+CYCLE_COLUMNS = (
+    "cycle",
+    "test acc (95% CI)",
+    "probe acc",
+    "accepted",
+    "rejected",
+    "clusters",
+    "seconds",
+)
 
 
 class LoopUI:
@@ -21,8 +29,12 @@ class LoopUI:
     def task(self, description: str, total: int | None):
         """A progress bar; the body gets ``advance(n)`` and ``update(completed, total)``."""
         progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=self.console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
         )
         with progress:
             task_id = progress.add_task(description, total=total)

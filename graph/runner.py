@@ -10,7 +10,12 @@ from pathlib import Path
 from graph.state import LoopState, RunContext, RunSettings
 
 INITIAL_STATE: LoopState = {
-    "cycle": 0, "adapter_dir": None, "plan": None, "accepted": 0, "history": [], "nodes_run": [],
+    "cycle": 0,
+    "adapter_dir": None,
+    "plan": None,
+    "accepted": 0,
+    "history": [],
+    "nodes_run": [],
     "stop_reason": None,
 }
 
@@ -41,24 +46,38 @@ def run_loop(settings: RunSettings | None = None, ui=None, resume: str | None = 
         raise FileNotFoundError(f"--resume {resume}: no run folder {run_dir} with a run.db")
     store = RunStore(run_dir / "run.db")
     if resume:
-        settings = RunSettings.from_dict({**store.get_meta("settings"), "runs_dir": settings.runs_dir})
+        settings = RunSettings.from_dict(
+            {**store.get_meta("settings"), "runs_dir": settings.runs_dir}
+        )
     else:
         store.set_meta("settings", settings.to_dict())
     pack = load_pack(settings.pack)
     with ExitStack() as stack:
         clients = _clients(settings, store, stack, ui)
-        context = RunContext(run_id=run_id, run_dir=run_dir, settings=settings, pack=pack,
-                             store=store, clients=clients, ui=ui)
+        context = RunContext(
+            run_id=run_id,
+            run_dir=run_dir,
+            settings=settings,
+            pack=pack,
+            store=store,
+            clients=clients,
+            ui=ui,
+        )
         connection = sqlite3.connect(run_dir / "checkpoints.db", check_same_thread=False)
         stack.callback(connection.close)
         app = build_graph().compile(checkpointer=SqliteSaver(connection))
-        config = {"configurable": {"thread_id": run_id}, "recursion_limit": 12 + 6 * settings.cycles}
+        config = {
+            "configurable": {"thread_id": run_id},
+            "recursion_limit": 12 + 6 * settings.cycles,
+        }
         snapshot = app.get_state(config)
         if resume and snapshot.values and not snapshot.next:
             ui.log(f"run {run_id} already finished ({snapshot.values.get('stop_reason')})")
             return run_id
-        ui.log(f"run {run_id}: pack {pack.name}, student {settings.student}, llm {settings.llm}, "
-               f"{settings.cycles} cycles x {settings.budget} examples -> {run_dir}")
+        ui.log(
+            f"run {run_id}: pack {pack.name}, student {settings.student}, llm {settings.llm}, "
+            f"{settings.cycles} cycles x {settings.budget} examples -> {run_dir}"
+        )
         app.invoke(None if snapshot.values else dict(INITIAL_STATE), config, context=context)
     store.close()
     return run_id
@@ -74,9 +93,12 @@ def _clients(settings: RunSettings, store, stack: ExitStack, ui) -> dict:
         ui.log("starting transformers serve on 127.0.0.1 with the packaged SmolLM2 ...")
         server = stack.enter_context(LocalServer(smollm2_dir()))
         ui.log(f"local endpoint ready at {server.base_url}")
-        configs = {role: server.endpoint() for role in ("teacher", "critic", "analyst")}
+        configs = {
+            role: server.endpoint(max_tokens=settings.llm_max_tokens)
+            for role in ("teacher", "critic", "analyst")
+        }
     else:
-        configs = endpoints_from_flag(settings.llm, settings.llm_model)
+        configs = endpoints_from_flag(settings.llm, settings.llm_model, settings.llm_max_tokens)
     return {role: ChatClient(role, config, store) for role, config in configs.items()}
 
 

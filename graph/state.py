@@ -35,8 +35,11 @@ class RunSettings:
 
     pack: str = _opt("arithmetic", "Prompt pack: a name under prompts/ or a folder with pack.yaml.")
     student: str = _opt("smollm2", "Student model: smollm2, tiny, or a saved model folder.")
-    llm: str = _opt("none", "Role endpoints: none (tool-only), local (transformers serve), or a URL.")
+    llm: str = _opt(
+        "none", "Role endpoints: none (tool-only), local (transformers serve), or a URL."
+    )
     llm_model: str = _opt("", "Model name for --llm <url> (default: the OPENAI_MODEL env var).")
+    llm_max_tokens: int = _opt(512, "Reply token limit for every LLM call.")
     cycles: int = _opt(3, "Training cycles to run.")
     budget: int = _opt(96, "Candidate examples the teacher writes per cycle.")
     plan: str = _opt("targeted", "targeted (the analyst's plan) or uniform (the baseline).")
@@ -84,6 +87,11 @@ class RunContext:
 
 
 NodeName = Literal[
-    "bootstrap", "evaluate_student", "analyze_failures", "generate_examples",
-    "critique_examples", "train_student", "write_report",
+    "bootstrap",
+    "evaluate_student",
+    "analyze_failures",
+    "generate_examples",
+    "critique_examples",
+    "train_student",
+    "write_report",
 ]

@@ -27,7 +27,12 @@ def kmeans(vectors: np.ndarray, k: int, seed: int = 0, iterations: int = 25) -> 
     if k <= 1 or n <= k:
         return np.zeros(n, dtype=np.int64)
     km = faiss.Kmeans(
-        vectors.shape[1], k, niter=iterations, seed=seed, spherical=True, verbose=False,
+        vectors.shape[1],
+        k,
+        niter=iterations,
+        seed=seed,
+        spherical=True,
+        verbose=False,
         nredo=5,  # keep the best of several starts: one bad start can merge two real modes
         min_points_per_centroid=1,  # failures are few by nature; FAISS would warn on every run
     )

@@ -44,7 +44,9 @@ class SplitSpec(_Strict):
 
 class EvalSourceSpec(_Strict):
     kind: Literal["reasoning_gym", "jsonl"]
-    dataset: str | None = Field(None, description="reasoning-gym dataset name (kind reasoning_gym).")
+    dataset: str | None = Field(
+        None, description="reasoning-gym dataset name (kind reasoning_gym)."
+    )
     config: dict[str, Any] = Field(default_factory=dict, description="Dataset config.")
     path: str | None = Field(None, description="JSONL file relative to the pack (kind jsonl).")
 
@@ -108,7 +110,9 @@ class PackSpec(_Strict):
     @classmethod
     def _known_verifier(cls, value: str) -> str:
         if value not in VERIFIER_NAMES:
-            raise ValueError(f"unknown verifier {value!r}; choose one of {', '.join(VERIFIER_NAMES)}")
+            raise ValueError(
+                f"unknown verifier {value!r}; choose one of {', '.join(VERIFIER_NAMES)}"
+            )
         return value
 
 

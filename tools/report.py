@@ -36,8 +36,12 @@ def render_report(store: RunStore, run_id: str) -> str:
     for plan in store.plans():
         counts = store.verdict_counts(plan.cycle)
         verdicts = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none"
-        lines += [f"### cycle {plan.cycle} ({plan.mode})", "", "| target | budget | knobs |",
-                  "|---|---:|---|"]
+        lines += [
+            f"### cycle {plan.cycle} ({plan.mode})",
+            "",
+            "| target | budget | knobs |",
+            "|---|---:|---|",
+        ]
         for t in plan.targets:
             knobs = ", ".join(f"{k}={v}" for k, v in t.source_config.items()) or "source default"
             lines.append(f"| {t.name} | {t.budget} | {knobs} |")
@@ -50,9 +54,16 @@ def render_report(store: RunStore, run_id: str) -> str:
         lines.append(f"| {node} | {len(secs)} | {sum(secs):.1f} |")
     usage = store.token_usage()
     if usage:
-        lines += ["", "## LLM tokens per role", "", "| role | calls | prompt | completion |",
-                  "|---|---:|---:|---:|"]
-        lines += [f"| {r} | {u['calls']} | {u['prompt']} | {u['completion']} |" for r, u in usage.items()]
+        lines += [
+            "",
+            "## LLM tokens per role",
+            "",
+            "| role | calls | prompt | completion |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r} | {u['calls']} | {u['prompt']} | {u['completion']} |" for r, u in usage.items()
+        ]
     return "\n".join(lines) + "\n"
 
 

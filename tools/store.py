@@ -75,7 +75,10 @@ class RunStore:
             self.db.execute("DELETE FROM eval_items WHERE split = ?", (split,))
             self.db.executemany(
                 "INSERT INTO eval_items VALUES (?, ?, ?, ?, ?)",
-                [(split, i, it.question, it.answer, json.dumps(it.metadata)) for i, it in enumerate(items)],
+                [
+                    (split, i, it.question, it.answer, json.dumps(it.metadata))
+                    for i, it in enumerate(items)
+                ],
             )
 
     def eval_items(self, split: str) -> list[Item]:
@@ -102,7 +105,15 @@ class RunStore:
             self.db.executemany(
                 "INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
                 [
-                    (cycle, i, f.question, f.expected, f.output, f.extracted, json.dumps(f.metadata))
+                    (
+                        cycle,
+                        i,
+                        f.question,
+                        f.expected,
+                        f.output,
+                        f.extracted,
+                        json.dumps(f.metadata),
+                    )
                     for i, f in enumerate(failures)
                 ],
             )
@@ -111,8 +122,11 @@ class RunStore:
         rows = self.db.execute("SELECT * FROM failures WHERE cycle = ? ORDER BY idx", (cycle,))
         return [
             Failure(
-                question=r["question"], expected=r["expected"], output=r["output"],
-                extracted=r["extracted"], metadata=json.loads(r["metadata"]),
+                question=r["question"],
+                expected=r["expected"],
+                output=r["output"],
+                extracted=r["extracted"],
+                metadata=json.loads(r["metadata"]),
             )
             for r in rows
         ]
@@ -123,7 +137,14 @@ class RunStore:
             self.db.executemany(
                 "INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (cycle, c.cluster_id, c.name, c.size, json.dumps(c.exemplars), json.dumps(c.knobs))
+                    (
+                        cycle,
+                        c.cluster_id,
+                        c.name,
+                        c.size,
+                        json.dumps(c.exemplars),
+                        json.dumps(c.knobs),
+                    )
                     for c in clusters
                 ],
             )
@@ -133,11 +154,16 @@ class RunStore:
             )
 
     def clusters(self, cycle: int) -> list[FailureCluster]:
-        rows = self.db.execute("SELECT * FROM clusters WHERE cycle = ? ORDER BY cluster_id", (cycle,))
+        rows = self.db.execute(
+            "SELECT * FROM clusters WHERE cycle = ? ORDER BY cluster_id", (cycle,)
+        )
         return [
             FailureCluster(
-                cluster_id=r["cluster_id"], name=r["name"], size=r["size"],
-                exemplars=json.loads(r["exemplars"]), knobs=json.loads(r["knobs"]),
+                cluster_id=r["cluster_id"],
+                name=r["name"],
+                size=r["size"],
+                exemplars=json.loads(r["exemplars"]),
+                knobs=json.loads(r["knobs"]),
             )
             for r in rows
         ]
@@ -153,7 +179,9 @@ class RunStore:
         return [GenerationPlan.model_validate_json(r["plan"]) for r in rows]
 
     # -- examples ---------------------------------------------------------------------------
-    def save_examples(self, cycle: int, candidates: list[Candidate], verdicts: list[Verdict]) -> None:
+    def save_examples(
+        self, cycle: int, candidates: list[Candidate], verdicts: list[Verdict]
+    ) -> None:
         with self.db:
             self.db.execute("DELETE FROM examples WHERE cycle = ?", (cycle,))
             self.db.executemany(
@@ -162,9 +190,19 @@ class RunStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        cycle, c.lineage.target_id, c.lineage.cluster_id, c.lineage.source,
-                        c.question, c.solution, c.answer, json.dumps(c.metadata),
-                        c.lineage.model_dump_json(), int(v.accepted), v.reason, v.step, v.detail,
+                        cycle,
+                        c.lineage.target_id,
+                        c.lineage.cluster_id,
+                        c.lineage.source,
+                        c.question,
+                        c.solution,
+                        c.answer,
+                        json.dumps(c.metadata),
+                        c.lineage.model_dump_json(),
+                        int(v.accepted),
+                        v.reason,
+                        v.step,
+                        v.detail,
                     )
                     for c, v in zip(candidates, verdicts, strict=True)
                 ],
@@ -205,7 +243,8 @@ class RunStore:
     def record_node(self, cycle: int, node: str, seconds: float) -> None:
         with self.db:
             self.db.execute(
-                "INSERT INTO node_runs (cycle, node, seconds) VALUES (?, ?, ?)", (cycle, node, seconds)
+                "INSERT INTO node_runs (cycle, node, seconds) VALUES (?, ?, ?)",
+                (cycle, node, seconds),
             )
 
     def node_runs(self) -> list[dict]:
@@ -221,14 +260,28 @@ class RunStore:
         row = self.db.execute("SELECT response FROM llm_calls WHERE key = ?", (key,)).fetchone()
         return row["response"] if row else None
 
-    def save_call(self, key: str, role: str, model: str, request: Any, response: str,
-                  usage: dict[str, int] | None = None) -> None:
+    def save_call(
+        self,
+        key: str,
+        role: str,
+        model: str,
+        request: Any,
+        response: str,
+        usage: dict[str, int] | None = None,
+    ) -> None:
         usage = usage or {}
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, role, model, json.dumps(request), response,
-                 usage.get("input_tokens"), usage.get("output_tokens")),
+                (
+                    key,
+                    role,
+                    model,
+                    json.dumps(request),
+                    response,
+                    usage.get("input_tokens"),
+                    usage.get("output_tokens"),
+                ),
             )
 
     def token_usage(self) -> dict[str, dict[str, int]]:
@@ -236,5 +289,11 @@ class RunStore:
             "SELECT role, COUNT(*) AS calls, SUM(prompt_tokens) AS prompt,"
             " SUM(completion_tokens) AS completion FROM llm_calls GROUP BY role"
         )
-        return {r["role"]: {"calls": r["calls"], "prompt": r["prompt"] or 0,
-                            "completion": r["completion"] or 0} for r in rows}
+        return {
+            r["role"]: {
+                "calls": r["calls"],
+                "prompt": r["prompt"] or 0,
+                "completion": r["completion"] or 0,
+            }
+            for r in rows
+        }

@@ -8,6 +8,7 @@ load exactly what was trained.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,18 +49,26 @@ def fit_max_length(tokenizer, rows: list[dict], config: TrainConfig) -> tuple[in
 
 
 def train_sft(
-    model, tokenizer, rows: list[dict], config: TrainConfig, output_dir: Path,
+    model,
+    tokenizer,
+    rows: list[dict],
+    config: TrainConfig,
+    output_dir: Path,
     on_step: Callable[[int, int], None] | None = None,
 ):
     """Train ``model`` (LoRA is added on first use) on ``rows``; returns the model and a result."""
-    import torch
     import datasets
+    import torch
     from datasets import Dataset
     from peft import LoraConfig, PeftModel
     from transformers import PrinterCallback, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
     datasets.disable_progress_bars()
+    # transformers 5 deprecates a name TRL still calls; the warning says nothing to our users.
+    warnings.filterwarnings(
+        "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+    )
     started = time.perf_counter()
     max_length, truncated = fit_max_length(tokenizer, rows, config)
     cuda = torch.cuda.is_available()
@@ -86,12 +95,18 @@ def train_sft(
     if not isinstance(model, PeftModel):
         targets = config.lora_targets
         peft_config = LoraConfig(
-            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0, task_type="CAUSAL_LM",
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=0.0,
+            task_type="CAUSAL_LM",
             target_modules=targets if targets == "all-linear" else targets.split(","),
         )
     trainer = SFTTrainer(
-        model=model, args=args, train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer, peft_config=peft_config,
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config,
         callbacks=[_step_callback(TrainerCallback, on_step)] if on_step else None,
     )
     trainer.remove_callback(PrinterCallback)  # our own progress bar reports the steps
@@ -100,8 +115,11 @@ def train_sft(
     adapter_dir = output_dir / "adapter"
     trainer.model.save_pretrained(adapter_dir)
     result = TrainResult(
-        steps=trainer.state.global_step, loss=losses[-1] if losses else None,
-        seconds=time.perf_counter() - started, max_length=max_length, truncated=truncated,
+        steps=trainer.state.global_step,
+        loss=losses[-1] if losses else None,
+        seconds=time.perf_counter() - started,
+        max_length=max_length,
+        truncated=truncated,
         adapter_dir=adapter_dir,
     )
     return trainer.model, result

@@ -75,16 +75,27 @@ def build_tiny_student(target: Path, seed: int = 0) -> Path:
     core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     core.decoder = decoders.Fuse()
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core, pad_token="<pad>", unk_token="<unk>", eos_token="<|im_end|>",
-        bos_token="<|im_start|>", additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        tokenizer_object=core,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        eos_token="<|im_end|>",
+        bos_token="<|im_start|>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
     )
     tokenizer.chat_template = CHATML_TEMPLATE
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(vocab), hidden_size=256, intermediate_size=688, num_hidden_layers=4,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
-        pad_token_id=vocab["<pad>"], bos_token_id=vocab["<|im_start|>"],
-        eos_token_id=vocab["<|im_end|>"], tie_word_embeddings=True,
+        vocab_size=len(vocab),
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=2048,
+        pad_token_id=vocab["<pad>"],
+        bos_token_id=vocab["<|im_start|>"],
+        eos_token_id=vocab["<|im_end|>"],
+        tie_word_embeddings=True,
     )
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = config.pad_token_id
@@ -111,7 +122,9 @@ def resolve_student(spec: str) -> Path:
 def load_student(base_dir: Path, adapter_dir: Path | None = None):
     """The student model and tokenizer; with ``adapter_dir``, the LoRA adapter on top, trainable."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging
 
+    logging.disable_progress_bar()  # our own progress bars say what is loading
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

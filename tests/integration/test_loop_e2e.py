@@ -9,12 +9,25 @@ from tools.sources import normalize
 from tools.store import RunStore
 from training.student_model import load_student
 
-LOOP = ["evaluate_student", "analyze_failures", "generate_examples", "critique_examples", "train_student"]
+LOOP = [
+    "evaluate_student",
+    "analyze_failures",
+    "generate_examples",
+    "critique_examples",
+    "train_student",
+]
 
 
 def _settings(pack_dir, tmp_path, **extra):
-    return RunSettings(pack=str(pack_dir), student="tiny", llm="none", cycles=2, budget=16,
-                       runs_dir=str(tmp_path / "runs"), **extra)
+    return RunSettings(
+        pack=str(pack_dir),
+        student="tiny",
+        llm="none",
+        cycles=2,
+        budget=16,
+        runs_dir=str(tmp_path / "runs"),
+        **extra,
+    )
 
 
 def _logits(model, tokenizer):
@@ -39,12 +52,16 @@ def test_two_cycles_end_to_end(small_pack, tmp_path, quiet_ui, tiny_student_dir)
     plan_targets = {t.target_id: t for plan in store.plans() for t in plan.targets}
     for e in examples:
         assert e["lineage"]["source"] == "procedural" and e["reason"] != "pending"
-        assert e["target_id"] in plan_targets and e["cluster_id"] == plan_targets[e["target_id"]].cluster_id
+        assert (
+            e["target_id"] in plan_targets
+            and e["cluster_id"] == plan_targets[e["target_id"]].cluster_id
+        )
     accepted = {normalize(e["question"]) for e in store.examples(accepted=True)}
     test_set = {normalize(i.question) for i in store.eval_items("test")}
     assert accepted and not accepted & test_set
     assert len(store.clusters(1)) >= 1 and store.metrics()[2]["train_examples_total"] == len(
-        store.examples(accepted=True))
+        store.examples(accepted=True)
+    )
 
     base, tokenizer = load_student(tiny_student_dir)
     trained, _ = load_student(tiny_student_dir, run_dir / "checkpoints" / "cycle-2" / "adapter")
@@ -69,7 +86,9 @@ def test_crash_then_resume_loses_and_repeats_nothing(small_pack, tmp_path, quiet
     with pytest.raises(KeyboardInterrupt):
         run_loop(settings, ui=quiet_ui)
     run_id = next((tmp_path / "runs").iterdir()).name
-    cycle_two = [e["question"] for e in RunStore(tmp_path / "runs" / run_id / "run.db").examples(cycle=2)]
+    cycle_two = [
+        e["question"] for e in RunStore(tmp_path / "runs" / run_id / "run.db").examples(cycle=2)
+    ]
 
     monkeypatch.setattr(offpolicy, "train_sft", real_train)
     resumed = run_loop(RunSettings(runs_dir=str(tmp_path / "runs")), ui=quiet_ui, resume=run_id)

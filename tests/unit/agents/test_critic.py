@@ -5,28 +5,40 @@ from tools.verifiers import arithmetic_expression, numeric
 
 
 def _c(question, answer, source="llm"):
-    return Candidate(question=question, answer=answer,
-                     lineage=Lineage(cycle=1, target_id="t", source=source))
+    return Candidate(
+        question=question, answer=answer, lineage=Lineage(cycle=1, target_id="t", source=source)
+    )
 
 
 def _run(candidates, test=(), before=()):
-    return critique(candidates, numeric, arithmetic_expression,
-                    {normalize(q) for q in test}, {normalize(q) for q in before})
+    return critique(
+        candidates,
+        numeric,
+        arithmetic_expression,
+        {normalize(q) for q in test},
+        {normalize(q) for q in before},
+    )
 
 
 def test_reasons_in_order():
     candidates = [
-        _c("2 + 3 =", "5"),            # right
-        _c("2 + 4 =", "7"),            # wrong: the solver says 6
+        _c("2 + 3 =", "5"),  # right
+        _c("2 + 4 =", "7"),  # wrong: the solver says 6
         _c("Who wrote Hamlet?", "x"),  # the solver cannot recompute it
-        _c("2  +  3 =", "5"),          # same question as the first, other whitespace
-        _c("9 - 1 =", "8"),            # in the test set
-        _c("7 + 7 =", "14"),           # accepted in an earlier cycle
+        _c("2  +  3 =", "5"),  # same question as the first, other whitespace
+        _c("9 - 1 =", "8"),  # in the test set
+        _c("7 + 7 =", "14"),  # accepted in an earlier cycle
         _c("", "3"),
     ]
     verdicts = _run(candidates, test=["9 - 1 ="], before=["7 + 7 ="])
     assert [v.reason for v in verdicts] == [
-        "accepted", "wrong_answer", "unverifiable", "duplicate", "contaminated", "duplicate", "empty",
+        "accepted",
+        "wrong_answer",
+        "unverifiable",
+        "duplicate",
+        "contaminated",
+        "duplicate",
+        "empty",
     ]
     assert [v.accepted for v in verdicts] == [True] + [False] * 6
     assert "reference '6'" in verdicts[1].detail

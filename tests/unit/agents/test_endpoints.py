@@ -17,15 +17,20 @@ def test_one_url_for_every_role(monkeypatch):
 
 
 def test_urls_and_models_per_role():
-    configs = endpoints_from_flag("teacher=https://a/v1,analyst=http://b/v1", "teacher=big,analyst=small")
+    configs = endpoints_from_flag(
+        "teacher=https://a/v1,analyst=http://b/v1", "teacher=big,analyst=small"
+    )
     assert configs["teacher"].base_url == "https://a/v1" and configs["teacher"].model == "big"
     assert configs["analyst"].model == "small" and "critic" not in configs
 
 
 @pytest.mark.parametrize(
     ("llm", "model", "message"),
-    [("ftp://x", "m", "not none, local"), ("judge=http://x/v1", "m", "unknown role 'judge'"),
-     ("http://x/v1", "", "no model name")],
+    [
+        ("ftp://x", "m", "not none, local"),
+        ("judge=http://x/v1", "m", "unknown role 'judge'"),
+        ("http://x/v1", "", "no model name"),
+    ],
 )
 def test_bad_flags_are_named(llm, model, message, monkeypatch):
     monkeypatch.delenv("OPENAI_MODEL", raising=False)

@@ -7,8 +7,10 @@ from tests.fakes import FakeChatModel
 from tools.packs import load_pack
 from tools.store import RunStore
 
-REPLY = ('Here you go: [{"question": "What is 3 + 4 =", "solution": "3+4", "answer": 7}, '
-         '{"question": "", "answer": "1"}, {"oops": 1}]')
+REPLY = (
+    'Here you go: [{"question": "What is 3 + 4 =", "solution": "3+4", "answer": 7}, '
+    '{"question": "", "answer": "1"}, {"oops": 1}]'
+)
 
 
 @pytest.fixture(scope="module")
@@ -17,16 +19,35 @@ def pack():
 
 
 def _plan(budget=6, **config):
-    return GenerationPlan(cycle=1, mode="targeted", targets=[
-        PlanTarget(target_id="c1-k0", name="x", description="d", budget=budget,
-                   exemplars=["1 + 2 ="], source_config=config, cluster_id=0)])
+    return GenerationPlan(
+        cycle=1,
+        mode="targeted",
+        targets=[
+            PlanTarget(
+                target_id="c1-k0",
+                name="x",
+                description="d",
+                budget=budget,
+                exemplars=["1 + 2 ="],
+                source_config=config,
+                cluster_id=0,
+            )
+        ],
+    )
 
 
 def test_parse_candidates_keeps_only_well_formed():
     parsed = parse_candidates(REPLY)
     assert [(c.question, c.answer) for c in parsed] == [("What is 3 + 4 =", "7")]
     assert parse_candidates("no json here") == []
-    assert len(parse_candidates('{"question": "a =", "answer": "1"} {"question": "b =", "answer": "2"}')) == 2
+    assert (
+        len(
+            parse_candidates(
+                '{"question": "a =", "answer": "1"} {"question": "b =", "answer": "2"}'
+            )
+        )
+        == 2
+    )
 
 
 def test_teacher_mode(pack):
@@ -35,7 +56,9 @@ def test_teacher_mode(pack):
 
 
 def test_procedural_follows_knobs_and_records_lineage(pack):
-    candidates = generate_procedural(pack.make_source(), _plan(8, min_terms=4, max_terms=4), run_seed=3)
+    candidates = generate_procedural(
+        pack.make_source(), _plan(8, min_terms=4, max_terms=4), run_seed=3
+    )
     assert len(candidates) == 8
     assert {c.metadata["num_terms"] for c in candidates} == {4}
     assert {c.lineage.target_id for c in candidates} == {"c1-k0"}
@@ -52,6 +75,8 @@ def test_llm_generation_parses_and_caches(pack, tmp_path):
     assert fake.calls == 2  # 8 examples at per_call 4
     assert len(candidates) == 2 and all(c.lineage.source == "llm" for c in candidates)
     assert candidates[0].lineage.endpoint_model == "fake"
-    again = generate_llm(ChatClient("teacher", config, store, chat_model=fake), pack, _plan(budget=8))
+    again = generate_llm(
+        ChatClient("teacher", config, store, chat_model=fake), pack, _plan(budget=8)
+    )
     assert fake.calls == 2  # every reply came from the run's call cache
     assert [c.question for c in again] == [c.question for c in candidates]

@@ -7,7 +7,10 @@ from graph.cli import app
 
 
 def test_help_does_not_import_torch():
-    code = "import sys; from graph.cli import app; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = (
+        "import sys; from graph.cli import app; "
+        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
 
@@ -15,7 +18,16 @@ def test_help_does_not_import_torch():
 def test_run_options_come_from_settings():
     result = CliRunner().invoke(app, ["run", "--help"], terminal_width=200)
     assert result.exit_code == 0
-    for flag in ("--pack", "--student", "--llm", "--cycles", "--budget", "--seed", "--runs-dir", "--resume"):
+    for flag in (
+        "--pack",
+        "--student",
+        "--llm",
+        "--cycles",
+        "--budget",
+        "--seed",
+        "--runs-dir",
+        "--resume",
+    ):
         assert flag in result.output
 
 

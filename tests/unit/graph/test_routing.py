@@ -15,7 +15,10 @@ def test_continue_then_stop_after_cycles():
 
 
 def test_target_accuracy_and_plateau_and_no_failures():
-    assert decide_stop(_history(0.1, 0.6), RunSettings(cycles=5, target_accuracy=0.5)) == "target accuracy reached"
+    assert (
+        decide_stop(_history(0.1, 0.6), RunSettings(cycles=5, target_accuracy=0.5))
+        == "target accuracy reached"
+    )
     assert decide_stop(_history(0.3, 0.2, 0.25), RunSettings(cycles=9, patience=2)) == "plateau"
     assert decide_stop(_history(0.3, 0.2, 0.31), RunSettings(cycles=9, patience=2)) is None
     done = [{"cycle": 0, "test_acc": 0.9, "failures": 0}]

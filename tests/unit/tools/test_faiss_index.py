@@ -15,8 +15,8 @@ def test_kmeans_recovers_known_clusters():
     points, truth = _blobs()
     labels = kmeans(points, 3, seed=0)
     # Same partition up to renaming: every true cluster maps to exactly one label.
-    pairs = {(t, l) for t, l in zip(truth, labels, strict=True)}
-    assert len(pairs) == 3 and len({l for _, l in pairs}) == 3
+    pairs = set(zip(truth, labels, strict=True))
+    assert len(pairs) == 3 and len({label for _, label in pairs}) == 3
 
 
 def test_kmeans_is_deterministic_and_sorted_by_size():

@@ -16,7 +16,8 @@ def test_split_is_disjoint_sized_and_deterministic():
 
 def test_overrides_move_the_knobs():
     source = ReasoningGymSource("chain_sum", {"min_terms": 2, "max_terms": 3})
-    items = source.sample(20, seed=0, overrides={"min_terms": 5, "max_terms": 5, "min_digits": 3,
-                                                 "max_digits": 3})
+    items = source.sample(
+        20, seed=0, overrides={"min_terms": 5, "max_terms": 5, "min_digits": 3, "max_digits": 3}
+    )
     assert {i.metadata["num_terms"] for i in items} == {5}
     assert {i.metadata["num_digits"] for i in items} == {3}

@@ -1,17 +1,35 @@
-from agents.schemas import Candidate, Failure, FailureCluster, GenerationPlan, Item, Lineage, PlanTarget, Verdict
+from agents.schemas import (
+    Candidate,
+    Failure,
+    FailureCluster,
+    GenerationPlan,
+    Item,
+    Lineage,
+    PlanTarget,
+    Verdict,
+)
 from tools.store import RunStore
 
 
 def _candidate(q, cycle=1):
-    return Candidate(question=q, answer="3", metadata={"num_terms": 2},
-                     lineage=Lineage(cycle=cycle, target_id=f"c{cycle}-k0", source="procedural", cluster_id=0))
+    return Candidate(
+        question=q,
+        answer="3",
+        metadata={"num_terms": 2},
+        lineage=Lineage(cycle=cycle, target_id=f"c{cycle}-k0", source="procedural", cluster_id=0),
+    )
 
 
 def test_examples_round_trip_with_lineage(tmp_path):
     store = RunStore(tmp_path / "run.db")
-    store.save_examples(1, [_candidate("1 + 2 ="), _candidate("5 - 2 =")],
-                        [Verdict(accepted=True, reason="accepted", step="verify"),
-                         Verdict(accepted=False, reason="duplicate", step="dedupe")])
+    store.save_examples(
+        1,
+        [_candidate("1 + 2 ="), _candidate("5 - 2 =")],
+        [
+            Verdict(accepted=True, reason="accepted", step="verify"),
+            Verdict(accepted=False, reason="duplicate", step="dedupe"),
+        ],
+    )
     rows = store.examples(cycle=1)
     assert [r["question"] for r in rows] == ["1 + 2 =", "5 - 2 ="]
     assert rows[0]["lineage"]["target_id"] == "c1-k0" and rows[0]["metadata"] == {"num_terms": 2}
@@ -34,9 +52,14 @@ def test_eval_items_failures_clusters_plans_metrics(tmp_path):
     store.save_eval_items("test", [Item(question="1 + 1 =", answer="2", metadata={"num_terms": 2})])
     failure = Failure(question="9 - 3 =", expected="6", output="The answer is 5", extracted="5")
     store.save_failures(0, [failure])
-    store.save_clusters(1, [FailureCluster(cluster_id=0, name="x", size=1, knobs={"num_terms": (2, 3)})], [0])
-    plan = GenerationPlan(cycle=1, mode="targeted",
-                          targets=[PlanTarget(target_id="t", name="x", description="d", budget=4)])
+    store.save_clusters(
+        1, [FailureCluster(cluster_id=0, name="x", size=1, knobs={"num_terms": (2, 3)})], [0]
+    )
+    plan = GenerationPlan(
+        cycle=1,
+        mode="targeted",
+        targets=[PlanTarget(target_id="t", name="x", description="d", budget=4)],
+    )
     store.save_plan(plan)
     store.save_metrics(0, {"test_acc": 0.25})
     store.set_meta("settings", {"seed": 3})
@@ -55,7 +78,9 @@ def test_llm_call_cache_and_usage(tmp_path):
     store = RunStore(tmp_path / "run.db")
     key = store.call_key("teacher", "m", {"prompt": "p"})
     assert store.cached_call(key) is None
-    store.save_call(key, "teacher", "m", {"prompt": "p"}, "reply", {"input_tokens": 5, "output_tokens": 2})
+    store.save_call(
+        key, "teacher", "m", {"prompt": "p"}, "reply", {"input_tokens": 5, "output_tokens": 2}
+    )
     assert store.cached_call(key) == "reply"
     assert store.call_key("teacher", "m", {"prompt": "q"}) != key
     assert store.token_usage() == {"teacher": {"calls": 1, "prompt": 5, "completion": 2}}

@@ -5,7 +5,12 @@ import pytest
 from agents.schemas import Item
 from tools.sources import ReasoningGymSource
 from tools.verifiers import (
-    arithmetic_expression, exact, extract_answer, make_verifier, numeric, parse_number,
+    arithmetic_expression,
+    exact,
+    extract_answer,
+    make_verifier,
+    numeric,
+    parse_number,
 )
 
 
@@ -58,7 +63,9 @@ def test_arithmetic_solver(question, answer):
     assert arithmetic_expression(question) == answer
 
 
-@pytest.mark.parametrize("question", ["What is the capital of France?", "__import__('os') =", "1 / 0 ="])
+@pytest.mark.parametrize(
+    "question", ["What is the capital of France?", "__import__('os') =", "1 / 0 ="]
+)
 def test_arithmetic_solver_refuses(question):
     assert arithmetic_expression(question) is None
 

@@ -29,8 +29,9 @@ def test_max_length_from_data_and_truncation_counted(tiny_student_dir):
 def test_lora_sft_changes_adapter_not_base(tiny_student_dir, tmp_path):
     model, tokenizer = load_student(tiny_student_dir)
     base_before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    trained, result = train_sft(model, tokenizer, _rows(), TrainConfig(epochs=1, batch_size=4),
-                                tmp_path / "cycle-1")
+    trained, result = train_sft(
+        model, tokenizer, _rows(), TrainConfig(epochs=1, batch_size=4), tmp_path / "cycle-1"
+    )
     assert result.steps == 4 and result.truncated == 0
     assert (result.adapter_dir / "adapter_config.json").is_file()
     lora_b = {n: p for n, p in trained.named_parameters() if "lora_B" in n}
