@@ -55,6 +55,7 @@ class ChatClient:
         self.config = config
         self.store = store
         self._chat_model = chat_model
+        self.errors: list[str] = []  # one line per request that failed after its retries
 
     @property
     def chat_model(self):
@@ -90,6 +91,7 @@ class ChatClient:
             )
             for i, result in zip(todo, results, strict=True):
                 if isinstance(result, Exception):
+                    self.errors.append(f"{type(result).__name__}: {str(result)[:200]}")
                     continue
                 text = result.content if isinstance(result.content, str) else str(result.content)
                 usage = dict(getattr(result, "usage_metadata", None) or {})

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Source = Literal["procedural", "llm", "hybrid", "eval"]
+Source = Literal["procedural", "llm"]
 
 
 class Item(BaseModel):

@@ -73,8 +73,12 @@ def _student(ctx: RunContext, adapter_dir: str | None):
     cached = ctx.cache.get("student")
     if cached and cached[0] == adapter_dir:
         return cached[1], cached[2]
+
+    def announce(target: Path) -> None:
+        ctx.ui.log(f"converting the packaged SmolLM2 GGUF to safetensors once, into {target} ...")
+
     model, tokenizer = load_student(
-        resolve_student(ctx.settings.student), Path(adapter_dir) if adapter_dir else None
+        resolve_student(ctx.settings.student, announce), Path(adapter_dir) if adapter_dir else None
     )
     ctx.cache["student"] = (adapter_dir, model, tokenizer)
     return model, tokenizer
@@ -219,7 +223,11 @@ def generate_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     mode = generator.teacher_mode(ctx.pack, "teacher" in ctx.clients)
     with ctx.ui.task(f"cycle {plan.cycle}: generate ({mode})", total=plan.budget) as bar:
         if mode == "llm":
-            candidates = generator.generate_llm(ctx.clients["teacher"], ctx.pack, plan)
+            teacher = ctx.clients["teacher"]
+            failed_before = len(teacher.errors)
+            candidates = generator.generate_llm(teacher, ctx.pack, plan)
+            for error in teacher.errors[failed_before:]:
+                ctx.ui.log(f"  [yellow]teacher request failed[/]: {error}")
         else:
             candidates = generator.generate_procedural(_source(ctx), plan, ctx.settings.seed)
         bar.update(len(candidates))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, TypedDict
 
 
 class LoopState(TypedDict, total=False):
@@ -84,14 +84,3 @@ class RunContext:
     clients: dict[str, Any] = field(default_factory=dict)  # role -> agents.endpoints.ChatClient
     ui: Any = None  # graph.progress.Progress-like reporter
     cache: dict[str, Any] = field(default_factory=dict)
-
-
-NodeName = Literal[
-    "bootstrap",
-    "evaluate_student",
-    "analyze_failures",
-    "generate_examples",
-    "critique_examples",
-    "train_student",
-    "write_report",
-]

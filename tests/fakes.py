@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.runnables import Runnable
 
 
 class FakeChatModel(FakeListChatModel):
@@ -15,3 +16,7 @@ class FakeChatModel(FakeListChatModel):
     def _call(self, *args: Any, **kwargs: Any) -> str:
         self.calls += 1
         return super()._call(*args, **kwargs)
+
+    def batch(self, *args: Any, **kwargs: Any) -> list:
+        # FakeListChatModel's own batch ignores return_exceptions; a real chat model's does not.
+        return Runnable.batch(self, *args, **kwargs)

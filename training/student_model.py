@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import string
+from collections.abc import Callable
 from pathlib import Path
 
 CHATML_TEMPLATE = (
@@ -35,11 +36,13 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
-def smollm2_dir() -> Path:
-    """A safetensors copy of the packaged SmolLM2, made on first use."""
+def smollm2_dir(on_convert: Callable[[Path], None] | None = None) -> Path:
+    """A safetensors copy of the packaged SmolLM2, made on first use (``on_convert`` is told)."""
     target = cache_root() / "smollm2-135m-instruct"
     if (target / "model.safetensors").is_file():
         return target
+    if on_convert:
+        on_convert(target)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = smollm2_gguf()
@@ -107,10 +110,10 @@ def build_tiny_student(target: Path, seed: int = 0) -> Path:
     return target
 
 
-def resolve_student(spec: str) -> Path:
+def resolve_student(spec: str, on_convert: Callable[[Path], None] | None = None) -> Path:
     """The base model folder for ``smollm2``, ``tiny`` or a path to a saved model."""
     if spec == "smollm2":
-        return smollm2_dir()
+        return smollm2_dir(on_convert)
     if spec == "tiny":
         return build_tiny_student(cache_root() / "tiny-student")
     path = Path(spec)

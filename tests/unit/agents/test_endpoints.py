@@ -46,3 +46,16 @@ def test_api_key_never_reaches_the_store(tmp_path, monkeypatch):
     store.set_meta("endpoint", config.public())
     store.close()
     assert b"sk-secret-123" not in (tmp_path / "run.db").read_bytes()
+
+
+def test_failed_requests_are_recorded_not_cached(tmp_path):
+    class Broken(FakeChatModel):
+        def _call(self, *args, **kwargs):
+            raise ConnectionError("endpoint down")
+
+    store = RunStore(tmp_path / "run.db")
+    config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="m", retries=0)
+    client = ChatClient("teacher", config, store, chat_model=Broken(responses=["x"]))
+    assert client.complete(["p", "q"]) == [None, None]
+    assert len(client.errors) == 2 and "endpoint down" in client.errors[0]
+    assert store.token_usage() == {}  # nothing cached, so a resume asks again
