@@ -127,6 +127,10 @@ def endpoints_from_flag(
     """
     if llm in ("none", ""):
         return {}
+    if llm == "env":
+        llm = os.environ.get("OPENAI_BASE_URL", "")
+        if not llm:
+            raise ValueError("--llm env: the OPENAI_BASE_URL environment variable is not set")
     urls = _role_values(llm, "--llm")
     models = _role_values(llm_model, "--llm-model") if llm_model else {}
     configs = {}
@@ -137,6 +141,38 @@ def endpoints_from_flag(
         if not model:
             raise ValueError(f"--llm-model: no model name for role {role!r} (or set OPENAI_MODEL)")
         configs[role] = EndpointConfig(base_url=url, model=model, max_tokens=max_tokens)
+    return configs
+
+
+def endpoints_from_file(path: Path) -> dict[str, EndpointConfig]:
+    """Per-role settings from YAML; an error names the file and the field.
+
+    Example file::
+
+        teacher: {base_url: https://api.together.xyz/v1, model: big, api_key_env: TOGETHER_KEY,
+                  concurrency: 8, timeout: 60, retries: 3, temperature: 0.9}
+        analyst: {base_url: http://127.0.0.1:8000/v1, model: small}
+    """
+    import yaml
+    from pydantic import ValidationError
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"{path}: cannot read endpoint settings: {err}") from err
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of role -> settings")
+    configs = {}
+    for role, values in raw.items():
+        if role not in ROLES:
+            raise ValueError(f"{path}: {role}: unknown role; roles are {', '.join(ROLES)}")
+        try:
+            configs[role] = EndpointConfig.model_validate(values)
+        except ValidationError as err:
+            first = err.errors()[0]
+            field = ".".join(str(p) for p in (role, *first["loc"]))
+            raise ValueError(f"{path}: {field}: {first['msg']}") from err
     return configs
 
 

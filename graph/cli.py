@@ -29,7 +29,14 @@ def _run(resume: str | None = None, **options) -> None:
         settings = RunSettings(**options)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
-    run_id = run_loop(settings, resume=resume)
+    try:
+        run_id = run_loop(settings, resume=resume)
+    except (ValueError, FileNotFoundError) as err:  # bad pack, flag or endpoint file: no traceback
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from err
+    except KeyboardInterrupt:
+        typer.secho("interrupted: continue with --resume <run_id>", fg="yellow", err=True)
+        raise typer.Exit(130) from None
     typer.echo(f"run folder: {settings.runs_dir}/{run_id}")
 
 

@@ -44,6 +44,8 @@ def run_loop(settings: RunSettings | None = None, ui=None, resume: str | None = 
     run_dir = Path(settings.runs_dir) / run_id
     if resume and not (run_dir / "run.db").is_file():
         raise FileNotFoundError(f"--resume {resume}: no run folder {run_dir} with a run.db")
+    if not resume:
+        load_pack(settings.pack)  # a bad pack fails here, before a run folder exists
     store = RunStore(run_dir / "run.db")
     if resume:
         settings = RunSettings.from_dict(
@@ -85,7 +87,13 @@ def run_loop(settings: RunSettings | None = None, ui=None, resume: str | None = 
 
 def _clients(settings: RunSettings, store, stack: ExitStack, ui) -> dict:
     """One ChatClient per role that has an endpoint (none for ``--llm none``)."""
-    from agents.endpoints import ChatClient, LocalServer, endpoints_from_flag
+    from agents.endpoints import (
+        ROLES,
+        ChatClient,
+        LocalServer,
+        endpoints_from_file,
+        endpoints_from_flag,
+    )
 
     if settings.llm == "local":
         from training.student_model import smollm2_dir
@@ -93,12 +101,11 @@ def _clients(settings: RunSettings, store, stack: ExitStack, ui) -> dict:
         ui.log("starting transformers serve on 127.0.0.1 with the packaged SmolLM2 ...")
         server = stack.enter_context(LocalServer(smollm2_dir()))
         ui.log(f"local endpoint ready at {server.base_url}")
-        configs = {
-            role: server.endpoint(max_tokens=settings.llm_max_tokens)
-            for role in ("teacher", "critic", "analyst")
-        }
+        configs = {role: server.endpoint(max_tokens=settings.llm_max_tokens) for role in ROLES}
     else:
         configs = endpoints_from_flag(settings.llm, settings.llm_model, settings.llm_max_tokens)
+    if settings.endpoints:
+        configs |= endpoints_from_file(Path(settings.endpoints))
     return {role: ChatClient(role, config, store) for role, config in configs.items()}
 
 

@@ -36,10 +36,15 @@ class RunSettings:
     pack: str = _opt("arithmetic", "Prompt pack: a name under prompts/ or a folder with pack.yaml.")
     student: str = _opt("smollm2", "Student model: smollm2, tiny, or a saved model folder.")
     llm: str = _opt(
-        "none", "Role endpoints: none (tool-only), local (transformers serve), or a URL."
+        "none",
+        "Role endpoints: none (tool-only), local (transformers serve), env (OPENAI_BASE_URL), "
+        "a URL for every role, or role=URL,...",
     )
     llm_model: str = _opt("", "Model name for --llm <url> (default: the OPENAI_MODEL env var).")
     llm_max_tokens: int = _opt(512, "Reply token limit for every LLM call.")
+    endpoints: str = _opt(
+        "", "YAML file of per-role endpoint settings (overrides --llm for the roles it names)."
+    )
     cycles: int = _opt(3, "Training cycles to run.")
     budget: int = _opt(96, "Candidate examples the teacher writes per cycle.")
     plan: str = _opt("targeted", "targeted (the analyst's plan) or uniform (the baseline).")

@@ -1,6 +1,11 @@
 import pytest
 
-from agents.endpoints import ChatClient, EndpointConfig, endpoints_from_flag
+from agents.endpoints import (
+    ChatClient,
+    EndpointConfig,
+    endpoints_from_file,
+    endpoints_from_flag,
+)
 from tests.fakes import FakeChatModel
 from tools.store import RunStore
 
@@ -59,3 +64,39 @@ def test_failed_requests_are_recorded_not_cached(tmp_path):
     assert client.complete(["p", "q"]) == [None, None]
     assert len(client.errors) == 2 and "endpoint down" in client.errors[0]
     assert store.token_usage() == {}  # nothing cached, so a resume asks again
+
+
+def test_env_flag_reads_openai_base_url(monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")
+    monkeypatch.setenv("OPENAI_MODEL", "m")
+    assert endpoints_from_flag("env")["critic"].base_url == "http://127.0.0.1:8000/v1"
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    with pytest.raises(ValueError, match="OPENAI_BASE_URL"):
+        endpoints_from_flag("env")
+
+
+def test_endpoint_file_per_role_settings(tmp_path):
+    path = tmp_path / "endpoints.yaml"
+    path.write_text(
+        "teacher: {base_url: 'http://a/v1', model: big, api_key_env: TOGETHER_KEY, concurrency: 8,"
+        " timeout: 60, retries: 3}\nanalyst: {base_url: 'http://b/v1', model: small}\n"
+    )
+    configs = endpoints_from_file(path)
+    assert configs["teacher"].concurrency == 8 and configs["teacher"].api_key_env == "TOGETHER_KEY"
+    assert configs["analyst"].retries == 2  # the default
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("judge: {base_url: 'http://a/v1', model: m}", "judge: unknown role"),
+        ("teacher: {base_url: 'http://a/v1', model: m, concurrency: 0}", "teacher.concurrency"),
+        ("teacher: {model: m}", "teacher.base_url"),
+    ],
+)
+def test_endpoint_file_errors_name_file_and_field(tmp_path, text, message):
+    path = tmp_path / "endpoints.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message) as err:
+        endpoints_from_file(path)
+    assert str(path) in str(err.value)

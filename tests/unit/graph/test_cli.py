@@ -34,3 +34,10 @@ def test_run_options_come_from_settings():
 def test_bad_value_is_reported():
     result = CliRunner().invoke(app, ["run", "--plan", "random"])
     assert result.exit_code != 0 and "targeted or uniform" in result.output
+
+
+def test_bad_pack_is_a_clean_error(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--pack", "nope", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "error: no pack 'nope'" in result.output and "Traceback" not in result.output
+    assert not list(tmp_path.iterdir())  # no half-made run folder
