@@ -64,16 +64,16 @@ def generate_procedural(source, plan: GenerationPlan, run_seed: int) -> list[Can
 def generate_llm(client, pack: Pack, plan: GenerationPlan) -> list[Candidate]:
     """Candidates written by the teacher endpoint, ``generator.per_call`` per request."""
     per_call = pack.spec.generator.per_call
-    jobs: list[tuple[PlanTarget, str]] = []
+    jobs: list[tuple[PlanTarget, int, str]] = []
     for target in plan.targets:
         for call in range(math.ceil(target.budget / per_call)):
             n = min(per_call, target.budget - call * per_call)
             # The call index keeps otherwise identical prompts distinct in the call cache.
             prompt = pack.render("generator", target=target, n=n, task=pack.spec.task)
-            jobs.append((target, f"{prompt}\n(batch {call + 1})"))
-    replies = client.complete([p for _, p in jobs], temperature=pack.spec.generator.temperature)
+            jobs.append((target, n, f"{prompt}\n(batch {call + 1})"))
+    replies = client.complete([p for _, _, p in jobs], temperature=pack.spec.generator.temperature)
     candidates = []
-    for (target, _), reply in zip(jobs, replies, strict=True):
+    for (target, n, _), reply in zip(jobs, replies, strict=True):
         lineage = Lineage(
             cycle=plan.cycle,
             target_id=target.target_id,
@@ -81,7 +81,8 @@ def generate_llm(client, pack: Pack, plan: GenerationPlan) -> list[Candidate]:
             cluster_id=target.cluster_id,
             endpoint_model=client.config.model,
         )
-        for parsed in parse_candidates(reply or ""):
+        # A teacher that writes more than asked does not get to spend more than the plan's budget.
+        for parsed in parse_candidates(reply or "")[:n]:
             candidates.append(Candidate(**parsed.model_dump(), lineage=lineage))
     return candidates
 

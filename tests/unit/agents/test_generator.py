@@ -80,3 +80,17 @@ def test_llm_generation_parses_and_caches(pack, tmp_path):
     )
     assert fake.calls == 2  # every reply came from the run's call cache
     assert [c.question for c in again] == [c.question for c in candidates]
+
+
+def test_llm_teacher_cannot_exceed_the_budget(pack, tmp_path):
+    many = (
+        "[" + ", ".join(f'{{"question": "{i} + 1 =", "answer": "{i + 1}"}}' for i in range(9)) + "]"
+    )
+    config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="fake")
+    client = ChatClient(
+        "teacher",
+        config,
+        RunStore(tmp_path / "run.db"),
+        chat_model=FakeChatModel(responses=[many] * 3),
+    )
+    assert len(generate_llm(client, pack, _plan(budget=6))) == 6  # calls of 4 and 2, not 2 x 9
