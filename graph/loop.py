@@ -20,7 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agents import analyst, critic, generator
-from agents.schemas import Candidate, Failure, GenerationPlan, Lineage, Verdict
+from agents.schemas import Failure, GenerationPlan, Verdict
 from graph.state import LoopState, RunContext, RunSettings
 from tools.sources import normalize, split_disjoint
 from tools.verifiers import make_solver, make_verifier
@@ -241,17 +241,7 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Verify, dedupe and decontaminate the cycle's candidates; every verdict is stored."""
     ctx = runtime.context
     cycle = state["plan"]["cycle"]
-    rows = ctx.store.examples(cycle=cycle)
-    candidates = [
-        Candidate(
-            question=r["question"],
-            solution=r["solution"],
-            answer=r["answer"],
-            metadata=r["metadata"],
-            lineage=Lineage.model_validate(r["lineage"]),
-        )
-        for r in rows
-    ]
+    candidates = ctx.store.candidates(cycle)
     test_questions = {normalize(i.question) for i in ctx.store.eval_items("test")}
     earlier = {
         normalize(r["question"]) for r in ctx.store.examples(accepted=True) if r["cycle"] < cycle

@@ -12,7 +12,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from agents.schemas import Candidate, Failure, FailureCluster, GenerationPlan, Item, Verdict
+from agents.schemas import (
+    Candidate,
+    Failure,
+    FailureCluster,
+    GenerationPlan,
+    Item,
+    Lineage,
+    Verdict,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -218,6 +226,19 @@ class RunStore:
         return [
             {**dict(r), "metadata": json.loads(r["metadata"]), "lineage": json.loads(r["lineage"])}
             for r in rows
+        ]
+
+    def candidates(self, cycle: int) -> list[Candidate]:
+        """The cycle's examples as candidates again (what the critic re-judges after a resume)."""
+        return [
+            Candidate(
+                question=r["question"],
+                solution=r["solution"],
+                answer=r["answer"],
+                metadata=r["metadata"],
+                lineage=Lineage.model_validate(r["lineage"]),
+            )
+            for r in self.examples(cycle=cycle)
         ]
 
     def verdict_counts(self, cycle: int) -> dict[str, int]:

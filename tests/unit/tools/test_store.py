@@ -35,6 +35,7 @@ def test_examples_round_trip_with_lineage(tmp_path):
     assert rows[0]["lineage"]["target_id"] == "c1-k0" and rows[0]["metadata"] == {"num_terms": 2}
     assert [r["question"] for r in store.examples(accepted=True)] == ["1 + 2 ="]
     assert store.verdict_counts(1) == {"accepted": 1, "duplicate": 1}
+    assert store.candidates(1) == [_candidate("1 + 2 ="), _candidate("5 - 2 =")]
 
 
 def test_rewriting_a_cycle_leaves_no_duplicates(tmp_path):
