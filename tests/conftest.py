@@ -29,7 +29,7 @@ def _no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def model_cache(tmp_path_factory) -> Path:
     """A private FAILFORWARD_CACHE for the session (the tiny student is built here)."""
     path = tmp_path_factory.mktemp("ff-cache")
