@@ -109,7 +109,12 @@ def name_from_metadata(members: list[Failure], knobs: list[str]) -> str:
 
 
 def name_with_llm(
-    client, pack: Pack, clusters: list[FailureCluster], failures: list[Failure], labels: list[int]
+    client,
+    pack: Pack,
+    clusters: list[FailureCluster],
+    failures: list[Failure],
+    labels: list[int],
+    cycle: int,
 ) -> list[FailureCluster]:
     """Clusters renamed by the analyst endpoint; a reply that does not parse keeps the old name."""
     if "analyst" not in pack.templates:
@@ -120,12 +125,14 @@ def name_with_llm(
         prompts.append(
             pack.render("analyst", cluster=cluster, failures=members[:6], task=pack.spec.task)
         )
+    tags = [f"c{cycle}-k{c.cluster_id}" for c in clusters]
+    replies = client.complete(prompts, temperature=0.0, tags=tags)
     renamed = []
-    for cluster, reply in zip(clusters, client.complete(prompts, temperature=0.0), strict=True):
+    for cluster, reply in zip(clusters, replies, strict=True):
         parsed = parse_json_object(reply or "")
         name = str(parsed.get("name", "")).strip()[:80] if parsed else ""
         renamed.append(cluster.model_copy(update={"name": name}) if name else cluster)
-    return renamed
+    return _distinct_names(renamed)
 
 
 def parse_json_object(text: str) -> dict | None:

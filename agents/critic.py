@@ -13,13 +13,12 @@ from tools.verifiers import Solver, Verifier
 
 
 def reference_item(candidate: Candidate, solver: Solver | None) -> Item | None:
-    """The trusted answer for a candidate: the source's own for procedural items, the solver's
-    recomputation for LLM-written ones (None when it cannot be recomputed)."""
-    if candidate.lineage.source == "procedural":
-        return Item(
-            question=candidate.question, answer=candidate.answer, metadata=candidate.metadata
-        )
+    """The trusted answer for a candidate: the pack's solver recomputes it from the question when
+    it can (for every source: a procedural source's answer is checked too); else a procedural
+    item keeps its source's answer, and an LLM-written one has none (None: unverifiable)."""
     answer = solver(candidate.question) if solver else None
+    if answer is None and candidate.lineage.source == "procedural":
+        answer = candidate.answer
     if answer is None:
         return None
     return Item(question=candidate.question, answer=answer, metadata=candidate.metadata)

@@ -74,11 +74,21 @@ class ChatClient:
         return self._chat_model
 
     def complete(
-        self, prompts: list[str], system: str | None = None, temperature: float | None = None
+        self,
+        prompts: list[str],
+        system: str | None = None,
+        temperature: float | None = None,
+        tags: list[str] | None = None,
     ) -> list[str | None]:
-        """One reply per prompt (None where the endpoint failed after its retries)."""
+        """One reply per prompt (None where the endpoint failed after its retries).
+
+        ``tags`` name what each request is for (e.g. ``c2-k0/1``: cycle 2, cluster 0, call 1).
+        They are part of the cache key but never sent, so two requests with the same prompt for
+        different purposes get separate replies, and a resumed run finds exactly its own.
+        """
         temperature = self.config.temperature if temperature is None else temperature
-        requests = [_request(p, system, temperature) for p in prompts]
+        tags = tags or [""] * len(prompts)
+        requests = [_request(p, system, temperature, t) for p, t in zip(prompts, tags, strict=True)]
         keys = [self.store.call_key(self.role, self.config.model, r) for r in requests]
         replies = [self.store.cached_call(k) for k in keys]
         todo = [i for i, reply in enumerate(replies) if reply is None]
@@ -102,8 +112,8 @@ class ChatClient:
         return replies
 
 
-def _request(prompt: str, system: str | None, temperature: float) -> dict[str, Any]:
-    return {"system": system, "prompt": prompt, "temperature": temperature}
+def _request(prompt: str, system: str | None, temperature: float, tag: str) -> dict[str, Any]:
+    return {"system": system, "prompt": prompt, "temperature": temperature, "tag": tag}
 
 
 def _messages(request: dict[str, Any]):
@@ -156,6 +166,8 @@ def endpoints_from_file(path: Path) -> dict[str, EndpointConfig]:
     import yaml
     from pydantic import ValidationError
 
+    from tools.packs import first_error
+
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -170,9 +182,7 @@ def endpoints_from_file(path: Path) -> dict[str, EndpointConfig]:
         try:
             configs[role] = EndpointConfig.model_validate(values)
         except ValidationError as err:
-            first = err.errors()[0]
-            field = ".".join(str(p) for p in (role, *first["loc"]))
-            raise ValueError(f"{path}: {field}: {first['msg']}") from err
+            raise ValueError(f"{path}: {first_error(err, role)}") from err
     return configs
 
 

@@ -64,16 +64,19 @@ def generate_procedural(source, plan: GenerationPlan, run_seed: int) -> list[Can
 def generate_llm(client, pack: Pack, plan: GenerationPlan) -> list[Candidate]:
     """Candidates written by the teacher endpoint, ``generator.per_call`` per request."""
     per_call = pack.spec.generator.per_call
-    jobs: list[tuple[PlanTarget, int, str]] = []
+    jobs: list[tuple[PlanTarget, int, str, str]] = []
     for target in plan.targets:
         for call in range(math.ceil(target.budget / per_call)):
             n = min(per_call, target.budget - call * per_call)
-            # The call index keeps otherwise identical prompts distinct in the call cache.
             prompt = pack.render("generator", target=target, n=n, task=pack.spec.task)
-            jobs.append((target, n, f"{prompt}\n(batch {call + 1})"))
-    replies = client.complete([p for _, _, p in jobs], temperature=pack.spec.generator.temperature)
+            jobs.append((target, n, prompt, f"{target.target_id}/{call}"))
+    replies = client.complete(
+        [job[2] for job in jobs],
+        temperature=pack.spec.generator.temperature,
+        tags=[job[3] for job in jobs],
+    )
     candidates = []
-    for (target, n, _), reply in zip(jobs, replies, strict=True):
+    for (target, n, _, _), reply in zip(jobs, replies, strict=True):
         lineage = Lineage(
             cycle=plan.cycle,
             target_id=target.target_id,

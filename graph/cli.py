@@ -29,9 +29,20 @@ def _run(resume: str | None = None, **options) -> None:
         settings = RunSettings(**options)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
+    if resume:
+        changed = [
+            f"--{f.name.replace('_', '-')}"
+            for f in fields(RunSettings)
+            if f.name != "runs_dir" and getattr(settings, f.name) != f.default
+        ]
+        if changed:
+            raise typer.BadParameter(
+                "--resume continues a run with the settings it started with; "
+                f"drop {', '.join(changed)}"
+            )
     try:
         run_id = run_loop(settings, resume=resume)
-    except (ValueError, FileNotFoundError) as err:  # bad pack, flag or endpoint file: no traceback
+    except (ValueError, FileNotFoundError, ImportError) as err:  # bad input or missing model
         typer.secho(f"error: {err}", fg="red", err=True)
         raise typer.Exit(2) from err
     except KeyboardInterrupt:

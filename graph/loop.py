@@ -18,6 +18,7 @@ from typing import Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+from rich.markup import escape
 
 from agents import analyst, critic, generator
 from agents.schemas import Failure, GenerationPlan, Verdict
@@ -200,19 +201,27 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             failures, ctx.pack, embed, kmeans, choose_k(len(failures)), ctx.settings.seed
         )
         if "analyst" in ctx.clients:
+            since = len(ctx.clients["analyst"].errors)
             clusters = analyst.name_with_llm(
-                ctx.clients["analyst"], ctx.pack, clusters, failures, labels
+                ctx.clients["analyst"], ctx.pack, clusters, failures, labels, cycle
             )
+            _report_failed_calls(ctx, "analyst", since)
         bar.advance()
-    ctx.store.save_clusters(cycle, clusters, labels)
+    ctx.store.save_clusters(cycle, clusters, labels, failures_cycle=cycle - 1)
     if ctx.settings.plan == "uniform":
         plan = analyst.plan_uniform(ctx.pack, ctx.settings.budget, cycle)
     else:
         plan = analyst.plan_targeted(clusters, ctx.pack, ctx.settings.budget, cycle)
     ctx.store.save_plan(plan)
     for target in plan.targets:
-        ctx.ui.log(f"  plan: {target.budget:>3} examples -> {target.name}")
+        ctx.ui.log(f"  plan: {target.budget:>3} examples -> {escape(target.name)}")
     return {"plan": plan.model_dump()}
+
+
+def _report_failed_calls(ctx: RunContext, role: str, since: int) -> None:
+    """Show the role's requests that failed after their retries (LLM text is not markup)."""
+    for error in ctx.clients[role].errors[since:]:
+        ctx.ui.log(f"  [yellow]{role} request failed[/]: {escape(error)}")
 
 
 @timed
@@ -223,11 +232,9 @@ def generate_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     mode = generator.teacher_mode(ctx.pack, "teacher" in ctx.clients)
     with ctx.ui.task(f"cycle {plan.cycle}: generate ({mode})", total=plan.budget) as bar:
         if mode == "llm":
-            teacher = ctx.clients["teacher"]
-            failed_before = len(teacher.errors)
-            candidates = generator.generate_llm(teacher, ctx.pack, plan)
-            for error in teacher.errors[failed_before:]:
-                ctx.ui.log(f"  [yellow]teacher request failed[/]: {error}")
+            since = len(ctx.clients["teacher"].errors)
+            candidates = generator.generate_llm(ctx.clients["teacher"], ctx.pack, plan)
+            _report_failed_calls(ctx, "teacher", since)
         else:
             candidates = generator.generate_procedural(_source(ctx), plan, ctx.settings.seed)
         bar.update(len(candidates))
@@ -258,14 +265,13 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     ctx.store.save_examples(cycle, candidates, verdicts)
     counts = ctx.store.verdict_counts(cycle)
     ctx.ui.log("  critic: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    return {"accepted": counts.get("accepted", 0)}
+    return {}
 
 
 @timed
 def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """LoRA SFT (TRL) on the cycle's accepted examples; the adapter is saved per cycle."""
     from agents.student import student_messages
-    from training.config import TrainConfig
     from training.offpolicy import sft_rows, train_sft
 
     ctx, cycle = runtime.context, state["plan"]["cycle"]
@@ -276,13 +282,7 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         ctx.store.save_metrics(cycle, {"train_examples": 0, "train_examples_total": total})
         return {"cycle": cycle}
     model, tokenizer = _student(ctx, state.get("adapter_dir"))
-    settings = ctx.settings
-    config = TrainConfig(
-        learning_rate=settings.learning_rate,
-        epochs=settings.epochs,
-        batch_size=settings.train_batch_size,
-        seed=settings.seed + cycle,
-    )
+    config = ctx.settings.train_config(cycle)
     rows = sft_rows(examples, lambda q: student_messages(ctx.pack, q))
     steps = math.ceil(len(rows) / config.batch_size) * math.ceil(config.epochs)
     with ctx.ui.task(f"cycle {cycle}: train on {len(rows)} examples", total=steps) as bar:
@@ -296,17 +296,16 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         )
     adapter_dir = str(result.adapter_dir)
     ctx.cache["student"] = (adapter_dir, model, tokenizer)
-    ctx.store.save_metrics(
-        cycle,
-        {
-            "train_examples": len(rows),
-            "train_examples_total": total + len(rows),
-            "train_steps": result.steps,
-            "train_loss": result.loss or 0.0,
-            "train_seconds": result.seconds,
-            "train_truncated": result.truncated,
-        },
-    )
+    metrics = {
+        "train_examples": len(rows),
+        "train_examples_total": total + len(rows),
+        "train_steps": result.steps,
+        "train_seconds": result.seconds,
+        "train_truncated": result.truncated,
+    }
+    if result.loss is not None:  # no logged loss is not a loss of 0
+        metrics["train_loss"] = result.loss
+    ctx.store.save_metrics(cycle, metrics)
     return {"cycle": cycle, "adapter_dir": adapter_dir}
 
 

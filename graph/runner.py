@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from graph.state import LoopState, RunContext, RunSettings
@@ -13,7 +14,6 @@ INITIAL_STATE: LoopState = {
     "cycle": 0,
     "adapter_dir": None,
     "plan": None,
-    "accepted": 0,
     "history": [],
     "nodes_run": [],
     "stop_reason": None,
@@ -21,41 +21,84 @@ INITIAL_STATE: LoopState = {
 
 
 def new_run_id(settings: RunSettings) -> str:
-    pack = Path(settings.pack).name
-    return f"{pack}-{time.strftime('%Y%m%d-%H%M%S')}-s{settings.seed}"
+    """``<pack>-<date>-<time>-s<seed>``, with a suffix if that folder already exists."""
+    base = f"{Path(settings.pack).name}-{time.strftime('%Y%m%d-%H%M%S')}-s{settings.seed}"
+    run_id, n = base, 1
+    while (Path(settings.runs_dir) / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+@contextmanager
+def checkpointed_graph(run_dir: Path) -> Iterator:
+    """The compiled loop with the run's SQLite checkpointer (closed on exit)."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from graph.loop import build_graph
+
+    connection = sqlite3.connect(Path(run_dir) / "checkpoints.db", check_same_thread=False)
+    try:
+        yield build_graph().compile(checkpointer=SqliteSaver(connection))
+    finally:
+        connection.close()
+
+
+def load_state(run_dir: Path, run_id: str) -> dict:
+    """The latest checkpointed loop state of a run (empty if it never checkpointed)."""
+    with checkpointed_graph(run_dir) as app:
+        return dict(app.get_state({"configurable": {"thread_id": run_id}}).values)
 
 
 def run_loop(settings: RunSettings | None = None, ui=None, resume: str | None = None) -> str:
     """Run (or, with ``resume=<run_id>``, continue) a loop to its end; returns the run id.
 
-    ``settings.runs_dir`` says where run folders live; a resumed run reads its other settings
-    from its own store.
+    ``settings.runs_dir`` says where run folders live; a resumed run reads its other settings,
+    and the pack folder it started with, from its own store, and refuses a pack that changed.
     """
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    from graph.loop import build_graph
     from graph.progress import LoopUI
     from tools.packs import load_pack
     from tools.store import RunStore
 
     settings = settings or RunSettings()
     ui = ui or LoopUI()
-    run_id = resume or new_run_id(settings)
-    run_dir = Path(settings.runs_dir) / run_id
-    if resume and not (run_dir / "run.db").is_file():
-        raise FileNotFoundError(f"--resume {resume}: no run folder {run_dir} with a run.db")
-    if not resume:
-        load_pack(settings.pack)  # a bad pack fails here, before a run folder exists
-    store = RunStore(run_dir / "run.db")
     if resume:
-        settings = RunSettings.from_dict(
-            {**store.get_meta("settings"), "runs_dir": settings.runs_dir}
-        )
+        run_id, run_dir = resume, Path(settings.runs_dir) / resume
+        if not (run_dir / "run.db").is_file():
+            raise FileNotFoundError(f"--resume {resume}: no run folder {run_dir} with a run.db")
     else:
-        store.set_meta("settings", settings.to_dict())
-    pack = load_pack(settings.pack)
+        pack = load_pack(settings.pack)  # a bad pack fails here, before a run folder exists
+        run_id = new_run_id(settings)
+        run_dir = Path(settings.runs_dir) / run_id
     with ExitStack() as stack:
+        store = RunStore(run_dir / "run.db")
+        stack.callback(store.close)
+        if resume:
+            stored = store.get_meta("settings")
+            settings = RunSettings.from_dict({**stored, "runs_dir": settings.runs_dir})
+            pack = load_pack(store.get_meta("pack_dir"))
+            if pack.fingerprint() != store.get_meta("pack_fingerprint"):
+                raise ValueError(
+                    f"--resume {run_id}: the pack in {pack.directory} changed since the run "
+                    "started; restore it or start a new run"
+                )
+        else:
+            if settings.endpoints:  # a resume may start from another working directory
+                settings.endpoints = str(Path(settings.endpoints).resolve())
+            store.set_meta("settings", settings.to_dict())
+            store.set_meta("pack_dir", str(pack.directory.resolve()))
+            store.set_meta("pack_fingerprint", pack.fingerprint())
+        app = stack.enter_context(checkpointed_graph(run_dir))
+        config = {
+            "configurable": {"thread_id": run_id},
+            "recursion_limit": 12 + 6 * settings.cycles,
+        }
+        snapshot = app.get_state(config)
+        if resume and snapshot.values and not snapshot.next:
+            ui.log(f"run {run_id} already finished ({snapshot.values.get('stop_reason')})")
+            return run_id
         clients = _clients(settings, store, stack, ui)
+        store.set_meta("endpoints", {role: c.config.public() for role, c in clients.items()})
         context = RunContext(
             run_id=run_id,
             run_dir=run_dir,
@@ -65,23 +108,11 @@ def run_loop(settings: RunSettings | None = None, ui=None, resume: str | None = 
             clients=clients,
             ui=ui,
         )
-        connection = sqlite3.connect(run_dir / "checkpoints.db", check_same_thread=False)
-        stack.callback(connection.close)
-        app = build_graph().compile(checkpointer=SqliteSaver(connection))
-        config = {
-            "configurable": {"thread_id": run_id},
-            "recursion_limit": 12 + 6 * settings.cycles,
-        }
-        snapshot = app.get_state(config)
-        if resume and snapshot.values and not snapshot.next:
-            ui.log(f"run {run_id} already finished ({snapshot.values.get('stop_reason')})")
-            return run_id
         ui.log(
             f"run {run_id}: pack {pack.name}, student {settings.student}, llm {settings.llm}, "
             f"{settings.cycles} cycles x {settings.budget} examples -> {run_dir}"
         )
         app.invoke(None if snapshot.values else dict(INITIAL_STATE), config, context=context)
-    store.close()
     return run_id
 
 
@@ -107,17 +138,3 @@ def _clients(settings: RunSettings, store, stack: ExitStack, ui) -> dict:
     if settings.endpoints:
         configs |= endpoints_from_file(Path(settings.endpoints))
     return {role: ChatClient(role, config, store) for role, config in configs.items()}
-
-
-def load_state(run_dir: Path, run_id: str) -> dict:
-    """The latest checkpointed loop state of a run (empty if it never checkpointed)."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    from graph.loop import build_graph
-
-    connection = sqlite3.connect(Path(run_dir) / "checkpoints.db", check_same_thread=False)
-    try:
-        app = build_graph().compile(checkpointer=SqliteSaver(connection))
-        return dict(app.get_state({"configurable": {"thread_id": run_id}}).values)
-    finally:
-        connection.close()

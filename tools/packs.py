@@ -6,6 +6,7 @@ Every problem found while loading raises :class:`PackError` naming the file and 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -133,6 +134,14 @@ class Pack:
             raise PackError(f"{self.directory}: pack has no {role}.jinja template")
         return self.templates[role].render(**variables).strip()
 
+    def fingerprint(self) -> str:
+        """A hash of every file in the pack, so a resumed run can tell if the pack changed."""
+        digest = hashlib.sha256()
+        for path in sorted(p for p in self.directory.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(self.directory)).encode() + b"\0")
+            digest.update(path.read_bytes())
+        return digest.hexdigest()[:16]
+
     def make_source(self):
         """The eval source the spec names (also the procedural teacher's source)."""
         from tools.sources import JsonlSource, ReasoningGymSource
@@ -141,6 +150,13 @@ class Pack:
         if src.kind == "jsonl":
             return JsonlSource(self.directory / src.path)
         return ReasoningGymSource(src.dataset, src.config)
+
+
+def first_error(err: ValidationError, *prefix: str) -> str:
+    """``field.path: message`` for the first problem pydantic found (``prefix`` leads the path)."""
+    first = err.errors()[0]
+    field = ".".join(str(part) for part in (*prefix, *first["loc"])) or "(top level)"
+    return f"{field}: {first['msg']}"
 
 
 def resolve_pack_dir(name_or_path: str) -> Path:
@@ -167,9 +183,7 @@ def load_pack(name_or_path: str) -> Pack:
     try:
         spec = PackSpec.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise PackError(f"{yaml_path}: {field}: {first['msg']}") from err
+        raise PackError(f"{yaml_path}: {first_error(err)}") from err
     _check_source(spec, directory, yaml_path)
     return Pack(spec, directory, _load_templates(spec, directory, yaml_path))
 

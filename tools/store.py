@@ -126,6 +126,13 @@ class RunStore:
                 ],
             )
 
+    def failure_clusters(self, cycle: int) -> list[int | None]:
+        """Each of the cycle's failures' cluster id, in order (None before analysis)."""
+        rows = self.db.execute(
+            "SELECT cluster_id FROM failures WHERE cycle = ? ORDER BY idx", (cycle,)
+        )
+        return [r["cluster_id"] for r in rows]
+
     def failures(self, cycle: int) -> list[Failure]:
         rows = self.db.execute("SELECT * FROM failures WHERE cycle = ? ORDER BY idx", (cycle,))
         return [
@@ -139,7 +146,11 @@ class RunStore:
             for r in rows
         ]
 
-    def save_clusters(self, cycle: int, clusters: list[FailureCluster], labels: list[int]) -> None:
+    def save_clusters(
+        self, cycle: int, clusters: list[FailureCluster], labels: list[int], failures_cycle: int
+    ) -> None:
+        """Clusters found for ``cycle``'s plan; ``labels`` link the failures of the evaluation
+        they came from (``failures_cycle``, the cycle before) to their cluster."""
         with self.db:
             self.db.execute("DELETE FROM clusters WHERE cycle = ?", (cycle,))
             self.db.executemany(
@@ -158,7 +169,7 @@ class RunStore:
             )
             self.db.executemany(
                 "UPDATE failures SET cluster_id = ? WHERE cycle = ? AND idx = ?",
-                [(label, cycle, i) for i, label in enumerate(labels)],
+                [(label, failures_cycle, i) for i, label in enumerate(labels)],
             )
 
     def clusters(self, cycle: int) -> list[FailureCluster]:

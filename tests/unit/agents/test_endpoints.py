@@ -1,3 +1,7 @@
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
 import pytest
 
 from agents.endpoints import (
@@ -43,12 +47,59 @@ def test_bad_flags_are_named(llm, model, message, monkeypatch):
         endpoints_from_flag(llm, model)
 
 
-def test_api_key_never_reaches_the_store(tmp_path, monkeypatch):
+@pytest.fixture
+def recording_server():
+    """A loopback HTTP endpoint that answers chat completions and records request headers."""
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(dict(self.headers))
+            body = json.dumps(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": "3 + 4 = 7"},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/v1", seen
+    server.shutdown()
+
+
+def test_api_key_is_sent_from_the_environment_and_never_stored(
+    tmp_path, monkeypatch, recording_server
+):
+    url, seen = recording_server
     monkeypatch.setenv("MY_KEY", "sk-secret-123")
     store = RunStore(tmp_path / "run.db")
-    config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="m", api_key_env="MY_KEY")
-    ChatClient("teacher", config, store, chat_model=FakeChatModel(responses=["hi"])).complete(["p"])
-    store.set_meta("endpoint", config.public())
+    config = EndpointConfig(base_url=url, model="m", api_key_env="MY_KEY", retries=0)
+    assert ChatClient("teacher", config, store).complete(["Write a sum."]) == ["3 + 4 = 7"]
+    headers = {k.lower(): v for k, v in seen[0].items()}
+    assert headers["authorization"] == "Bearer sk-secret-123"
+    assert store.token_usage() == {"teacher": {"calls": 1, "prompt": 5, "completion": 4}}
+    store.set_meta("endpoints", {"teacher": config.public()})
     store.close()
     assert b"sk-secret-123" not in (tmp_path / "run.db").read_bytes()
 

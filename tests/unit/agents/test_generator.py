@@ -94,3 +94,16 @@ def test_llm_teacher_cannot_exceed_the_budget(pack, tmp_path):
         chat_model=FakeChatModel(responses=[many] * 3),
     )
     assert len(generate_llm(client, pack, _plan(budget=6))) == 6  # calls of 4 and 2, not 2 x 9
+
+
+def test_the_same_prompt_in_a_new_cycle_is_a_new_call(pack, tmp_path):
+    from agents.analyst import plan_uniform
+
+    config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="fake")
+    fake = FakeChatModel(responses=[REPLY] * 10)
+    client = ChatClient("teacher", config, RunStore(tmp_path / "run.db"), chat_model=fake)
+    generate_llm(client, pack, plan_uniform(pack, budget=4, cycle=1))
+    generate_llm(client, pack, plan_uniform(pack, budget=4, cycle=2))  # identical prompt text
+    assert fake.calls == 2
+    generate_llm(client, pack, plan_uniform(pack, budget=4, cycle=2))  # a resumed cycle 2
+    assert fake.calls == 2

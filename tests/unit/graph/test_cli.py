@@ -1,9 +1,11 @@
 import subprocess
 import sys
+from dataclasses import fields
 
 from typer.testing import CliRunner
 
 from graph.cli import app
+from graph.state import RunSettings
 
 
 def test_help_does_not_import_torch():
@@ -18,17 +20,11 @@ def test_help_does_not_import_torch():
 def test_run_options_come_from_settings():
     result = CliRunner().invoke(app, ["run", "--help"], terminal_width=200)
     assert result.exit_code == 0
-    for flag in (
-        "--pack",
-        "--student",
-        "--llm",
-        "--cycles",
-        "--budget",
-        "--seed",
-        "--runs-dir",
-        "--resume",
-    ):
-        assert flag in result.output
+    flags = ["--resume", *(f"--{f.name.replace('_', '-')}" for f in fields(RunSettings))]
+    for flag in flags:
+        assert flag in result.output, flag
+    for must in ("--pack", "--student", "--llm", "--cycles", "--budget", "--seed", "--runs-dir"):
+        assert must in flags  # the minimum set stays available
 
 
 def test_bad_value_is_reported():
@@ -41,3 +37,8 @@ def test_bad_pack_is_a_clean_error(tmp_path):
     assert result.exit_code == 2
     assert "error: no pack 'nope'" in result.output and "Traceback" not in result.output
     assert not list(tmp_path.iterdir())  # no half-made run folder
+
+
+def test_resume_refuses_new_settings(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--resume", "x", "--cycles", "5"])
+    assert result.exit_code != 0 and "drop --cycles" in result.output

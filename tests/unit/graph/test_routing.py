@@ -36,7 +36,20 @@ def test_wilson_interval():
     assert wilson_interval(0.0, 0) == (0.0, 0.0)
 
 
-@pytest.mark.parametrize("bad", [{"plan": "random"}, {"budget": 0}, {"target_accuracy": 1.5}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"plan": "random"},
+        {"budget": 0},
+        {"target_accuracy": 1.5},
+        {"patience": 0},
+        {"eval_batch_size": 0},
+        {"train_batch_size": 0},
+        {"epochs": 0},
+        {"learning_rate": -1.0},
+    ],
+)
 def test_settings_reject_bad_values(bad):
+    # Checked up front: each would otherwise fail mid-run (patience 0 crashed the router).
     with pytest.raises(ValueError):
         RunSettings(**bad)

@@ -53,9 +53,14 @@ def test_eval_items_failures_clusters_plans_metrics(tmp_path):
     store.save_eval_items("test", [Item(question="1 + 1 =", answer="2", metadata={"num_terms": 2})])
     failure = Failure(question="9 - 3 =", expected="6", output="The answer is 5", extracted="5")
     store.save_failures(0, [failure])
+    assert store.failure_clusters(0) == [None]
     store.save_clusters(
-        1, [FailureCluster(cluster_id=0, name="x", size=1, knobs={"num_terms": (2, 3)})], [0]
+        1,
+        [FailureCluster(cluster_id=0, name="x", size=1, knobs={"num_terms": (2, 3)})],
+        [0],
+        failures_cycle=0,
     )
+    assert store.failure_clusters(0) == [0]
     plan = GenerationPlan(
         cycle=1,
         mode="targeted",
