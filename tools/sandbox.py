@@ -51,7 +51,8 @@ def _hook(event, args):
                                        and any(c in args[1] for c in "wax+"))
         if path == _cwd or path.startswith(_cwd + os.sep):
             return
-        if not writing and event in ("open", "os.listdir", "os.scandir") and path.startswith(_stdlib):
+        reading = not writing and event in ("open", "os.listdir", "os.scandir")
+        if reading and path.startswith(_stdlib):
             return
         raise PermissionError(f"sandbox: {event} outside the sandbox: {path}")
 
