@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from agents.schemas import Candidate, Item, Verdict
 from tools.sources import normalize
-from tools.verifiers import Solver, Verifier
+from tools.verifiers import Solver, Unverifiable, Verifier
 
 
 def reference_item(candidate: Candidate, solver: Solver | None) -> Item | None:
-    """The trusted answer for a candidate: the pack's solver recomputes it from the question when
-    it can (for every source: a procedural source's answer is checked too); else a procedural
-    item keeps its source's answer, and an LLM-written one has none (None: unverifiable)."""
-    answer = solver(candidate.question) if solver else None
+    """The trusted answer for a candidate: the pack's solver recomputes it from the question (and
+    worked solution) when it can, for every source, so a procedural source's answer is checked
+    too; else a procedural item keeps its source's answer, and an LLM-written one has none.
+
+    Raises:
+        Unverifiable: the solver was stopped (e.g. a sandboxed program timed out).
+    """
+    answer = solver(candidate.question, candidate.solution) if solver else None
     if answer is None and candidate.lineage.source == "procedural":
         answer = candidate.answer
     if answer is None:
@@ -28,7 +32,10 @@ def verify(candidate: Candidate, verifier: Verifier, solver: Solver | None) -> V
     """A rejecting verdict if the candidate's answer is not verifiably right, else None."""
     if not candidate.question.strip() or not candidate.answer.strip():
         return Verdict(accepted=False, reason="empty", step="verify")
-    reference = reference_item(candidate, solver)
+    try:
+        reference = reference_item(candidate, solver)
+    except Unverifiable as err:
+        return Verdict(accepted=False, reason=err.reason, step="verify", detail=err.detail)
     if reference is None:
         return Verdict(
             accepted=False,
@@ -36,12 +43,15 @@ def verify(candidate: Candidate, verifier: Verifier, solver: Solver | None) -> V
             step="verify",
             detail="no solver could recompute the answer",
         )
-    if verifier(candidate.answer.strip(), reference) < 1.0:
+    check = verifier(candidate.answer.strip(), reference)
+    if check.score < 1.0:
+        reason = "wrong_answer" if check.reason == "mismatch" else check.reason
         return Verdict(
             accepted=False,
-            reason="wrong_answer",
+            reason=reason,
             step="verify",
-            detail=f"claimed {candidate.answer!r}, reference {reference.answer!r}",
+            detail=f"claimed {candidate.answer[:60]!r}, reference {reference.answer[:60]!r}; "
+            f"{check.detail}".rstrip("; "),
         )
     return None
 

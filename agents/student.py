@@ -81,6 +81,6 @@ def answer_items(
     attempts = []
     for item, reply in zip(items, replies, strict=True):
         extracted = extract_answer(reply, pack.spec.answer.pattern, pack.spec.answer.pick)
-        score = verifier(extracted, item) if extracted else 0.0
+        score = verifier(extracted, item).score if extracted else 0.0
         attempts.append(StudentAttempt(item=item, output=reply, extracted=extracted, score=score))
     return attempts

@@ -51,7 +51,8 @@ def _source(ctx: RunContext):
 
 
 def _verifier(ctx: RunContext):
-    return make_verifier(ctx.pack.spec.verifier, _source(ctx))
+    spec = ctx.pack.spec
+    return make_verifier(spec.verifier, _source(ctx), spec.verifier_options, ctx.pack.directory)
 
 
 @timed

@@ -98,6 +98,9 @@ class PackSpec(_Strict):
     probe: SplitSpec
     test: SplitSpec
     verifier: str
+    verifier_options: dict[str, Any] = Field(
+        default_factory=dict, description="Verifier settings, e.g. {database: data.db} for sql."
+    )
     answer: AnswerSpec = AnswerSpec()
     student: StudentSpec = StudentSpec()
     generator: GeneratorSpec = GeneratorSpec()
@@ -194,6 +197,9 @@ def _check_source(spec: PackSpec, directory: Path, yaml_path: Path) -> None:
         raise PackError(f"{yaml_path}: eval_source.dataset: required for kind reasoning_gym")
     if src.kind == "jsonl" and not (src.path and (directory / src.path).is_file()):
         raise PackError(f"{yaml_path}: eval_source.path: no such file {src.path!r}")
+    database = spec.verifier_options.get("database")
+    if spec.verifier == "sql" and not (database and (directory / database).is_file()):
+        raise PackError(f"{yaml_path}: verifier_options.database: no such file {database!r}")
     if spec.verifier == "reasoning_gym" and src.kind != "reasoning_gym":
         raise PackError(f"{yaml_path}: verifier: 'reasoning_gym' needs a reasoning_gym eval_source")
 

@@ -1,25 +1,49 @@
-"""Programmatic scoring: the only judge of whether an answer is right (never an LLM).
+"""Programmatic checking: the only judge of whether an answer is right (never an LLM).
 
-A verifier is ``(answer, reference_item) -> score in [0, 1]``. A solver recomputes the reference
-answer of a question a teacher wrote, so that an LLM's claimed answer can be checked rather than
-trusted.
+A verifier is ``(answer, reference_item) -> Check``: a score in [0, 1] and a reason code. A solver
+recomputes the reference answer of a candidate from its question (and its worked solution), so
+that a teacher's claimed answer is checked rather than trusted; a solver that cannot raises
+:class:`Unverifiable` with its own reason code.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import re
+import unicodedata
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from agents.schemas import Item
 
-Verifier = Callable[[str, Item], float]
-Solver = Callable[[str], str | None]
 
-VERIFIER_NAMES = ("reasoning_gym", "numeric", "exact")
-SOLVER_NAMES = ("arithmetic_expression",)
+class Check(NamedTuple):
+    """A verifier's finding: ``score`` 1.0 is right; ``reason`` says why it is what it is."""
+
+    score: float
+    reason: str  # match | mismatch | unparseable | nonfinite | sql_* ...
+    detail: str = ""
+
+
+class Unverifiable(Exception):
+    """A solver could not recompute the answer; ``reason`` is the verdict's reason code."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+Verifier = Callable[[str, Item], Check]
+Solver = Callable[[str, str], str | None]  # (question, solution) -> reference answer
+
+VERIFIER_NAMES = ("reasoning_gym", "numeric", "exact", "sql")
+SOLVER_NAMES = ("arithmetic_expression", "python_program")
+MAX_NUMBER_CHARS = 64  # longer "numbers" are not answers; parsing them could take unbounded work
+MAX_EXPONENT = 400
 
 
 def extract_answer(text: str, pattern: str, pick: str = "last") -> str:
@@ -36,37 +60,101 @@ def extract_answer(text: str, pattern: str, pick: str = "last") -> str:
     return (match if isinstance(match, str) else next(m for m in match if m)).strip()
 
 
+def _ascii_digits(text: str) -> str:
+    """Unicode digits (Arabic-Indic, fullwidth, ...) and minus signs as ASCII."""
+    text = unicodedata.normalize("NFKC", text).replace("\u2212", "-")
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+
+
 def parse_number(text: str) -> Fraction | None:
-    """``"1,000"``, ``"1e3"``, ``"-0"``, ``"3/4"`` and ``"2.50"`` as exact fractions; else None."""
-    cleaned = text.strip().replace(",", "").replace(" ", "").rstrip(".")
+    """``"1,000"``, ``"1e3"``, ``"-0"``, ``"3/4"``, ``"2.50"``, ``"٣"`` as exact fractions.
+
+    None for anything else, including NaN, infinities, and numbers too long or too large to be an
+    answer (``"1e999999"`` would otherwise cost unbounded time and memory).
+    """
+    cleaned = _ascii_digits(text.strip()).replace(",", "").replace(" ", "").rstrip(".")
+    if not cleaned or len(cleaned) > MAX_NUMBER_CHARS:
+        return None
+    exponent = re.search(r"[eE]([-+]?\d+)$", cleaned)
+    if exponent and abs(int(exponent.group(1))) > MAX_EXPONENT:
+        return None
     try:
         return Fraction(cleaned)
     except (ValueError, ZeroDivisionError):
         try:
-            return Fraction(float(cleaned))
+            value = float(cleaned)
         except (ValueError, OverflowError):
             return None
+        return Fraction(value) if math.isfinite(value) else None
 
 
-def numeric(answer: str, item: Item) -> float:
+def numeric(answer: str, item: Item, rel_tol: float = 1e-9, abs_tol: float = 1e-9) -> Check:
+    """Numbers equal within a relative/absolute tolerance (exact for integers)."""
     got, want = parse_number(answer), parse_number(item.answer)
-    return float(got is not None and want is not None and got == want)
+    if want is None:
+        return Check(0.0, "unparseable", f"reference {item.answer!r} is not a number")
+    if got is None:
+        return Check(0.0, "unparseable", f"{answer[:40]!r} is not a finite number")
+    tolerance = max(Fraction(abs_tol), Fraction(rel_tol) * abs(want))
+    return Check(1.0, "match") if abs(got - want) <= tolerance else Check(0.0, "mismatch")
 
 
-def exact(answer: str, item: Item) -> float:
-    return float(" ".join(answer.split()).lower() == " ".join(item.answer.split()).lower())
+def exact(answer: str, item: Item) -> Check:
+    """Case- and whitespace-insensitive string match (after Unicode normalisation)."""
+
+    def norm(s: str) -> str:
+        return " ".join(unicodedata.normalize("NFKC", s).split()).lower()
+
+    return Check(1.0, "match") if norm(answer) == norm(item.answer) else Check(0.0, "mismatch")
 
 
-def make_verifier(name: str, source=None) -> Verifier:
-    """The verifier called ``name``; ``reasoning_gym`` scores with the source's own scorer."""
+def reasoning_gym_verifier(source) -> Verifier:
+    def verify(answer: str, item: Item) -> Check:
+        score = source.score(answer, item)
+        return Check(score, "match" if score >= 1.0 else "mismatch")
+
+    return verify
+
+
+def sql_verifier(database: Path, timeout: float = 2.0) -> Verifier:
+    """Run the answer SQL and the reference SQL read-only; compare their result sets.
+
+    Order matters only when the item's metadata says ``ordered: true``.
+    """
+    from tools.sqlcheck import run_readonly, same_rows
+
+    def verify(answer: str, item: Item) -> Check:
+        want = run_readonly(database, item.answer, timeout)
+        if want.rows is None:
+            return Check(0.0, "unparseable", f"reference SQL failed: {want.detail}")
+        got = run_readonly(database, answer, timeout)
+        if got.rows is None:
+            return Check(0.0, got.reason, got.detail)
+        if same_rows(got.rows, want.rows, ordered=bool(item.metadata.get("ordered"))):
+            return Check(1.0, "match")
+        return Check(0.0, "mismatch", f"{len(got.rows)} rows, expected {len(want.rows)}")
+
+    return verify
+
+
+def make_verifier(
+    name: str, source=None, options: dict[str, Any] | None = None, base: Path | None = None
+) -> Verifier:
+    """The verifier called ``name``. ``options`` come from the pack (paths relative to ``base``)."""
+    options = options or {}
     if name == "reasoning_gym":
         if source is None or not hasattr(source, "score"):
             raise ValueError("verifier 'reasoning_gym' needs a reasoning-gym eval source")
-        return source.score
+        return reasoning_gym_verifier(source)
     if name == "numeric":
-        return numeric
+        tolerances = {k: float(options[k]) for k in ("rel_tol", "abs_tol") if k in options}
+        return lambda answer, item: numeric(answer, item, **tolerances)
     if name == "exact":
         return exact
+    if name == "sql":
+        if "database" not in options:
+            raise ValueError("verifier 'sql' needs verifier_options.database")
+        return sql_verifier(Path(base or ".") / options["database"], options.get("timeout", 2.0))
     raise ValueError(f"unknown verifier {name!r}; choose one of {', '.join(VERIFIER_NAMES)}")
 
 
@@ -78,7 +166,7 @@ _OPS = {
 }
 
 
-def arithmetic_expression(question: str) -> str | None:
+def arithmetic_expression(question: str, solution: str = "") -> str | None:
     """Recompute the answer of ``"... : 12 + 7 - 3 ="``-style questions, or None if not one.
 
     Only numbers, + - * / and parentheses are evaluated (an AST walk, never ``eval``).
@@ -88,11 +176,11 @@ def arithmetic_expression(question: str) -> str | None:
         '114'
     """
     match = re.search(r"([-\d\s+*/().]+)=\s*\??\s*$", question.strip())
-    if not match or not re.search(r"\d", match.group(1)):
+    if not match or not re.search(r"\d", match.group(1)) or len(match.group(1)) > 500:
         return None
     try:
         value = _evaluate(ast.parse(match.group(1).strip(), mode="eval").body)
-    except (SyntaxError, ValueError, ZeroDivisionError):
+    except (SyntaxError, ValueError, ZeroDivisionError, RecursionError):
         return None
     return str(value.numerator) if value.denominator == 1 else str(value)
 
@@ -108,9 +196,33 @@ def _evaluate(node: ast.AST) -> Fraction:
     raise ValueError(f"not plain arithmetic: {ast.dump(node)[:60]}")
 
 
+def python_program(question: str, solution: str) -> str | None:
+    """Run the candidate's worked solution as a Python program in the sandbox; its answer.
+
+    Raises :class:`Unverifiable` with ``sandbox_<reason>`` when the program is stopped (timeout,
+    memory, forbidden operation, error) so the verdict says which.
+    """
+    from tools.sandbox import run_python
+
+    program = _code_block(solution)
+    if not program.strip():
+        raise Unverifiable("no_program", "the solution holds no Python program")
+    result = run_python(program)
+    if not result.ok:
+        raise Unverifiable(f"sandbox_{result.reason}", result.detail)
+    return result.value
+
+
+def _code_block(text: str) -> str:
+    fenced = re.search(r"```(?:python)?\n(.*?)```", text, re.DOTALL)
+    return fenced.group(1) if fenced else text
+
+
 def make_solver(name: str | None) -> Solver | None:
     if name is None:
         return None
     if name == "arithmetic_expression":
         return arithmetic_expression
+    if name == "python_program":
+        return python_program
     raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(SOLVER_NAMES)}")

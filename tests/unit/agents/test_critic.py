@@ -57,3 +57,31 @@ def test_procedural_items_the_solver_cannot_read_keep_their_source_answer():
 
 def test_wrong_candidate_is_not_accepted_even_when_new():
     assert not _run([_c("10 - 20 =", "10")])[0].accepted
+
+
+def test_program_of_thought_is_run_in_the_sandbox_and_reasons_kept():
+    from tools.verifiers import python_program
+
+    def c(solution, answer):
+        return Candidate(
+            question="How many?",
+            solution=solution,
+            answer=answer,
+            lineage=Lineage(cycle=1, target_id="t", source="llm"),
+        )
+
+    candidates = [
+        c("apples = 3\noranges = 4\nanswer = apples + oranges", "7"),
+        c("answer = 3 + 4", "8"),
+        c("import socket\nanswer = 7", "7"),
+        c("while True: pass", "7"),
+        c("answer = float('nan')", "nan"),
+    ]
+    verdicts = critique(candidates, numeric, python_program, set(), set())
+    assert [v.reason for v in verdicts] == [
+        "accepted",
+        "wrong_answer",
+        "sandbox_forbidden",
+        "sandbox_timeout",
+        "unparseable",
+    ]

@@ -5,12 +5,14 @@ import pytest
 from agents.schemas import Item
 from tools.sources import ReasoningGymSource
 from tools.verifiers import (
+    Unverifiable,
     arithmetic_expression,
     exact,
     extract_answer,
     make_verifier,
     numeric,
     parse_number,
+    python_program,
 )
 
 
@@ -46,8 +48,8 @@ def test_parse_number_rejects_words():
 
 def test_numeric_and_exact():
     item = Item(question="q", answer="1000")
-    assert numeric("1,000", item) == 1.0 and numeric("999", item) == 0.0
-    assert exact(" Paris ", Item(question="q", answer="paris")) == 1.0
+    assert numeric("1,000", item).score == 1.0 and numeric("999", item).reason == "mismatch"
+    assert exact(" Paris ", Item(question="q", answer="paris")).score == 1.0
 
 
 @pytest.mark.parametrize(
@@ -74,10 +76,52 @@ def test_reasoning_gym_verifier_uses_dataset_scorer():
     source = ReasoningGymSource("chain_sum", {"min_terms": 2, "max_terms": 2})
     item = source.sample(1, seed=3)[0]
     verify = make_verifier("reasoning_gym", source)
-    assert verify(item.answer, item) == 1.0
-    assert verify(str(int(item.answer) + 1), item) == 0.0
+    assert verify(item.answer, item) == (1.0, "match", "")
+    assert verify(str(int(item.answer) + 1), item).reason == "mismatch"
 
 
 def test_unknown_verifier():
     with pytest.raises(ValueError, match="unknown verifier"):
         make_verifier("vibes")
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("nan", "unparseable"),
+        ("NaN", "unparseable"),
+        ("inf", "unparseable"),
+        ("-Infinity", "unparseable"),
+        ("1e999999999", "unparseable"),  # would be a 10**999999999 Fraction: refused, not computed
+        ("9" * 5000, "unparseable"),
+        ("", "unparseable"),
+        ("12abc", "unparseable"),
+        ("13", "mismatch"),
+    ],
+)
+def test_numeric_hostile_answers_are_handled(answer, reason):
+    check = numeric(answer, Item(question="q", answer="12"))
+    assert (check.score, check.reason) == (0.0, reason)
+
+
+@pytest.mark.parametrize("answer", ["١٢", "１２", "12.0", "1.2e1", "24/2", "\u221212"])
+def test_numeric_unicode_and_forms(answer):
+    want = "-12" if answer.startswith("\u2212") else "12"
+    assert numeric(answer, Item(question="q", answer=want)).score == 1.0
+
+
+def test_numeric_tolerance():
+    item = Item(question="q", answer="0.3")
+    assert numeric("0.30000000001", item).score == 1.0
+    assert numeric("0.3001", item).score == 0.0
+    assert numeric("0.3001", item, rel_tol=1e-2).score == 1.0
+    assert make_verifier("numeric", options={"rel_tol": 1e-2})("0.3001", item).score == 1.0
+
+
+def test_python_program_solver():
+    assert python_program("q", "```python\nanswer = sum(range(5))\n```") == "10"
+    with pytest.raises(Unverifiable) as err:
+        python_program("q", "while True: pass")
+    assert err.value.reason == "sandbox_timeout"
+    with pytest.raises(Unverifiable, match="no_program"):
+        python_program("q", "")
