@@ -23,7 +23,7 @@ from rich.markup import escape
 from agents import analyst, critic, generator
 from agents.schemas import Failure, GenerationPlan, Verdict
 from graph.state import LoopState, RunContext, RunSettings
-from tools.sources import normalize, split_disjoint
+from tools.sources import split_disjoint
 from tools.verifiers import make_solver, make_verifier
 
 
@@ -247,20 +247,18 @@ def generate_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
 @timed
 def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Verify, dedupe and decontaminate the cycle's candidates; every verdict is stored."""
+    from tools.embeddings import embed
+
     ctx = runtime.context
     cycle = state["plan"]["cycle"]
     candidates = ctx.store.candidates(cycle)
-    test_questions = {normalize(i.question) for i in ctx.store.eval_items("test")}
-    earlier = {
-        normalize(r["question"]) for r in ctx.store.examples(accepted=True) if r["cycle"] < cycle
-    }
+    earlier = [r["question"] for r in ctx.store.examples(accepted=True) if r["cycle"] < cycle]
     with ctx.ui.task(f"cycle {cycle}: critique", total=len(candidates)) as bar:
+        screen = critic.Screen(
+            [i.question for i in ctx.store.eval_items("test")], earlier, embed, ctx.pack.spec.critic
+        )
         verdicts = critic.critique(
-            candidates,
-            _verifier(ctx),
-            make_solver(ctx.pack.spec.critic.solver),
-            test_questions,
-            earlier,
+            candidates, _verifier(ctx), make_solver(ctx.pack.spec.critic.solver), screen
         )
         bar.update(len(candidates))
     ctx.store.save_examples(cycle, candidates, verdicts)

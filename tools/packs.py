@@ -80,7 +80,16 @@ class GeneratorSpec(_Strict):
 
 
 class CriticSpec(_Strict):
-    solver: str | None = Field(None, description="Recomputes reference answers of LLM items.")
+    solver: str | None = Field(None, description="Recomputes reference answers from questions.")
+    near_duplicate: float = Field(
+        0.9, gt=0, le=1, description="Cosine (with equal numbers) at which a candidate repeats one."
+    )
+    contamination: float = Field(
+        0.9, gt=0, le=1, description="Cosine (with equal numbers) at which it copies a test item."
+    )
+    ngram: int = Field(
+        10, ge=0, description="Shared rare word n-gram with a test item = contaminated (0: off)."
+    )
 
     @field_validator("solver")
     @classmethod

@@ -1,6 +1,5 @@
-from agents.critic import critique
+from agents.critic import Screen, critique
 from agents.schemas import Candidate, Lineage
-from tools.sources import normalize
 from tools.verifiers import arithmetic_expression, numeric
 
 
@@ -11,13 +10,7 @@ def _c(question, answer, source="llm"):
 
 
 def _run(candidates, test=(), before=()):
-    return critique(
-        candidates,
-        numeric,
-        arithmetic_expression,
-        {normalize(q) for q in test},
-        {normalize(q) for q in before},
-    )
+    return critique(candidates, numeric, arithmetic_expression, Screen(list(test), list(before)))
 
 
 def test_reasons_in_order():
@@ -77,7 +70,7 @@ def test_program_of_thought_is_run_in_the_sandbox_and_reasons_kept():
         c("while True: pass", "7"),
         c("answer = float('nan')", "nan"),
     ]
-    verdicts = critique(candidates, numeric, python_program, set(), set())
+    verdicts = critique(candidates, numeric, python_program, Screen([], []))
     assert [v.reason for v in verdicts] == [
         "accepted",
         "wrong_answer",
