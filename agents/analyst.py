@@ -14,10 +14,10 @@ from collections.abc import Callable
 import numpy as np
 
 from agents.schemas import Failure, FailureCluster, GenerationPlan, PlanTarget
+from tools.embeddings import Embedder
 from tools.packs import Pack
 from tools.verifiers import parse_number
 
-Embedder = Callable[[list[str]], np.ndarray]
 Clusterer = Callable[[np.ndarray, int, int], np.ndarray]
 
 

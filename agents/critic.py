@@ -8,17 +8,14 @@ is never the judge of correctness here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from agents.schemas import Candidate, Item, Verdict
+from tools.embeddings import Embedder
 from tools.packs import CriticSpec
 from tools.similarity import NearIndex
 from tools.sources import normalize
 from tools.verifiers import Solver, Unverifiable, Verifier
-
-Embedder = Callable[[list[str]], np.ndarray]
 
 
 def reference_item(candidate: Candidate, solver: Solver | None) -> Item | None:

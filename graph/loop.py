@@ -94,9 +94,10 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     ctx, cycle, started = runtime.context, state.get("cycle", 0), time.perf_counter()
     model, tokenizer = _student(ctx, state.get("adapter_dir"))
     verifier = _verifier(ctx)
-    accuracy = {}
+    accuracy, sizes = {}, {}
     for split in ("probe", "test"):
         items = ctx.store.eval_items(split)
+        sizes[split] = len(items)
         with ctx.ui.task(f"cycle {cycle}: evaluate {split}", total=len(items)) as bar:
             attempts = answer_items(
                 model,
@@ -122,7 +123,7 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
                 if not a.correct
             ]
             ctx.store.save_failures(cycle, failures)
-    n_test = len(ctx.store.eval_items("test"))
+    n_test = sizes["test"]
     low, high = wilson_interval(accuracy["test"], n_test)
     ctx.store.save_metrics(
         cycle,

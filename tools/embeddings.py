@@ -6,10 +6,13 @@ The model is found in the installed package (no hub access) and loaded once per 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+Embedder = Callable[[list[str]], np.ndarray]  # texts -> unit vectors, one row per text
 
 
 def packaged_model_dir() -> Path:
