@@ -1,18 +1,24 @@
 """The critic: decides which candidates the student may learn from, with a reason for each.
 
 In order: programmatic verification (the pack's verifier against a reference answer its solver
-recomputed), duplicate removal (exact and near, within the batch and against everything accepted
-earlier in the run), and decontamination against the test set (exact, near, rare n-grams). An LLM
-is never the judge of correctness here.
+recomputed), the LLM rubric judge and refinement of form-only failures (when the critic role has
+an endpoint; see :mod:`agents.judge`), duplicate removal (exact and near, within the batch and
+against everything accepted earlier in the run), and decontamination against the test set (exact,
+near, rare n-grams). The judge can only reject what verification passed, never the other way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
+from agents.judge import judge_candidates, judge_verdict, refine_candidates
 from agents.schemas import Candidate, Item, Verdict
 from tools.embeddings import Embedder
-from tools.packs import CriticSpec
+from tools.packs import CriticSpec, Pack
 from tools.similarity import NearIndex
 from tools.sources import normalize
 from tools.verifiers import Solver, Unverifiable, Verifier
@@ -34,8 +40,17 @@ def reference_item(candidate: Candidate, solver: Solver | None) -> Item | None:
     return Item(question=candidate.question, answer=answer, metadata=candidate.metadata)
 
 
-def verify(candidate: Candidate, verifier: Verifier, solver: Solver | None) -> Verdict | None:
-    """A rejecting verdict if the candidate's answer is not verifiably right, else None."""
+def verify(
+    candidate: Candidate,
+    verifier: Verifier,
+    solver: Solver | None,
+    extract: Callable[[str], str] | None = None,
+) -> Verdict:
+    """Whether the candidate's answer is verifiably right (``accepted``), with a reason code.
+
+    ``extract`` is the pack's answer extraction: a wrong answer that is right once extracted
+    ("The answer is 7.") is rejected as ``answer_format``, a form problem refine can fix.
+    """
     if not candidate.question.strip() or not candidate.answer.strip():
         return Verdict(accepted=False, reason="empty", step="verify")
     try:
@@ -49,17 +64,23 @@ def verify(candidate: Candidate, verifier: Verifier, solver: Solver | None) -> V
             step="verify",
             detail="no solver could recompute the answer",
         )
-    check = verifier(candidate.answer.strip(), reference)
-    if check.score < 1.0:
-        reason = "wrong_answer" if check.reason == "mismatch" else check.reason
-        return Verdict(
-            accepted=False,
-            reason=reason,
-            step="verify",
-            detail=f"claimed {candidate.answer[:60]!r}, reference {reference.answer[:60]!r}; "
-            f"{check.detail}".rstrip("; "),
-        )
-    return None
+    answer = candidate.answer.strip()
+    check = verifier(answer, reference)
+    scores = {"verify": check.score}
+    if check.score >= 1.0:
+        return Verdict(accepted=True, reason="accepted", step="verify", scores=scores)
+    reason = "wrong_answer" if check.reason == "mismatch" else check.reason
+    extracted = extract(answer) if extract else ""
+    if extracted and extracted != answer and verifier(extracted, reference).score >= 1.0:
+        reason = "answer_format"
+    return Verdict(
+        accepted=False,
+        reason=reason,
+        step="verify",
+        detail=f"claimed {candidate.answer[:60]!r}, reference {reference.answer[:60]!r}; "
+        f"{check.detail}".rstrip("; "),
+        scores=scores,
+    )
 
 
 class Screen:
@@ -123,24 +144,87 @@ class Screen:
             self.accepted.add([question], vector.reshape(1, -1))
 
 
+@dataclass
+class CriticLLM:
+    """The critic endpoint's part for one cycle: rubric judge and refine, as the pack allows."""
+
+    client: Any  # the critic role's ChatClient
+    pack: Pack
+    cycle: int
+
+    @property
+    def judges(self) -> bool:
+        return self.pack.spec.critic.judge and "critic" in self.pack.templates
+
+    @property
+    def refines(self) -> bool:
+        return self.pack.spec.critic.refine and "refine" in self.pack.templates
+
+    def judge(self, candidates: list[Candidate], verdicts: list[Verdict], keys: list[str]) -> None:
+        """Replace each verified verdict with the judge's (in place)."""
+        todo = [i for i, v in enumerate(verdicts) if v.accepted]
+        if not self.judges or not todo:
+            return
+        tags = [f"c{self.cycle}/judge/{keys[i]}" for i in todo]
+        judged = judge_candidates(self.client, self.pack, [candidates[i] for i in todo], tags)
+        for i, judgement in zip(todo, judged, strict=True):
+            verdicts[i] = judge_verdict(judgement, verdicts[i])
+
+    def form_only(self, verdict: Verdict) -> bool:
+        return verdict.reason == "judge_form" or (
+            verdict.step == "verify" and verdict.reason in self.pack.spec.critic.form_reasons
+        )
+
+
 def critique(
     candidates: list[Candidate],
     verifier: Verifier,
     solver: Solver | None,
     screen: Screen,
-) -> list[Verdict]:
-    """One verdict per candidate, in order: verify, then dedupe, then decontaminate."""
+    extract: Callable[[str], str] | None = None,
+    llm: CriticLLM | None = None,
+) -> tuple[list[Candidate], list[Verdict]]:
+    """Verdicts for every candidate, and for every rewrite refine made (appended after them).
+
+    In order: verify, judge (with an endpoint), refine form-only failures (the rewrite is verified
+    and judged again, never refined twice), then dedupe and decontaminate what is still accepted.
+    """
+    verdicts = [verify(c, verifier, solver, extract) for c in candidates]
+    if llm is not None:
+        llm.judge(candidates, verdicts, [str(i) for i in range(len(candidates))])
+    candidates = list(candidates)
+    if llm is not None and llm.refines:
+        candidates, verdicts = _refine(candidates, verdicts, verifier, solver, extract, llm)
     vectors = screen.vectors([c.question for c in candidates])
-    verdicts = []
     for i, candidate in enumerate(candidates):
+        if not verdicts[i].accepted:
+            continue
         vector = vectors[i] if vectors is not None else None
-        verdict = (
-            verify(candidate, verifier, solver)
-            or screen.duplicate(candidate.question, vector)
-            or screen.contaminated(candidate.question, vector)
+        rejected = screen.duplicate(candidate.question, vector) or screen.contaminated(
+            candidate.question, vector
         )
-        if verdict is None:
+        if rejected:
+            verdicts[i] = rejected.model_copy(update={"scores": verdicts[i].scores})
+        else:
             screen.accept(candidate.question, vector)
-            verdict = Verdict(accepted=True, reason="accepted", step="verify")
-        verdicts.append(verdict)
-    return verdicts
+    return candidates, verdicts
+
+
+def _refine(candidates, verdicts, verifier, solver, extract, llm: CriticLLM):
+    """Rewrite form-only failures; the rewrites, verified and judged, join the batch."""
+    todo = [i for i, v in enumerate(verdicts) if llm.form_only(v)]
+    if not todo:
+        return candidates, verdicts
+    tags = [f"c{llm.cycle}/refine/{i}" for i in todo]
+    pairs = [(candidates[i], verdicts[i]) for i in todo]
+    rewrites = refine_candidates(llm.client, llm.pack, pairs, tags)
+    added, keys = [], []
+    for i, rewrite in zip(todo, rewrites, strict=True):
+        note = "rewritten by refine" if rewrite else "refine's reply held no usable rewrite"
+        verdicts[i] = verdicts[i].model_copy(update={"detail": f"{verdicts[i].detail}; {note}"})
+        if rewrite is not None:
+            added.append(rewrite)
+            keys.append(f"r{i}")
+    checked = [verify(c, verifier, solver, extract) for c in added]
+    llm.judge(added, checked, keys)
+    return [*candidates, *added], [*verdicts, *checked]

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Source = Literal["procedural", "llm"]
+Source = Literal["procedural", "llm", "refined"]
 
 
 class Item(BaseModel):
@@ -92,6 +92,11 @@ class Lineage(BaseModel):
     cluster_id: int | None = None
     seed: int | None = None
     endpoint_model: str | None = None
+    original: dict[str, Any] | None = Field(
+        None,
+        description="For a refined candidate: the candidate it rewrites (question, solution, "
+        "answer, source) and why that one was rejected.",
+    )
 
 
 class Candidate(BaseModel):
@@ -109,8 +114,11 @@ class Verdict(BaseModel):
 
     accepted: bool
     reason: str
-    step: str
+    step: str  # which step decided: verify, judge, refine, dedupe, decontaminate
     detail: str = ""
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="The verifier's score and the judge's rubric scores."
+    )
 
 
 class TeacherCandidate(BaseModel):

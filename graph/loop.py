@@ -24,7 +24,7 @@ from agents import analyst, critic, generator
 from agents.schemas import Failure, GenerationPlan, Verdict
 from graph.state import LoopState, RunContext, RunSettings
 from tools.sources import split_disjoint
-from tools.verifiers import make_solver, make_verifier
+from tools.verifiers import extract_answer, make_solver, make_verifier
 
 
 def timed(node):
@@ -247,24 +247,38 @@ def generate_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
 
 @timed
 def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
-    """Verify, dedupe and decontaminate the cycle's candidates; every verdict is stored."""
+    """Verify, judge, refine, dedupe and decontaminate the cycle's candidates; store every
+    verdict (rewrites from refine join the cycle's examples with source ``refined``)."""
     from tools.embeddings import embed
 
     ctx = runtime.context
     cycle = state["plan"]["cycle"]
     candidates = ctx.store.candidates(cycle)
     earlier = [r["question"] for r in ctx.store.examples(accepted=True) if r["cycle"] < cycle]
-    with ctx.ui.task(f"cycle {cycle}: critique", total=len(candidates)) as bar:
+    answer = ctx.pack.spec.answer
+    llm = None
+    if "critic" in ctx.clients:
+        llm = critic.CriticLLM(ctx.clients["critic"], ctx.pack, cycle)
+        since = len(ctx.clients["critic"].errors)
+    total = len(candidates)
+    with ctx.ui.task(f"cycle {cycle}: critique", total=total) as bar:
         screen = critic.Screen(
             [i.question for i in ctx.store.eval_items("test")], earlier, embed, ctx.pack.spec.critic
         )
-        verdicts = critic.critique(
-            candidates, _verifier(ctx), make_solver(ctx.pack.spec.critic.solver), screen
+        candidates, verdicts = critic.critique(
+            candidates,
+            _verifier(ctx),
+            make_solver(ctx.pack.spec.critic.solver),
+            screen,
+            extract=lambda text: extract_answer(text, answer.pattern, answer.pick),
+            llm=llm,
         )
-        bar.update(len(candidates))
+        bar.update(total)
+    if llm is not None:
+        _report_failed_calls(ctx, "critic", since)
     ctx.store.save_examples(cycle, candidates, verdicts)
-    counts = ctx.store.verdict_counts(cycle)
-    ctx.ui.log("  critic: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for source, counts in ctx.store.verdicts_by_source(cycle).items():
+        ctx.ui.log(f"  critic ({source}): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return {}
 
 

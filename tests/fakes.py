@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -20,3 +21,17 @@ class FakeChatModel(FakeListChatModel):
     def batch(self, *args: Any, **kwargs: Any) -> list:
         # FakeListChatModel's own batch ignores return_exceptions; a real chat model's does not.
         return Runnable.batch(self, *args, **kwargs)
+
+
+class ScriptedChatModel(FakeChatModel):
+    """Replies with ``script(prompt)``: the reply depends on the request, not on arrival order,
+    so concurrent batches stay deterministic. ``prompts`` keeps every request received."""
+
+    script: Callable[[str], str]
+    prompts: list[str] = []
+
+    def _call(self, messages: list, *args: Any, **kwargs: Any) -> str:
+        self.calls += 1
+        prompt = str(messages[-1].content)
+        self.prompts.append(prompt)
+        return self.script(prompt)

@@ -24,7 +24,8 @@ PACKS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 TEMPLATE_VARIABLES: dict[str, set[str]] = {
     "student": {"question"},
     "generator": {"target", "n", "task"},
-    "critic": {"question", "solution", "answer", "task"},
+    "critic": {"question", "solution", "answer", "task", "rubric"},
+    "refine": {"question", "solution", "answer", "task", "problem"},
     "analyst": {"cluster", "failures", "task"},
 }
 REQUIRED_TEMPLATES = ("student", "generator")
@@ -90,6 +91,38 @@ class CriticSpec(_Strict):
     ngram: int = Field(
         10, ge=0, description="Shared rare word n-gram with a test item = contaminated (0: off)."
     )
+    judge: bool = Field(
+        True, description="Ask the critic endpoint (when one is set) for a rubric verdict."
+    )
+    rubric: dict[str, str] = Field(
+        default_factory=lambda: {
+            "correct": "the claimed answer is right for the question",
+            "clear": "the question is unambiguous and well formed",
+            "on_task": "the item practises the task named above",
+        },
+        description="Rubric item -> what it checks; the judge scores each from 1 to 5.",
+    )
+    judge_retries: int = Field(
+        2, ge=0, le=5, description="Repair prompts after a judge reply that does not parse."
+    )
+    refine: bool = Field(
+        True,
+        description="Rewrite form-only failures with the critic endpoint (needs refine.jinja).",
+    )
+    form_reasons: list[str] = Field(
+        default_factory=lambda: ["answer_format", "unparseable"],
+        description="Verification reasons that are about form, not content (refined, not dropped).",
+    )
+
+    @field_validator("rubric")
+    @classmethod
+    def _rubric_names(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("needs at least one rubric item")
+        bad = [name for name in value if not name.isidentifier()]
+        if bad:
+            raise ValueError(f"rubric item names must be identifiers, not {bad}")
+        return value
 
     @field_validator("solver")
     @classmethod

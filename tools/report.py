@@ -34,8 +34,6 @@ def render_report(store: RunStore, run_id: str) -> str:
         )
     lines += ["", "## Plans and critic verdicts", ""]
     for plan in store.plans():
-        counts = store.verdict_counts(plan.cycle)
-        verdicts = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none"
         lines += [
             f"### cycle {plan.cycle} ({plan.mode})",
             "",
@@ -45,7 +43,7 @@ def render_report(store: RunStore, run_id: str) -> str:
         for t in plan.targets:
             knobs = ", ".join(f"{k}={v}" for k, v in t.source_config.items()) or "source default"
             lines.append(f"| {t.name} | {t.budget} | {knobs} |")
-        lines += ["", f"critic: {verdicts}", ""]
+        lines += ["", *verdict_table(store.verdicts_by_source(plan.cycle)), ""]
     lines += ["## Time per node", "", "| node | runs | seconds |", "|---|---:|---:|"]
     totals: dict[str, list[float]] = {}
     for run in store.node_runs():
@@ -65,6 +63,25 @@ def render_report(store: RunStore, run_id: str) -> str:
             f"| {r} | {u['calls']} | {u['prompt']} | {u['completion']} |" for r, u in usage.items()
         ]
     return "\n".join(lines) + "\n"
+
+
+def verdict_table(by_source: dict[str, dict[str, int]]) -> list[str]:
+    """The critic's verdicts as a markdown table: one row per source, one column per reason."""
+    if not by_source:
+        return ["critic: no candidates"]
+    reasons = sorted({r for counts in by_source.values() for r in counts} - {"accepted"})
+    header = ["source", "accepted", "rejected", *reasons]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    for source, counts in sorted(by_source.items()):
+        accepted = counts.get("accepted", 0)
+        row = [
+            source,
+            accepted,
+            sum(counts.values()) - accepted,
+            *(counts.get(r, 0) for r in reasons),
+        ]
+        lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
+    return lines
 
 
 def write_report(store: RunStore, run_dir: Path, run_id: str) -> Path:

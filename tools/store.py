@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS examples (
     id INTEGER PRIMARY KEY AUTOINCREMENT, cycle INTEGER NOT NULL, target_id TEXT NOT NULL,
     cluster_id INTEGER, source TEXT NOT NULL, question TEXT NOT NULL, solution TEXT NOT NULL,
     answer TEXT NOT NULL, metadata TEXT NOT NULL, lineage TEXT NOT NULL,
-    accepted INTEGER NOT NULL, reason TEXT NOT NULL, step TEXT NOT NULL, detail TEXT NOT NULL);
+    accepted INTEGER NOT NULL, reason TEXT NOT NULL, step TEXT NOT NULL, detail TEXT NOT NULL,
+    scores TEXT NOT NULL DEFAULT '{}');
 CREATE TABLE IF NOT EXISTS metrics (
     cycle INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (cycle, name));
 CREATE TABLE IF NOT EXISTS node_runs (
@@ -64,6 +65,14 @@ class RunStore:
         self.db = sqlite3.connect(self.path, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.executescript(SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        # Runs written before a column existed can still be resumed and reported.
+        columns = {r["name"] for r in self.db.execute("PRAGMA table_info(examples)")}
+        if "scores" not in columns:
+            with self.db:
+                self.db.execute("ALTER TABLE examples ADD COLUMN scores TEXT NOT NULL DEFAULT '{}'")
 
     def close(self) -> None:
         self.db.close()
@@ -205,8 +214,8 @@ class RunStore:
             self.db.execute("DELETE FROM examples WHERE cycle = ?", (cycle,))
             self.db.executemany(
                 "INSERT INTO examples (cycle, target_id, cluster_id, source, question, solution,"
-                " answer, metadata, lineage, accepted, reason, step, detail)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " answer, metadata, lineage, accepted, reason, step, detail, scores)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         cycle,
@@ -222,6 +231,7 @@ class RunStore:
                         v.reason,
                         v.step,
                         v.detail,
+                        json.dumps(v.scores),
                     )
                     for c, v in zip(candidates, verdicts, strict=True)
                 ],
@@ -235,12 +245,20 @@ class RunStore:
             query, args = query + " AND accepted = ?", [*args, int(accepted)]
         rows = self.db.execute(query + " ORDER BY id", args).fetchall()
         return [
-            {**dict(r), "metadata": json.loads(r["metadata"]), "lineage": json.loads(r["lineage"])}
+            {
+                **dict(r),
+                "metadata": json.loads(r["metadata"]),
+                "lineage": json.loads(r["lineage"]),
+                "scores": json.loads(r["scores"]),
+            }
             for r in rows
         ]
 
     def candidates(self, cycle: int) -> list[Candidate]:
-        """The cycle's examples as candidates again (what the critic re-judges after a resume)."""
+        """The cycle's teacher candidates again (what the critic re-judges after a resume).
+
+        Refined rewrites are left out: the critic makes them again, from its cached replies.
+        """
         return [
             Candidate(
                 question=r["question"],
@@ -250,6 +268,7 @@ class RunStore:
                 lineage=Lineage.model_validate(r["lineage"]),
             )
             for r in self.examples(cycle=cycle)
+            if r["source"] != "refined"
         ]
 
     def verdict_counts(self, cycle: int) -> dict[str, int]:
@@ -257,6 +276,18 @@ class RunStore:
             "SELECT reason, COUNT(*) AS n FROM examples WHERE cycle = ? GROUP BY reason", (cycle,)
         )
         return {r["reason"]: r["n"] for r in rows}
+
+    def verdicts_by_source(self, cycle: int) -> dict[str, dict[str, int]]:
+        """``{source: {reason: count}}`` for the cycle (sources: procedural, llm, refined)."""
+        rows = self.db.execute(
+            "SELECT source, reason, COUNT(*) AS n FROM examples WHERE cycle = ?"
+            " GROUP BY source, reason ORDER BY source, reason",
+            (cycle,),
+        )
+        table: dict[str, dict[str, int]] = {}
+        for r in rows:
+            table.setdefault(r["source"], {})[r["reason"]] = r["n"]
+        return table
 
     # -- metrics and timings ----------------------------------------------------------------
     def save_metrics(self, cycle: int, values: dict[str, float]) -> None:

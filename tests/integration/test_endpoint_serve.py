@@ -51,6 +51,33 @@ def test_teacher_through_real_endpoint(server, tmp_path):
     assert client.store.token_usage()["teacher"]["calls"] == 2 and not client.errors
 
 
+def test_judge_through_real_endpoint(server, tmp_path):
+    from agents.critic import CriticLLM, Screen, critique
+    from agents.schemas import Candidate, Lineage
+    from tools.verifiers import arithmetic_expression, numeric
+
+    pack = load_pack("arithmetic")
+    store = RunStore(tmp_path / "run.db")
+    client = ChatClient("critic", server.endpoint(max_tokens=32), store)
+    lineage = Lineage(cycle=1, target_id="t", source="llm")
+    candidates = [
+        Candidate(question=q, answer=a, lineage=lineage)
+        for q, a in [("1 + 2 =", "3"), ("5 - 7 =", "-2"), ("4 + 4 =", "9")]
+    ]
+    _, verdicts = critique(
+        candidates, numeric, arithmetic_expression, Screen([], []), llm=CriticLLM(client, pack, 1)
+    )
+    # The tiny model never writes the JSON verdict: each verified item is asked, repaired twice,
+    # then rejected as judge_unparseable; the wrong one never reaches the judge.
+    assert [v.reason for v in verdicts] == [
+        "judge_unparseable",
+        "judge_unparseable",
+        "wrong_answer",
+    ]
+    assert "after 3 request(s)" in verdicts[0].detail
+    assert store.token_usage()["critic"]["calls"] == 6 and not client.errors
+
+
 def test_loop_with_url_endpoints(server, small_pack, tmp_path, quiet_ui):
     settings = RunSettings(
         pack=str(small_pack),

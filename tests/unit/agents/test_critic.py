@@ -10,7 +10,7 @@ def _c(question, answer, source="llm"):
 
 
 def _run(candidates, test=(), before=()):
-    return critique(candidates, numeric, arithmetic_expression, Screen(list(test), list(before)))
+    return critique(candidates, numeric, arithmetic_expression, Screen(list(test), list(before)))[1]
 
 
 def test_reasons_in_order():
@@ -70,7 +70,7 @@ def test_program_of_thought_is_run_in_the_sandbox_and_reasons_kept():
         c("while True: pass", "7"),
         c("answer = float('nan')", "nan"),
     ]
-    verdicts = critique(candidates, numeric, python_program, Screen([], []))
+    _, verdicts = critique(candidates, numeric, python_program, Screen([], []))
     assert [v.reason for v in verdicts] == [
         "accepted",
         "wrong_answer",

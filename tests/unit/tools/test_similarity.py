@@ -77,7 +77,7 @@ def test_critic_drops_near_duplicates_and_rewordings_of_test_items(arithmetic_cr
         _candidate("Calculate: 23 - 60 + 7 =", "-30"),  # rewords a test item
         _candidate("What is 17 + 6 =", "23"),  # new: other numbers
     ]
-    verdicts = critique(candidates, numeric, arithmetic_expression, screen)
+    _, verdicts = critique(candidates, numeric, arithmetic_expression, screen)
     assert [v.reason for v in verdicts] == [
         "duplicate",
         "accepted",

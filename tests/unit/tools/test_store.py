@@ -90,3 +90,58 @@ def test_llm_call_cache_and_usage(tmp_path):
     assert store.cached_call(key) == "reply"
     assert store.call_key("teacher", "m", {"prompt": "q"}) != key
     assert store.token_usage() == {"teacher": {"calls": 1, "prompt": 5, "completion": 2}}
+
+
+def test_scores_sources_and_refined_rows(tmp_path):
+    store = RunStore(tmp_path / "run.db")
+    original = _candidate("1 + 2 =")
+    refined = original.model_copy(
+        update={
+            "lineage": original.lineage.model_copy(
+                update={"source": "refined", "original": {"answer": "three", "reason": "x"}}
+            )
+        }
+    )
+    store.save_examples(
+        1,
+        [original, refined],
+        [
+            Verdict(accepted=False, reason="unparseable", step="verify", scores={"verify": 0.0}),
+            Verdict(accepted=True, reason="accepted", step="judge", scores={"judge.clear": 4}),
+        ],
+    )
+    rows = store.examples(cycle=1)
+    assert [r["scores"] for r in rows] == [{"verify": 0.0}, {"judge.clear": 4}]
+    assert rows[1]["lineage"]["original"] == {"answer": "three", "reason": "x"}
+    assert store.verdicts_by_source(1) == {
+        "procedural": {"unparseable": 1},
+        "refined": {"accepted": 1},
+    }
+    assert store.candidates(1) == [original]  # the critic makes its rewrites again on a resume
+
+
+def test_a_run_db_from_before_scores_existed_still_opens(tmp_path):
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "run.db")
+    db.execute(
+        "CREATE TABLE examples (id INTEGER PRIMARY KEY AUTOINCREMENT, cycle INTEGER NOT NULL,"
+        " target_id TEXT NOT NULL, cluster_id INTEGER, source TEXT NOT NULL, question TEXT NOT"
+        " NULL, solution TEXT NOT NULL, answer TEXT NOT NULL, metadata TEXT NOT NULL, lineage"
+        " TEXT NOT NULL, accepted INTEGER NOT NULL, reason TEXT NOT NULL, step TEXT NOT NULL,"
+        " detail TEXT NOT NULL)"
+    )
+    db.execute(
+        "INSERT INTO examples VALUES (1, 1, 't', 0, 'llm', 'q', '', 'a', '{}',"
+        ' \'{"cycle": 1, "target_id": "t", "source": "llm"}\', 1, \'accepted\', \'verify\', \'\')'
+    )
+    db.commit()
+    db.close()
+    store = RunStore(tmp_path / "run.db")
+    assert store.examples()[0]["scores"] == {}
+    store.save_examples(
+        2,
+        [_candidate("4 + 4 =", cycle=2)],
+        [Verdict(accepted=True, reason="accepted", step="verify", scores={"verify": 1.0})],
+    )
+    assert store.examples(cycle=2)[0]["scores"] == {"verify": 1.0}
