@@ -1,8 +1,9 @@
 """The critic's LLM side: a rubric judge with bounded repair, and GDR-style refinement.
 
 Both run only when the critic role has an endpoint. Building a prompt and parsing a reply are plain
-functions (testable with no LLM); :func:`judge_candidates` and :func:`refine_candidates` send one batch per round through
-the role's client, with tags, so a resumed run finds its replies in the call cache.
+functions (testable with no LLM); :func:`judge_candidates` and :func:`refine_candidates` send one
+batch per round through the role's client, with tags, so a resumed run finds its replies in the
+call cache.
 """
 
 from __future__ import annotations
