@@ -88,39 +88,46 @@ class Screen:
 
     Exact matches (normalized text) always; near matches (see :mod:`tools.similarity`) when an
     embedder is given. Accepted candidates join the duplicate screen as they are accepted, so the
-    batch is screened against itself as well as against earlier cycles.
+    batch is screened against itself as well as against earlier cycles. Items may be given as
+    plain questions where their answers are unknown.
     """
 
     def __init__(
         self,
-        test_questions: list[str],
-        accepted_before: list[str],
+        test_items: list[Item | str],
+        accepted_before: list[Item | str],
         embedder: Embedder | None = None,
         spec: CriticSpec | None = None,
     ):
         spec = spec or CriticSpec()
         self.embedder = embedder
-        self.test_keys = {normalize(q) for q in test_questions}
-        self.seen = {normalize(q) for q in accepted_before}
+        tests, tests_answers = _split(test_items)
+        before, before_answers = _split(accepted_before)
+        self.test_keys = {normalize(q) for q in tests}
+        self.seen = {normalize(q) for q in before}
         if embedder is not None:
             self.tests = NearIndex(spec.contamination, ngram=spec.ngram)
-            self.tests.add(list(test_questions), embedder(list(test_questions)))
+            self.tests.add(tests, embedder(tests), tests_answers)
             self.accepted = NearIndex(spec.near_duplicate)
-            self.accepted.add(list(accepted_before), embedder(list(accepted_before)))
+            self.accepted.add(before, embedder(before), before_answers)
 
     def vectors(self, questions: list[str]) -> np.ndarray | None:
         return self.embedder(questions) if self.embedder is not None else None
 
-    def duplicate(self, question: str, vector: np.ndarray | None) -> Verdict | None:
+    def duplicate(
+        self, question: str, vector: np.ndarray | None, answer: str | None = None
+    ) -> Verdict | None:
         if normalize(question) in self.seen:
             return Verdict(accepted=False, reason="duplicate", step="dedupe", detail="same text")
-        hit = self.accepted.find(question, vector) if vector is not None else None
+        hit = self.accepted.find(question, vector, answer) if vector is not None else None
         if hit:
             detail = f"near {self.accepted.texts[hit[0]][:80]!r}: {hit[1]}"
             return Verdict(accepted=False, reason="duplicate", step="dedupe", detail=detail)
         return None
 
-    def contaminated(self, question: str, vector: np.ndarray | None) -> Verdict | None:
+    def contaminated(
+        self, question: str, vector: np.ndarray | None, answer: str | None = None
+    ) -> Verdict | None:
         if normalize(question) in self.test_keys:
             return Verdict(
                 accepted=False,
@@ -128,7 +135,7 @@ class Screen:
                 step="decontaminate",
                 detail="question is in the test set",
             )
-        hit = self.tests.find(question, vector) if vector is not None else None
+        hit = self.tests.find(question, vector, answer) if vector is not None else None
         if hit:
             return Verdict(
                 accepted=False,
@@ -138,10 +145,15 @@ class Screen:
             )
         return None
 
-    def accept(self, question: str, vector: np.ndarray | None) -> None:
+    def accept(self, question: str, vector: np.ndarray | None, answer: str | None = None) -> None:
         self.seen.add(normalize(question))
         if vector is not None:
-            self.accepted.add([question], vector.reshape(1, -1))
+            self.accepted.add([question], vector.reshape(1, -1), [answer])
+
+
+def _split(items: list[Item | str]) -> tuple[list[str], list[str | None]]:
+    questions = [i if isinstance(i, str) else i.question for i in items]
+    return questions, [None if isinstance(i, str) else i.answer for i in items]
 
 
 @dataclass
@@ -200,13 +212,14 @@ def critique(
         if not verdicts[i].accepted:
             continue
         vector = vectors[i] if vectors is not None else None
-        rejected = screen.duplicate(candidate.question, vector) or screen.contaminated(
-            candidate.question, vector
+        question, answer = candidate.question, candidate.answer
+        rejected = screen.duplicate(question, vector, answer) or screen.contaminated(
+            question, vector, answer
         )
         if rejected:
             verdicts[i] = rejected.model_copy(update={"scores": verdicts[i].scores})
         else:
-            screen.accept(candidate.question, vector)
+            screen.accept(question, vector, answer)
     return candidates, verdicts
 
 

@@ -21,7 +21,7 @@ from langgraph.runtime import Runtime
 from rich.markup import escape
 
 from agents import analyst, critic, generator
-from agents.schemas import Failure, GenerationPlan, Verdict
+from agents.schemas import Failure, GenerationPlan, Item, Verdict
 from graph.state import LoopState, RunContext, RunSettings
 from tools.sources import split_disjoint
 from tools.verifiers import extract_answer, make_solver, make_verifier
@@ -254,7 +254,11 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     ctx = runtime.context
     cycle = state["plan"]["cycle"]
     candidates = ctx.store.candidates(cycle)
-    earlier = [r["question"] for r in ctx.store.examples(accepted=True) if r["cycle"] < cycle]
+    earlier = [
+        Item(question=r["question"], answer=r["answer"])
+        for r in ctx.store.examples(accepted=True)
+        if r["cycle"] < cycle
+    ]
     answer = ctx.pack.spec.answer
     llm = None
     if "critic" in ctx.clients:
@@ -262,9 +266,7 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         since = len(ctx.clients["critic"].errors)
     total = len(candidates)
     with ctx.ui.task(f"cycle {cycle}: critique", total=total) as bar:
-        screen = critic.Screen(
-            [i.question for i in ctx.store.eval_items("test")], earlier, embed, ctx.pack.spec.critic
-        )
+        screen = critic.Screen(ctx.store.eval_items("test"), earlier, embed, ctx.pack.spec.critic)
         candidates, verdicts = critic.critique(
             candidates,
             _verifier(ctx),

@@ -97,6 +97,31 @@ def test_loop_with_url_endpoints(server, small_pack, tmp_path, quiet_ui):
     assert "LLM tokens per role" in (tmp_path / "runs" / run_id / "report.md").read_text()
 
 
+def test_loop_with_a_critic_endpoint_only(server, small_pack, tmp_path, quiet_ui):
+    settings = RunSettings(
+        pack=str(small_pack),
+        student="tiny",
+        llm=f"critic={server.base_url}",
+        llm_model=server.model_dir,
+        llm_max_tokens=16,
+        cycles=1,
+        budget=4,
+        runs_dir=str(tmp_path / "runs"),
+    )
+    run_id = run_loop(settings, ui=quiet_ui)
+    store = RunStore(tmp_path / "runs" / run_id / "run.db")
+    rows = store.examples(cycle=1)
+    judged = [r for r in rows if r["step"] == "judge"]
+    # procedural teacher; every verified candidate went to the judge, whose nonsense is rejected
+    assert {r["source"] for r in rows} == {"procedural"} and judged
+    assert {r["reason"] for r in judged} == {"judge_unparseable"}
+    assert all(r["scores"]["verify"] == 1.0 for r in judged)
+    assert store.token_usage()["critic"]["calls"] == 3 * len(judged)
+    assert store.metrics()[1]["train_examples"] == 0
+    report = (tmp_path / "runs" / run_id / "report.md").read_text()
+    assert "| source | accepted | rejected |" in report and "judge_unparseable" in report
+
+
 def test_server_failure_is_reported(tmp_path):
     with pytest.raises(RuntimeError, match="transformers serve exited"):
         with LocalServer(tmp_path / "not-a-model", startup_timeout=60):

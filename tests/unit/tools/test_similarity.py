@@ -3,10 +3,10 @@
 import pytest
 
 from agents.critic import Screen, critique
-from agents.schemas import Candidate, Lineage
+from agents.schemas import Candidate, Item, Lineage
 from tools.embeddings import embed
 from tools.packs import load_pack
-from tools.similarity import NearIndex, number_signature, word_ngrams
+from tools.similarity import NearIndex, answer_key, number_signature, word_ngrams
 from tools.verifiers import arithmetic_expression, numeric
 
 TEST_ITEM = "State the final answer to the following arithmetic problem: 23 - 60 + 7 ="
@@ -42,6 +42,18 @@ def test_rewordings_are_caught_and_distinct_items_kept(arithmetic_critic_spec):
         assert index.find(text, vector) is None, text
 
 
+def test_same_numbers_with_another_answer_is_another_problem(arithmetic_critic_spec):
+    index = NearIndex(arithmetic_critic_spec.contamination)
+    index.add([TEST_ITEM], embed([TEST_ITEM]), ["-30"])
+    signs_swapped = "State the final answer to the following arithmetic problem: 23 + 60 - 7 ="
+    vector = embed([signs_swapped])[0]
+    assert index.find(signs_swapped, vector, answer="76") is None
+    assert index.find(signs_swapped, vector) is not None  # answer unknown: numbers decide
+    reordered = "Calculate: 23 + 7 - 60 ="
+    assert index.find(reordered, embed([reordered])[0], answer="-30.0") is not None
+    assert answer_key("-30.0") == answer_key(" -30 ") and answer_key("Paris ") == "paris"
+
+
 def test_rare_ngram_catches_a_lightly_edited_word_problem():
     story = (
         "Maria packs 12 boxes of pencils for the school fair and each box holds 30 pencils; "
@@ -69,13 +81,17 @@ def _candidate(question, answer):
 
 
 def test_critic_drops_near_duplicates_and_rewordings_of_test_items(arithmetic_critic_spec):
-    screen = Screen([TEST_ITEM], ["What is 40 + 2 ="], embed, arithmetic_critic_spec)
+    test = [Item(question=TEST_ITEM, answer="-30")]
+    screen = Screen(
+        test, [Item(question="What is 40 + 2 =", answer="42")], embed, arithmetic_critic_spec
+    )
     candidates = [
         _candidate("Compute 40 + 2 =", "42"),  # rewords an earlier cycle's item
         _candidate("What is 17 + 5 =", "22"),  # new
         _candidate("Please work out 17 + 5 =", "22"),  # rewords the one just accepted
         _candidate("Calculate: 23 - 60 + 7 =", "-30"),  # rewords a test item
         _candidate("What is 17 + 6 =", "23"),  # new: other numbers
+        _candidate("Calculate: 23 + 60 - 7 =", "76"),  # a test item's numbers, another problem
     ]
     _, verdicts = critique(candidates, numeric, arithmetic_expression, screen)
     assert [v.reason for v in verdicts] == [
@@ -83,6 +99,7 @@ def test_critic_drops_near_duplicates_and_rewordings_of_test_items(arithmetic_cr
         "accepted",
         "duplicate",
         "contaminated",
+        "accepted",
         "accepted",
     ]
     assert "cosine" in verdicts[3].detail
