@@ -173,3 +173,8 @@ def test_form_only_failures_are_refined_and_checked_again(pack, tmp_path):
     assert "rewritten by refine" in verdicts[0].detail
     assert "no usable rewrite" in verdicts[2].detail
     assert not any("4 + 4" in p for p in client.chat_model.prompts if p.startswith("This"))
+
+    again = _client(tmp_path, script, store=client.store)  # a resumed run: all from the cache
+    out_again, verdicts_again = _critique(again, pack, candidates)
+    assert again.chat_model.calls == 0
+    assert out_again == out and verdicts_again == verdicts
