@@ -1,46 +1,43 @@
-"""The failure analyst: embed the student's failures, cluster them, name them, plan the data.
+"""The failure analyst: represent, embed, cluster, name and track the student's failures.
 
-The skeleton plan gives each cluster a share of the budget proportional to its failures and asks
-the procedural teacher for the knob ranges seen in that cluster.
+Each failure becomes a text that says how the answer was wrong (pack-chosen features from
+:mod:`tools.features`), embedded with MiniLM and clustered with FAISS k-means (k by silhouette,
+tiny clusters in an outlier bucket). Clusters are named by the analyst endpoint when there is one,
+else from their most discriminative metadata and c-TF-IDF keywords, and matched to the previous
+cycle's clusters by centroid. Planning the budget over them is :mod:`agents.planner`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
+from pydantic import BaseModel, Field, ValidationError
 
-from agents.schemas import Failure, FailureCluster, GenerationPlan, PlanTarget
+from agents.schemas import Failure, FailureCluster, Item
 from tools.embeddings import Embedder
-from tools.packs import Pack
-from tools.verifiers import parse_number
+from tools.faiss_index import Clustering
+from tools.features import describe
+from tools.packs import Pack, first_error
 
-Clusterer = Callable[[np.ndarray, int, int], np.ndarray]
-
-
-def failure_features(failure: Failure) -> list[str]:
-    """Words describing how the answer was wrong, not just what the question was about."""
-    if not failure.extracted:
-        return ["no answer"]
-    got, want = parse_number(failure.extracted), parse_number(failure.expected)
-    if got is None or want is None:
-        return ["wrong answer"]
-    if got == -want and want != 0:
-        return ["sign error"]
-    if abs(got - want) <= 10:
-        return ["near miss"]
-    return ["far off"]
+Clusterer = Callable[[np.ndarray, int], Clustering]  # (vectors, seed) -> Clustering
 
 
-def failure_text(failure: Failure) -> str:
+def failure_features(failure: Failure, features: list[str]) -> list[str]:
+    """Words describing how the answer was wrong (the pack picks which features apply)."""
+    return describe(failure.expected, failure.extracted, failure.output, failure.question, features)
+
+
+def failure_text(failure: Failure, features: list[str]) -> str:
     """The text that is embedded: question, expected answer, what the student said, features."""
     said = failure.extracted or failure.output[:60] or "(empty)"
     return (
         f"{failure.question}\nexpected {failure.expected}; student said {said}; "
-        f"{', '.join(failure_features(failure))}"
+        f"{', '.join(failure_features(failure, features))}"
     )
 
 
@@ -48,25 +45,41 @@ def cluster_failures(
     failures: list[Failure],
     pack: Pack,
     embedder: Embedder,
-    clusterer: Clusterer,
-    k: int,
     seed: int = 0,
+    clusterer: Clusterer | None = None,
 ) -> tuple[list[FailureCluster], list[int]]:
-    """Clusters of similar failures (largest first) and each failure's cluster id."""
+    """Clusters of similar failures (largest first, the outlier bucket last) and each failure's
+    cluster id (-1: outlier). k is chosen from the data (see :func:`tools.faiss_index.cluster`)."""
     if not failures:
         return [], []
-    vectors = embedder([failure_text(f) for f in failures])
-    labels = [int(x) for x in clusterer(vectors, k, seed)]
+    spec = pack.spec.analyst
+    texts = [failure_text(f, spec.features) for f in failures]
+    vectors = embedder(texts)
+    if clusterer is None:
+        from tools.faiss_index import cluster
+
+        def clusterer(v, s):
+            return cluster(v, spec.min_cluster_size, spec.max_clusters, s)
+
+    result = clusterer(vectors, seed)
+    labels = [int(x) for x in result.labels]
+    keywords = ctfidf_keywords(texts, labels)
+    knobs = list(pack.spec.knobs)
     clusters = []
-    for cluster_id in sorted(set(labels)):
+    for cluster_id in sorted(set(labels), key=lambda c: (c < 0, c)):
         members = [f for f, label in zip(failures, labels, strict=True) if label == cluster_id]
+        outlier = cluster_id < 0
         clusters.append(
             FailureCluster(
                 cluster_id=cluster_id,
-                name=name_from_metadata(members, list(pack.spec.knobs)),
+                name="outliers" if outlier else name_from_metadata(members, failures, pack),
                 size=len(members),
                 exemplars=[m.question for m in members[:3]],
-                knobs=knob_ranges(members, list(pack.spec.knobs)),
+                knobs=knob_ranges(members, knobs),
+                knob_modes=knob_modes(members, knobs),
+                keywords=keywords.get(cluster_id, []),
+                description=f"keywords: {', '.join(keywords.get(cluster_id, []))}",
+                centroid=[] if outlier else result.centroids[cluster_id].tolist(),
             )
         )
     return _distinct_names(clusters), labels
@@ -93,19 +106,85 @@ def knob_ranges(members: list[Failure], knobs: list[str]) -> dict[str, tuple[int
     return ranges
 
 
-def name_from_metadata(members: list[Failure], knobs: list[str]) -> str:
-    """A readable name from the most common knob values and failure features.
+def knob_modes(members: list[Failure], knobs: list[str]) -> dict[str, int]:
+    modes = {}
+    for knob in knobs:
+        values = Counter(m.metadata[knob] for m in members if isinstance(m.metadata.get(knob), int))
+        if values:
+            modes[knob] = values.most_common(1)[0][0]
+    return modes
 
-    Example: ``"num_terms=3, num_digits=2: near miss"``.
+
+def name_from_metadata(members: list[Failure], everyone: list[Failure], pack: Pack) -> str:
+    """A readable name from the cluster's most discriminative knob values and failure feature:
+    those over-represented here compared with all failures.
+
+    Example: ``"num_terms=3, num_digits=2: off by a carry"``.
     """
     parts = []
-    for knob in knobs:
-        values = Counter(m.metadata.get(knob) for m in members if knob in m.metadata)
-        if values:
-            value, _ = values.most_common(1)[0]
+    for knob in pack.spec.knobs:
+        value = _most_discriminative(
+            [m.metadata.get(knob) for m in members], [f.metadata.get(knob) for f in everyone]
+        )
+        if value is not None:
             parts.append(f"{knob}={value}")
-    feature, _ = Counter(f for m in members for f in failure_features(m)).most_common(1)[0]
-    return f"{', '.join(parts)}: {feature}" if parts else feature
+    features = pack.spec.analyst.features
+    feature = _most_discriminative(
+        [x for m in members for x in failure_features(m, features)],
+        [x for f in everyone for x in failure_features(f, features)],
+    )
+    return f"{', '.join(parts)}: {feature}" if parts else str(feature)
+
+
+def _most_discriminative(values: list, everyone: list):
+    """The value that is both common here and over-represented here: the largest
+    ``2 * share_here - share_overall`` (a pure lift would crown a value seen once)."""
+    here, overall = Counter(v for v in values if v is not None), Counter(everyone)
+    if not here:
+        return None
+    n, total = sum(here.values()), max(sum(overall.values()), 1)
+    return max(here, key=lambda v: (2 * here[v] / n - overall[v] / total, str(v)))
+
+
+_WORD = re.compile(r"[a-z][a-z_]{2,}")
+_STOP = {"the", "and", "for", "said", "student", "expected", "following", "state", "final"}
+
+
+def ctfidf_keywords(texts: list[str], labels: list[int], top: int = 3) -> dict[int, list[str]]:
+    """Per cluster, the words that set it apart (class-based TF-IDF over its members' texts)."""
+    docs: dict[int, Counter[str]] = {}
+    for text, label in zip(texts, labels, strict=True):
+        docs.setdefault(label, Counter()).update(
+            w for w in _WORD.findall(text.lower()) if w not in _STOP
+        )
+    overall = sum(docs.values(), Counter())
+    average = sum(overall.values()) / max(len(docs), 1)
+    keywords = {}
+    for label, counts in docs.items():
+        size = max(sum(counts.values()), 1)
+        score = {w: c / size * math.log(1 + average / overall[w]) for w, c in counts.items()}
+        ranked = sorted(score, key=lambda w: (-score[w], w))
+        keywords[label] = ranked[:top] if len(docs) > 1 else []
+    return keywords
+
+
+class ClusterName(BaseModel):
+    """What the analyst endpoint must return for a cluster."""
+
+    name: str = Field(min_length=1, max_length=80)
+    description: str = ""
+    hypothesis: str = ""
+
+
+def parse_cluster_name(text: str) -> ClusterName:
+    """The analyst's naming reply; raises ValueError saying what is wrong with it."""
+    value = parse_json_object(text)
+    if value is None:
+        raise ValueError("no JSON object in the reply")
+    try:
+        return ClusterName.model_validate(value)
+    except ValidationError as err:
+        raise ValueError(first_error(err)) from err
 
 
 def name_with_llm(
@@ -116,22 +195,38 @@ def name_with_llm(
     labels: list[int],
     cycle: int,
 ) -> list[FailureCluster]:
-    """Clusters renamed by the analyst endpoint; a reply that does not parse keeps the old name."""
+    """Clusters named by the analyst endpoint (name, description, missing-skill hypothesis); a
+    reply that does not parse keeps the metadata name and ``name_source`` says why."""
     if "analyst" not in pack.templates:
         return clusters
+    named = [c for c in clusters if not c.outlier]
     prompts = []
-    for cluster in clusters:
+    for cluster in named:
         members = [f for f, lab in zip(failures, labels, strict=True) if lab == cluster.cluster_id]
         prompts.append(
             pack.render("analyst", cluster=cluster, failures=members[:6], task=pack.spec.task)
         )
-    tags = [f"c{cycle}-k{c.cluster_id}" for c in clusters]
-    replies = client.complete(prompts, temperature=0.0, tags=tags)
+    tags = [f"c{cycle}-k{c.cluster_id}" for c in named]
+    replies = dict(
+        zip(
+            [c.cluster_id for c in named],
+            client.complete(prompts, temperature=0.0, tags=tags),
+            strict=True,
+        )
+    )
     renamed = []
-    for cluster, reply in zip(clusters, replies, strict=True):
-        parsed = parse_json_object(reply or "")
-        name = str(parsed.get("name", "")).strip()[:80] if parsed else ""
-        renamed.append(cluster.model_copy(update={"name": name}) if name else cluster)
+    for cluster in clusters:
+        if cluster.outlier:
+            renamed.append(cluster)
+            continue
+        try:
+            parsed = parse_cluster_name(replies[cluster.cluster_id] or "")
+        except ValueError as err:
+            why = str(err) if replies[cluster.cluster_id] is not None else "no reply"
+            renamed.append(cluster.model_copy(update={"name_source": f"metadata ({why})"}))
+            continue
+        update = {**parsed.model_dump(), "name": parsed.name.strip(), "name_source": "analyst"}
+        renamed.append(cluster.model_copy(update=update))
     return _distinct_names(renamed)
 
 
@@ -146,61 +241,98 @@ def parse_json_object(text: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def allocate(weights: list[float], budget: int) -> list[int]:
-    """Split ``budget`` in proportion to ``weights`` (largest remainder; sums to ``budget``).
+def near_success(
+    clusters: list[FailureCluster], probe: list[Item], scores: list[float]
+) -> list[FailureCluster]:
+    """Each cluster with the student's accuracy on probe items near it: those with the cluster's
+    most common knob values (the whole probe set when a pack has no knobs or the cell is empty)."""
+    overall = sum(s >= 1.0 for s in scores) / max(len(scores), 1)
+    out = []
+    for cluster in clusters:
+        cell = [
+            s
+            for item, s in zip(probe, scores, strict=True)
+            if cluster.knob_modes
+            and all(item.metadata.get(k) == v for k, v in cluster.knob_modes.items())
+        ]
+        success = sum(s >= 1.0 for s in cell) / len(cell) if cell else overall
+        out.append(cluster.model_copy(update={"success": success}))
+    return out
 
-    Example:
-        >>> allocate([5, 3, 2], 7)
-        [4, 2, 1]
+
+def track_clusters(
+    current: list[FailureCluster],
+    previous: list[FailureCluster],
+    targeted: set[int],
+    cycle: int,
+    threshold: float = 0.85,
+) -> tuple[list[FailureCluster], list[dict]]:
+    """Match this cycle's clusters to the last cycle's by centroid cosine (one to one).
+
+    A matched cluster keeps its ``mode_id`` and is marked grew/shrank/stable (±20% in size); it
+    counts one more ``flat_cycles`` when it was targeted (``targeted``: last cycle's cluster ids
+    with budget) and did not shrink. Unmatched current clusters are ``new``; the returned links
+    also list the previous clusters that vanished.
     """
-    total = sum(weights)
-    if total <= 0 or budget <= 0:
-        return [0] * len(weights)
-    exact = [budget * w / total for w in weights]
-    shares = [int(x) for x in exact]
-    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - shares[i]), i))
-    for i in by_remainder[: budget - sum(shares)]:
-        shares[i] += 1
-    return shares
+    from tools.faiss_index import match_centroids
 
-
-def plan_targeted(
-    clusters: list[FailureCluster], pack: Pack, budget: int, cycle: int
-) -> GenerationPlan:
-    """Budget per cluster in proportion to its failures, with the knob ranges that reproduce it."""
-    shares = allocate([c.size for c in clusters], budget)
-    targets = [
-        PlanTarget(
-            target_id=f"c{cycle}-k{c.cluster_id}",
-            name=c.name,
-            description=f"{c.size} failures like: {c.exemplars[0] if c.exemplars else ''}",
-            budget=share,
-            exemplars=c.exemplars,
-            source_config=source_overrides(c.knobs, pack),
-            cluster_id=c.cluster_id,
+    cur = [c for c in current if not c.outlier and c.centroid]
+    prev = [c for c in previous if not c.outlier and c.centroid]
+    pairs = (
+        match_centroids(
+            np.array([c.centroid for c in cur], dtype=np.float32),
+            np.array([c.centroid for c in prev], dtype=np.float32),
+            threshold,
         )
-        for c, share in zip(clusters, shares, strict=True)
-        if share > 0
-    ]
-    return GenerationPlan(cycle=cycle, mode="targeted", targets=targets)
-
-
-def plan_uniform(pack: Pack, budget: int, cycle: int) -> GenerationPlan:
-    """The baseline: the whole budget spread over the eval source's own distribution."""
-    target = PlanTarget(
-        target_id=f"c{cycle}-uniform", name="uniform", description=pack.spec.task, budget=budget
+        if cur and prev
+        else []
     )
-    return GenerationPlan(cycle=cycle, mode="uniform", targets=[target])
-
-
-def source_overrides(knobs: dict[str, tuple[int, int]], pack: Pack) -> dict[str, int]:
-    """Source config (e.g. ``min_terms``/``max_terms``) reproducing a cluster's knob ranges."""
-    overrides = {}
-    for knob, (low, high) in knobs.items():
-        spec = pack.spec.knobs.get(knob)
-        if spec is None:
+    matched = {cur[i].cluster_id: (prev[j], sim) for i, j, sim in pairs}
+    links, out = [], []
+    for cluster in current:
+        if cluster.outlier:
+            out.append(cluster)
             continue
-        low = max(spec.floor, min(low, spec.ceiling))
-        high = max(low, min(high, spec.ceiling))
-        overrides[spec.min_param], overrides[spec.max_param] = low, high
-    return overrides
+        if cluster.cluster_id not in matched:
+            update = {"mode_id": f"m{cycle}.{cluster.cluster_id}", "status": "new"}
+        else:
+            before, sim = matched[cluster.cluster_id]
+            ratio = cluster.size / max(before.size, 1)
+            status = "grew" if ratio >= 1.2 else "shrank" if ratio <= 0.8 else "stable"
+            flat = (
+                before.flat_cycles + 1
+                if before.cluster_id in targeted and status != "shrank"
+                else 0
+            )
+            update = {
+                "mode_id": before.mode_id or f"m{cycle - 1}.{before.cluster_id}",
+                "previous_id": before.cluster_id,
+                "similarity": round(sim, 4),
+                "status": status,
+                "previous_size": before.size,
+                "flat_cycles": flat,
+            }
+        cluster = cluster.model_copy(update=update)
+        links.append(
+            {
+                "cluster_id": cluster.cluster_id,
+                "previous_id": cluster.previous_id,
+                "similarity": cluster.similarity,
+                "status": cluster.status,
+                "mode_id": cluster.mode_id,
+            }
+        )
+        out.append(cluster)
+    kept = {before.cluster_id for before, _ in matched.values()}
+    for before in prev:
+        if before.cluster_id not in kept:
+            links.append(
+                {
+                    "cluster_id": None,
+                    "previous_id": before.cluster_id,
+                    "similarity": None,
+                    "status": "vanished",
+                    "mode_id": before.mode_id,
+                }
+            )
+    return out, links

@@ -46,7 +46,10 @@ class Failure(BaseModel):
 
 
 class FailureCluster(BaseModel):
-    """A group of similar failures found by k-means over their embeddings."""
+    """A group of similar failures found by k-means over their embeddings.
+
+    ``cluster_id`` -1 is the outlier bucket: failures in clusters too small to plan for.
+    """
 
     cluster_id: int
     name: str
@@ -55,6 +58,28 @@ class FailureCluster(BaseModel):
     knobs: dict[str, tuple[int, int]] = Field(
         default_factory=dict, description="Observed range of each difficulty knob in the cluster."
     )
+    knob_modes: dict[str, int] = Field(
+        default_factory=dict, description="Most common value of each knob in the cluster."
+    )
+    description: str = ""
+    hypothesis: str = Field("", description="The skill the analyst thinks is missing.")
+    name_source: str = Field("metadata", description="analyst, or metadata (and why).")
+    keywords: list[str] = Field(default_factory=list, description="Top c-TF-IDF words.")
+    centroid: list[float] = Field(default_factory=list, repr=False)
+    success: float | None = Field(
+        None, description="The student's accuracy on probe items near this failure mode."
+    )
+    # Tracking across cycles (see agents.analyst.track_clusters).
+    mode_id: str = Field("", description="Stable id of the failure mode across cycles.")
+    previous_id: int | None = None
+    similarity: float | None = None
+    status: Literal["new", "grew", "shrank", "stable"] = "new"
+    previous_size: int | None = None
+    flat_cycles: int = Field(0, description="Cycles in a row targeted without shrinking.")
+
+    @property
+    def outlier(self) -> bool:
+        return self.cluster_id < 0
 
 
 class PlanTarget(BaseModel):
@@ -69,6 +94,10 @@ class PlanTarget(BaseModel):
         default_factory=dict, description="Overrides for the procedural source (knob ranges)."
     )
     cluster_id: int | None = None
+    kind: Literal["cluster", "stepping_stone", "explore", "uniform"] = "cluster"
+    cluster_size: int = 0
+    error_share: float = Field(0.0, description="The cluster's share of the cycle's failures.")
+    weight: float = Field(0.0, description="The planning rule's weight for the cluster.")
 
 
 class GenerationPlan(BaseModel):

@@ -20,7 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from rich.markup import escape
 
-from agents import analyst, critic, generator
+from agents import analyst, critic, generator, planner
 from agents.schemas import Failure, GenerationPlan, Item, Verdict
 from graph.state import LoopState, RunContext, RunSettings
 from tools.sources import split_disjoint
@@ -192,32 +192,60 @@ def route_after_evaluate(state: LoopState) -> Literal["analyze_failures", "write
 
 @timed
 def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
-    """Cluster the probe failures and write this cycle's generation plan."""
+    """Cluster the probe failures, track them from the last cycle, and write the cycle's plan."""
     from tools.embeddings import embed
-    from tools.faiss_index import choose_k, kmeans
 
     ctx, cycle = runtime.context, state.get("cycle", 0) + 1
     failures = ctx.store.failures(cycle - 1)
+    probe = ctx.store.attempts(cycle - 1, "probe")
     with ctx.ui.task(f"cycle {cycle}: analyze {len(failures)} failures", total=1) as bar:
-        clusters, labels = analyst.cluster_failures(
-            failures, ctx.pack, embed, kmeans, choose_k(len(failures)), ctx.settings.seed
-        )
+        clusters, labels = analyst.cluster_failures(failures, ctx.pack, embed, ctx.settings.seed)
+        clusters = analyst.near_success(clusters, [i for i, _ in probe], [s for _, s in probe])
         if "analyst" in ctx.clients:
             since = len(ctx.clients["analyst"].errors)
             clusters = analyst.name_with_llm(
                 ctx.clients["analyst"], ctx.pack, clusters, failures, labels, cycle
             )
             _report_failed_calls(ctx, "analyst", since)
+            for c in clusters:
+                if c.name_source.startswith("metadata ("):
+                    ctx.ui.log(
+                        f"  analyst name for cluster {c.cluster_id} unusable, kept "
+                        f"{escape(c.name)!r}: {escape(c.name_source)}"
+                    )
+        last = [p for p in ctx.store.plans() if p.cycle == cycle - 1]
+        targeted = {t.cluster_id for p in last for t in p.targets if t.cluster_id is not None}
+        clusters, links = analyst.track_clusters(
+            clusters, ctx.store.clusters(cycle - 1), targeted, cycle
+        )
         bar.advance()
     ctx.store.save_clusters(cycle, clusters, labels, failures_cycle=cycle - 1)
+    ctx.store.save_cluster_links(cycle, links)
     if ctx.settings.plan == "uniform":
-        plan = analyst.plan_uniform(ctx.pack, ctx.settings.budget, cycle)
+        plan = planner.plan_uniform(ctx.pack, ctx.settings.budget, cycle)
     else:
-        plan = analyst.plan_targeted(clusters, ctx.pack, ctx.settings.budget, cycle)
+        plan = planner.plan_targeted(
+            clusters, ctx.pack, ctx.settings.budget, cycle, ctx.settings.plan_rule(), probe
+        )
     ctx.store.save_plan(plan)
-    for target in plan.targets:
-        ctx.ui.log(f"  plan: {target.budget:>3} examples -> {escape(target.name)}")
+    _show_plan(ctx, clusters, plan)
     return {"plan": plan.model_dump()}
+
+
+def _show_plan(ctx: RunContext, clusters, plan: GenerationPlan) -> None:
+    budgets = {t.cluster_id: t for t in plan.targets if t.cluster_id is not None}
+    total = sum(c.size for c in clusters) or 1
+    for c in clusters:
+        target = budgets.get(c.cluster_id)
+        near = "-" if c.success is None else f"{c.success:.0%}"
+        ctx.ui.log(
+            f"  {c.size:>3} failures ({c.size / total:>4.0%}) near-ok {near:>4} {c.status:<6} "
+            f"-> {target.budget if target else 0:>3} {target.kind if target else 'outlier':<14} "
+            f"{escape(c.name)}"
+        )
+    for t in plan.targets:
+        if t.cluster_id is None:
+            ctx.ui.log(f"  {'':>34}-> {t.budget:>3} {t.kind:<14} {escape(t.name)}")
 
 
 def _report_failed_calls(ctx: RunContext, role: str, since: int) -> None:

@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
+from agents.planner import PlanRule
 from training.config import TrainConfig
 
 _TRAIN_HELP = TrainConfig.help()
+_PLAN_HELP = PlanRule.help()
 
 
 class LoopState(TypedDict, total=False):
@@ -51,6 +53,8 @@ class RunSettings:
     cycles: int = _opt(3, "Training cycles to run.")
     budget: int = _opt(96, "Candidate examples the teacher writes per cycle.")
     plan: str = _opt("targeted", "targeted (the analyst's plan) or uniform (the baseline).")
+    plan_weighting: str = _opt(PlanRule.weighting, _PLAN_HELP["weighting"])
+    explore: float = _opt(PlanRule.explore, _PLAN_HELP["explore"])
     seed: int = _opt(0, "Seed for generation, clustering and training.")
     target_accuracy: float = _opt(1.0, "Stop once test accuracy reaches this.")
     patience: int = _opt(2, "Stop after this many cycles without a test-accuracy gain.")
@@ -69,6 +73,7 @@ class RunSettings:
         self.train_config(cycle=0)  # raises on a bad training option
         if self.plan not in ("targeted", "uniform"):
             raise ValueError(f"--plan must be targeted or uniform, got {self.plan!r}")
+        self.plan_rule()  # raises on a bad planning option
         if not 0.0 < self.target_accuracy <= 1.0:
             raise ValueError(f"--target-accuracy must be in (0, 1], got {self.target_accuracy}")
 
@@ -80,6 +85,12 @@ class RunSettings:
             batch_size=self.train_batch_size,
             seed=self.seed + cycle,
         )
+
+    def plan_rule(self) -> PlanRule:
+        try:
+            return PlanRule(weighting=self.plan_weighting, explore=self.explore)
+        except ValueError as err:
+            raise ValueError(f"--plan-{err}".replace("--plan-explore", "--explore")) from err
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

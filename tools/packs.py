@@ -16,6 +16,7 @@ import jinja2.meta
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tools.features import FEATURE_NAMES
 from tools.verifiers import SOLVER_NAMES, VERIFIER_NAMES
 
 PACKS_DIR = Path(__file__).resolve().parent.parent / "prompts"
@@ -132,6 +133,27 @@ class CriticSpec(_Strict):
         return value
 
 
+class AnalystSpec(_Strict):
+    features: list[str] = Field(
+        default_factory=lambda: ["empty_answer", "format_error"],
+        description="Failure features (tools/features.py) added to each failure's text.",
+    )
+    min_cluster_size: int = Field(
+        3, ge=1, description="Smaller clusters go to the outlier bucket (not targeted)."
+    )
+    max_clusters: int = Field(8, ge=1, description="Largest k tried when choosing k.")
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in FEATURE_NAMES]
+        if unknown:
+            raise ValueError(
+                f"unknown feature(s) {unknown}; choose from {', '.join(FEATURE_NAMES)}"
+            )
+        return value
+
+
 class PackSpec(_Strict):
     name: str
     description: str = ""
@@ -147,6 +169,7 @@ class PackSpec(_Strict):
     student: StudentSpec = StudentSpec()
     generator: GeneratorSpec = GeneratorSpec()
     critic: CriticSpec = CriticSpec()
+    analyst: AnalystSpec = AnalystSpec()
     knobs: dict[str, KnobSpec] = Field(default_factory=dict)
     templates: dict[str, str] = Field(
         default_factory=dict, description="Role -> template file; default <role>.jinja."

@@ -34,15 +34,18 @@ def render_report(store: RunStore, run_id: str) -> str:
         )
     lines += ["", "## Plans and critic verdicts", ""]
     for plan in store.plans():
+        lines += [f"### cycle {plan.cycle} ({plan.mode})", ""]
+        lines += cluster_table(store.clusters(plan.cycle), store.cluster_links(plan.cycle))
         lines += [
-            f"### cycle {plan.cycle} ({plan.mode})",
-            "",
-            "| target | budget | knobs |",
-            "|---|---:|---|",
+            "| target | kind | failures | error share | weight | budget | knobs |",
+            "|---|---|---:|---:|---:|---:|---|",
         ]
         for t in plan.targets:
             knobs = ", ".join(f"{k}={v}" for k, v in t.source_config.items()) or "source default"
-            lines.append(f"| {t.name} | {t.budget} | {knobs} |")
+            lines.append(
+                f"| {t.name} | {t.kind} | {t.cluster_size or '-'} | "
+                f"{t.error_share:.0%} | {t.weight:g} | {t.budget} | {knobs} |"
+            )
         lines += ["", *verdict_table(store.verdicts_by_source(plan.cycle)), ""]
     lines += ["## Time per node", "", "| node | runs | seconds |", "|---|---:|---:|"]
     totals: dict[str, list[float]] = {}
@@ -63,6 +66,29 @@ def render_report(store: RunStore, run_id: str) -> str:
             f"| {r} | {u['calls']} | {u['prompt']} | {u['completion']} |" for r, u in usage.items()
         ]
     return "\n".join(lines) + "\n"
+
+
+def cluster_table(clusters, links: list[dict]) -> list[str]:
+    """The cycle's failure clusters: size, near-item accuracy, change since the last cycle."""
+    if not clusters:
+        return []
+    lines = [
+        "| cluster | failures | near-item acc | since last cycle | named by |",
+        "|---|---:|---:|---|---|",
+    ]
+    for c in clusters:
+        near = "-" if c.success is None else f"{c.success:.0%}"
+        change = c.status
+        if c.previous_id is not None:
+            change += f" (was #{c.previous_id}: {c.previous_size}, cos {c.similarity:.2f})"
+        if c.outlier:
+            change = "-"
+        lines.append(f"| {c.name} | {c.size} | {near} | {change} | {c.name_source} |")
+    vanished = [link for link in links if link["status"] == "vanished"]
+    if vanished:
+        ids = ", ".join(f"#{link['previous_id']}" for link in vanished)
+        lines += ["", f"vanished since the last cycle: {ids}"]
+    return [*lines, ""]
 
 
 def verdict_table(by_source: dict[str, dict[str, int]]) -> list[str]:

@@ -36,7 +36,11 @@ CREATE TABLE IF NOT EXISTS failures (
     PRIMARY KEY (cycle, idx));
 CREATE TABLE IF NOT EXISTS clusters (
     cycle INTEGER NOT NULL, cluster_id INTEGER NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL,
-    exemplars TEXT NOT NULL, knobs TEXT NOT NULL, PRIMARY KEY (cycle, cluster_id));
+    exemplars TEXT NOT NULL, knobs TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (cycle, cluster_id));
+CREATE TABLE IF NOT EXISTS cluster_links (
+    cycle INTEGER NOT NULL, cluster_id INTEGER, previous_id INTEGER, similarity REAL,
+    status TEXT NOT NULL, mode_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS plans (cycle INTEGER PRIMARY KEY, plan TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS examples (
     id INTEGER PRIMARY KEY AUTOINCREMENT, cycle INTEGER NOT NULL, target_id TEXT NOT NULL,
@@ -115,6 +119,15 @@ class RunStore:
                 [(cycle, split, i, a.output, a.extracted, a.score) for i, a in enumerate(attempts)],
             )
 
+    def attempts(self, cycle: int, split: str) -> list[tuple[Item, float]]:
+        """The split's items with the student's score on each at ``cycle``'s evaluation."""
+        items = self.eval_items(split)
+        rows = self.db.execute(
+            "SELECT idx, score FROM attempts WHERE cycle = ? AND split = ? ORDER BY idx",
+            (cycle, split),
+        )
+        return [(items[r["idx"]], r["score"]) for r in rows]
+
     # -- failures and clusters --------------------------------------------------------------
     def save_failures(self, cycle: int, failures: list[Failure]) -> None:
         with self.db:
@@ -163,7 +176,7 @@ class RunStore:
         with self.db:
             self.db.execute("DELETE FROM clusters WHERE cycle = ?", (cycle,))
             self.db.executemany(
-                "INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         cycle,
@@ -172,6 +185,7 @@ class RunStore:
                         c.size,
                         json.dumps(c.exemplars),
                         json.dumps(c.knobs),
+                        c.model_dump_json(),
                     )
                     for c in clusters
                 ],
@@ -186,7 +200,9 @@ class RunStore:
             "SELECT * FROM clusters WHERE cycle = ? ORDER BY cluster_id", (cycle,)
         )
         return [
-            FailureCluster(
+            FailureCluster.model_validate_json(r["data"])
+            if r["data"] != "{}"
+            else FailureCluster(
                 cluster_id=r["cluster_id"],
                 name=r["name"],
                 size=r["size"],
@@ -195,6 +211,29 @@ class RunStore:
             )
             for r in rows
         ]
+
+    def save_cluster_links(self, cycle: int, links: list[dict]) -> None:
+        """How ``cycle``'s clusters map to the previous cycle's (see analyst.track_clusters)."""
+        with self.db:
+            self.db.execute("DELETE FROM cluster_links WHERE cycle = ?", (cycle,))
+            self.db.executemany(
+                "INSERT INTO cluster_links VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        cycle,
+                        link["cluster_id"],
+                        link["previous_id"],
+                        link["similarity"],
+                        link["status"],
+                        link["mode_id"],
+                    )
+                    for link in links
+                ],
+            )
+
+    def cluster_links(self, cycle: int) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM cluster_links WHERE cycle = ?", (cycle,))
+        return [dict(r) for r in rows]
 
     def save_plan(self, plan: GenerationPlan) -> None:
         with self.db:

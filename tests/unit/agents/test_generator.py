@@ -97,7 +97,7 @@ def test_llm_teacher_cannot_exceed_the_budget(pack, tmp_path):
 
 
 def test_the_same_prompt_in_a_new_cycle_is_a_new_call(pack, tmp_path):
-    from agents.analyst import plan_uniform
+    from agents.planner import plan_uniform
 
     config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="fake")
     fake = FakeChatModel(responses=[REPLY] * 10)

@@ -1,0 +1,132 @@
+import pytest
+
+from agents.planner import (
+    PlanRule,
+    allocate,
+    learning_gain,
+    plan_targeted,
+    plan_uniform,
+    source_overrides,
+    stepping_stone,
+)
+from agents.schemas import FailureCluster, Item
+from tools.packs import load_pack
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return load_pack("arithmetic")
+
+
+def _cluster(cluster_id, size, success, **extra):
+    return FailureCluster(
+        cluster_id=cluster_id,
+        name=f"k{cluster_id}",
+        size=size,
+        success=success,
+        knobs={"num_terms": (3, 3), "num_digits": (2, 2)},
+        knob_modes={"num_terms": 3, "num_digits": 2},
+        **extra,
+    )
+
+
+@pytest.mark.parametrize(
+    ("weights", "budget"), [([5, 3, 2], 7), ([1, 1, 1], 10), ([9, 1], 1), ([3], 96)]
+)
+def test_allocate_sums_to_budget_and_follows_weights(weights, budget):
+    shares = allocate(weights, budget)
+    assert sum(shares) == budget
+    exact = [budget * w / sum(weights) for w in weights]
+    assert all(abs(share - x) < 1 for share, x in zip(shares, exact, strict=True))
+
+
+def test_allocate_edge_cases():
+    assert allocate([5, 3, 2], 7) == [4, 2, 1]
+    assert allocate([0, 0], 5) == [0, 0]
+    assert allocate([], 5) == []
+
+
+def test_learning_gain_prefers_the_frontier_over_failure_mass():
+    rule = PlanRule()
+    hopeless = _cluster(0, 30, success=0.0)
+    frontier = _cluster(1, 10, success=0.5)
+    assert learning_gain(hopeless, rule) == pytest.approx(3.0)
+    assert learning_gain(frontier, rule) == pytest.approx(10.0)
+    mass = PlanRule(weighting="mass")
+    assert learning_gain(hopeless, mass) > learning_gain(frontier, mass)
+
+
+def test_flat_cluster_share_drops_and_shrinking_one_is_kept():
+    rule = PlanRule()
+    weights = [
+        learning_gain(_cluster(0, 10, 0.5, flat_cycles=n, status="stable"), rule) for n in range(5)
+    ]
+    assert weights[0] == weights[1] > weights[2] > weights[3] > weights[4]
+    shrinking = learning_gain(_cluster(0, 10, 0.5, status="shrank"), rule)
+    assert shrinking > weights[0]
+
+
+@pytest.mark.parametrize("budget", [1, 7, 10, 96, 250])
+@pytest.mark.parametrize("weighting", ["gain", "mass"])
+def test_budget_sums_and_the_exploration_floor_holds(pack, budget, weighting):
+    clusters = [_cluster(0, 30, 0.0), _cluster(1, 10, 0.4), _cluster(2, 4, 0.9)]
+    rule = PlanRule(weighting=weighting, explore=0.1)
+    plan = plan_targeted(clusters, pack, budget, cycle=2, rule=rule)
+    assert plan.budget == budget
+    explore = [t for t in plan.targets if t.kind == "explore"]
+    assert sum(t.budget for t in explore) == round(budget * 0.1)
+    assert all(t.source_config == {} for t in explore)
+
+
+def test_flat_cluster_gets_less_of_the_budget_next_time(pack):
+    fresh = [_cluster(0, 10, 0.5), _cluster(1, 10, 0.5)]
+    flat = [_cluster(0, 10, 0.5, flat_cycles=3), _cluster(1, 10, 0.5)]
+    before = plan_targeted(fresh, pack, 90, cycle=2).targets[0].budget
+    after = plan_targeted(flat, pack, 90, cycle=3).targets[0].budget
+    assert after < before
+
+
+def test_hopeless_cluster_gets_stepping_stones_one_notch_easier(pack):
+    probe = [
+        (Item(question="a", answer="1", metadata={"num_terms": 2, "num_digits": 2}), 1.0),
+        (Item(question="b", answer="1", metadata={"num_terms": 2, "num_digits": 2}), 1.0),
+        (Item(question="c", answer="1", metadata={"num_terms": 3, "num_digits": 1}), 0.0),
+    ]
+    hopeless = _cluster(0, 30, success=0.0)
+    assert stepping_stone(hopeless, pack, probe) == {
+        "min_terms": 2,
+        "max_terms": 2,
+        "min_digits": 2,
+        "max_digits": 2,
+    }  # fewer terms: the student gets those right
+    plan = plan_targeted([hopeless, _cluster(1, 10, 0.5)], pack, 50, cycle=2, probe=probe)
+    stone = plan.targets[0]
+    assert stone.kind == "stepping_stone" and stone.name.endswith("(one notch easier)")
+    assert stone.source_config["max_terms"] == 2 and stone.cluster_size == 30
+    assert stone.error_share == pytest.approx(0.75)
+    floor = _cluster(2, 5, 0.0).model_copy(update={"knob_modes": {"num_terms": 2, "num_digits": 1}})
+    assert stepping_stone(floor, pack, probe) is None  # nothing is easier than the floor
+
+
+def test_outliers_are_not_targeted_and_no_clusters_means_explore(pack):
+    plan = plan_targeted([_cluster(0, 10, 0.5), _cluster(-1, 2, 0.5)], pack, 20, cycle=1)
+    assert {t.cluster_id for t in plan.targets} == {0, None}
+    only_explore = plan_targeted([], pack, 20, cycle=1)
+    assert [(t.kind, t.budget) for t in only_explore.targets] == [("explore", 20)]
+
+
+def test_plan_rule_checks_its_fields():
+    with pytest.raises(ValueError, match="explore"):
+        PlanRule(explore=1.5)
+    with pytest.raises(ValueError, match="weighting"):
+        PlanRule(weighting="size")
+
+
+def test_source_overrides_clamp_to_floor_and_ceiling(pack):
+    assert source_overrides({"num_terms": (1, 1)}, pack) == {"min_terms": 2, "max_terms": 2}
+    assert source_overrides({"num_terms": (2, 9)}, pack) == {"min_terms": 2, "max_terms": 6}
+
+
+def test_plan_uniform(pack):
+    plan = plan_uniform(pack, budget=50, cycle=1)
+    assert plan.mode == "uniform" and plan.budget == 50 and plan.targets[0].source_config == {}
