@@ -265,7 +265,7 @@ def track_clusters(
     previous: list[FailureCluster],
     targeted: set[int],
     cycle: int,
-    threshold: float = 0.85,
+    threshold: float = 0.95,
 ) -> tuple[list[FailureCluster], list[dict]]:
     """Match this cycle's clusters to the last cycle's by centroid cosine (one to one).
 

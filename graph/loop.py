@@ -216,7 +216,11 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         last = [p for p in ctx.store.plans() if p.cycle == cycle - 1]
         targeted = {t.cluster_id for p in last for t in p.targets if t.cluster_id is not None}
         clusters, links = analyst.track_clusters(
-            clusters, ctx.store.clusters(cycle - 1), targeted, cycle
+            clusters,
+            ctx.store.clusters(cycle - 1),
+            targeted,
+            cycle,
+            ctx.pack.spec.analyst.track_threshold,
         )
         bar.advance()
     ctx.store.save_clusters(cycle, clusters, labels, failures_cycle=cycle - 1)
@@ -233,19 +237,22 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
 
 
 def _show_plan(ctx: RunContext, clusters, plan: GenerationPlan) -> None:
+    """One line per cluster: failures (share), near-item accuracy, change, budget and kind."""
     budgets = {t.cluster_id: t for t in plan.targets if t.cluster_id is not None}
     total = sum(c.size for c in clusters) or 1
+    ctx.ui.log("  failures (share) near-ok change -> budget kind: cluster")
     for c in clusters:
         target = budgets.get(c.cluster_id)
         near = "-" if c.success is None else f"{c.success:.0%}"
+        kind = "outlier" if c.outlier else target.kind if target else "cluster"
+        change = "-" if c.outlier else c.status
         ctx.ui.log(
-            f"  {c.size:>3} failures ({c.size / total:>4.0%}) near-ok {near:>4} {c.status:<6} "
-            f"-> {target.budget if target else 0:>3} {target.kind if target else 'outlier':<14} "
-            f"{escape(c.name)}"
+            f"  {c.size:>3} ({c.size / total:>4.0%}) {near:>4} {change:<6}"
+            f" -> {target.budget if target else 0:>3} {kind}: {escape(c.name)}"
         )
     for t in plan.targets:
         if t.cluster_id is None:
-            ctx.ui.log(f"  {'':>34}-> {t.budget:>3} {t.kind:<14} {escape(t.name)}")
+            ctx.ui.log(f"  {'':>22} -> {t.budget:>3} {t.kind}: {escape(t.name)}")
 
 
 def _report_failed_calls(ctx: RunContext, role: str, since: int) -> None:

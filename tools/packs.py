@@ -142,6 +142,12 @@ class AnalystSpec(_Strict):
         3, ge=1, description="Smaller clusters go to the outlier bucket (not targeted)."
     )
     max_clusters: int = Field(8, ge=1, description="Largest k tried when choosing k.")
+    track_threshold: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="Centroid cosine at which a cluster is the previous cycle's same mode.",
+    )
 
     @field_validator("features")
     @classmethod

@@ -44,7 +44,7 @@ def render_report(store: RunStore, run_id: str) -> str:
             knobs = ", ".join(f"{k}={v}" for k, v in t.source_config.items()) or "source default"
             lines.append(
                 f"| {t.name} | {t.kind} | {t.cluster_size or '-'} | "
-                f"{t.error_share:.0%} | {t.weight:g} | {t.budget} | {knobs} |"
+                f"{t.error_share:.0%} | {t.weight:.2f} | {t.budget} | {knobs} |"
             )
         lines += ["", *verdict_table(store.verdicts_by_source(plan.cycle)), ""]
     lines += ["## Time per node", "", "| node | runs | seconds |", "|---|---:|---:|"]

@@ -59,12 +59,20 @@ def test_two_cycles_end_to_end(small_pack, tmp_path, quiet_ui, tiny_student_dir)
         and set(store.failure_clusters(0)) <= cluster_ids
         and store.metrics()[2]["train_examples_total"] == len(store.examples(accepted=True))
     )
+    # the plan keeps its exploration floor; cycle 2's clusters are tracked against cycle 1's
+    for plan in store.plans():
+        assert sum(t.budget for t in plan.targets if t.kind == "explore") == round(16 * 0.1)
+    links = store.cluster_links(2)
+    cycle1 = {c.cluster_id for c in store.clusters(1) if not c.outlier}
+    assert {link["previous_id"] for link in links if link["previous_id"] is not None} == cycle1
+    assert all(c.mode_id for c in store.clusters(2) if not c.outlier)
 
     base, tokenizer = load_student(tiny_student_dir)
     trained, _ = load_student(tiny_student_dir, run_dir / "checkpoints" / "cycle-2" / "adapter")
     assert not torch.allclose(_logits(base, tokenizer), _logits(trained, tokenizer))
     report = (run_dir / "report.md").read_text()
     assert "Test accuracy per cycle" in report and "cycles done" in report
+    assert "| cluster | failures | near-item acc |" in report and "| explore |" in report
 
 
 def test_crash_then_resume_loses_and_repeats_nothing(small_pack, tmp_path, quiet_ui, monkeypatch):
