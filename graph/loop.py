@@ -324,6 +324,7 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """LoRA SFT (TRL) on the cycle's accepted examples; the adapter is saved per cycle."""
     from agents.student import student_messages
     from training.offpolicy import sft_rows, train_sft
+    from training.replay import replay_sample
 
     ctx, cycle = runtime.context, state["plan"]["cycle"]
     examples = ctx.store.examples(cycle=cycle, accepted=True)
@@ -334,9 +335,14 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         return {"cycle": cycle}
     model, tokenizer = _student(ctx, state.get("adapter_dir"))
     config = ctx.settings.train_config(cycle)
-    rows = sft_rows(examples, lambda q: student_messages(ctx.pack, q))
+    earlier = [e for e in ctx.store.examples(accepted=True) if e["cycle"] < cycle]
+    replayed = replay_sample(
+        earlier, len(examples), config.replay_mix, config.replay_size, config.seed
+    )
+    rows = sft_rows([*examples, *replayed], lambda q: student_messages(ctx.pack, q))
     steps = math.ceil(len(rows) / config.batch_size) * math.ceil(config.epochs)
-    with ctx.ui.task(f"cycle {cycle}: train on {len(rows)} examples", total=steps) as bar:
+    label = f"cycle {cycle}: train on {len(examples)} examples + {len(replayed)} replayed"
+    with ctx.ui.task(label, total=steps) as bar:
         model, result = train_sft(
             model,
             tokenizer,
@@ -348,8 +354,9 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     adapter_dir = str(result.adapter_dir)
     ctx.cache["student"] = (adapter_dir, model, tokenizer)
     metrics = {
-        "train_examples": len(rows),
-        "train_examples_total": total + len(rows),
+        "train_examples": len(examples),
+        "train_replayed": len(replayed),
+        "train_examples_total": total + len(examples),
         "train_steps": result.steps,
         "train_seconds": result.seconds,
         "train_truncated": result.truncated,

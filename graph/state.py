@@ -64,6 +64,8 @@ class RunSettings:
     learning_rate: float = _opt(TrainConfig.learning_rate, _TRAIN_HELP["learning_rate"])
     epochs: float = _opt(TrainConfig.epochs, _TRAIN_HELP["epochs"])
     train_batch_size: int = _opt(TrainConfig.batch_size, _TRAIN_HELP["batch_size"])
+    replay_mix: float = _opt(TrainConfig.replay_mix, _TRAIN_HELP["replay_mix"])
+    replay_size: int = _opt(TrainConfig.replay_size, _TRAIN_HELP["replay_size"])
 
     def __post_init__(self):
         if self.cycles < 0 or self.budget <= 0:
@@ -83,6 +85,8 @@ class RunSettings:
             learning_rate=self.learning_rate,
             epochs=self.epochs,
             batch_size=self.train_batch_size,
+            replay_mix=self.replay_mix,
+            replay_size=self.replay_size,
             seed=self.seed + cycle,
         )
 

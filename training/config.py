@@ -21,6 +21,13 @@ class TrainConfig:
     lora_targets: str = field(
         default="all-linear", metadata={"help": "Modules LoRA adapts ('all-linear' or a,b,c)."}
     )
+    replay_mix: float = field(
+        default=0.0,
+        metadata={"help": "Earlier cycles' accepted examples replayed per new example (0: off)."},
+    )
+    replay_size: int = field(
+        default=1000, metadata={"help": "Replay buffer: the most recent earlier examples kept."}
+    )
     seed: int = field(default=0, metadata={"help": "Seed for shuffling and LoRA initialisation."})
 
     def __post_init__(self):
@@ -32,6 +39,8 @@ class TrainConfig:
             raise ValueError(f"max_length must be >= 8 tokens, got {self.max_length}")
         if self.lora_r <= 0:
             raise ValueError(f"lora_r must be > 0, got {self.lora_r}")
+        if self.replay_mix < 0 or self.replay_size < 0:
+            raise ValueError("replay_mix and replay_size must be >= 0")
 
     @classmethod
     def help(cls) -> dict[str, str]:

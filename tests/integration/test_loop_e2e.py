@@ -75,6 +75,17 @@ def test_two_cycles_end_to_end(small_pack, tmp_path, quiet_ui, tiny_student_dir)
     assert "| cluster | failures | near-item acc |" in report and "| explore |" in report
 
 
+def test_replay_mixes_earlier_cycles_into_training(small_pack, tmp_path, quiet_ui):
+    run_id = run_loop(_settings(small_pack, tmp_path, replay_mix=0.5), ui=quiet_ui)
+    store = RunStore(tmp_path / "runs" / run_id / "run.db")
+    metrics = store.metrics()
+    first = len(store.examples(cycle=1, accepted=True))
+    second = len(store.examples(cycle=2, accepted=True))
+    assert metrics[1]["train_replayed"] == 0  # nothing earlier to replay
+    assert metrics[2]["train_replayed"] == min(first, round(0.5 * second)) > 0
+    assert metrics[2]["train_examples_total"] == first + second  # replays are not new examples
+
+
 def test_crash_then_resume_loses_and_repeats_nothing(small_pack, tmp_path, quiet_ui, monkeypatch):
     import training.offpolicy as offpolicy
 
