@@ -9,7 +9,6 @@ cycle's clusters by centroid. Planning the budget over them is :mod:`agents.plan
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
@@ -18,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
+from agents.replies import json_object
 from agents.schemas import Failure, FailureCluster, Item
 from tools.embeddings import Embedder
 from tools.faiss_index import Clustering
@@ -178,9 +178,7 @@ class ClusterName(BaseModel):
 
 def parse_cluster_name(text: str) -> ClusterName:
     """The analyst's naming reply; raises ValueError saying what is wrong with it."""
-    value = parse_json_object(text)
-    if value is None:
-        raise ValueError("no JSON object in the reply")
+    value = json_object(text)
     try:
         return ClusterName.model_validate(value)
     except ValidationError as err:
@@ -230,33 +228,23 @@ def name_with_llm(
     return _distinct_names(renamed)
 
 
-def parse_json_object(text: str) -> dict | None:
-    match = re.search(r"\{.*\}", text, re.DOTALL)
-    if not match:
-        return None
-    try:
-        value = json.loads(match.group(0))
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
+def cell_accuracy(probe: list[tuple[Item, float]], cell: dict[str, int]) -> float | None:
+    """The student's accuracy on probe items whose metadata has every ``cell`` value (None: no
+    such item)."""
+    scores = [s for item, s in probe if all(item.metadata.get(k) == v for k, v in cell.items())]
+    return sum(s >= 1.0 for s in scores) / len(scores) if scores else None
 
 
 def near_success(
-    clusters: list[FailureCluster], probe: list[Item], scores: list[float]
+    clusters: list[FailureCluster], probe: list[tuple[Item, float]]
 ) -> list[FailureCluster]:
     """Each cluster with the student's accuracy on probe items near it: those with the cluster's
     most common knob values (the whole probe set when a pack has no knobs or the cell is empty)."""
-    overall = sum(s >= 1.0 for s in scores) / max(len(scores), 1)
+    overall = cell_accuracy(probe, {}) or 0.0
     out = []
     for cluster in clusters:
-        cell = [
-            s
-            for item, s in zip(probe, scores, strict=True)
-            if cluster.knob_modes
-            and all(item.metadata.get(k) == v for k, v in cluster.knob_modes.items())
-        ]
-        success = sum(s >= 1.0 for s in cell) / len(cell) if cell else overall
-        out.append(cluster.model_copy(update={"success": success}))
+        near = cell_accuracy(probe, cluster.knob_modes) if cluster.knob_modes else None
+        out.append(cluster.model_copy(update={"success": overall if near is None else near}))
     return out
 
 

@@ -9,13 +9,13 @@ call cache.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.generator import parse_candidates
+from agents.replies import json_object
 from agents.schemas import Candidate, Verdict
 from tools.packs import Pack, first_error
 
@@ -49,15 +49,19 @@ class Judgement:
     answered: bool = False  # the endpoint replied at least once (unparseable vs unavailable)
 
 
-def judge_prompt(pack: Pack, candidate: Candidate) -> str:
+def _render(pack: Pack, role: str, candidate: Candidate, **extra) -> str:
     return pack.render(
-        "critic",
+        role,
         question=candidate.question,
         solution=candidate.solution,
         answer=candidate.answer,
         task=pack.spec.task,
-        rubric=pack.spec.critic.rubric,
+        **extra,
     )
+
+
+def judge_prompt(pack: Pack, candidate: Candidate) -> str:
+    return _render(pack, "critic", candidate, rubric=pack.spec.critic.rubric)
 
 
 def reply_example(rubric: dict[str, str]) -> str:
@@ -86,15 +90,10 @@ def parse_judge(text: str, rubric: dict[str, str]) -> JudgeReply:
         >>> parse_judge('{"scores": {"ok": 4}, "pass": true}', {"ok": "fine"}).passed
         True
     """
-    match = re.search(r"\{.*\}", text, re.DOTALL)
-    if not match:
-        raise JudgeError("no JSON object in the reply")
     try:
-        value = json.loads(match.group(0))
-    except json.JSONDecodeError as err:
-        raise JudgeError(f"invalid JSON ({err.msg})") from err
-    if not isinstance(value, dict):
-        raise JudgeError("the JSON is not an object")
+        value = json_object(text)
+    except ValueError as err:
+        raise JudgeError(str(err)) from err
     try:
         reply = JudgeReply.model_validate(value)
     except ValidationError as err:
@@ -159,14 +158,7 @@ def judge_verdict(judgement: Judgement, verified: Verdict) -> Verdict:
 
 
 def refine_prompt(pack: Pack, candidate: Candidate, problem: str) -> str:
-    return pack.render(
-        "refine",
-        question=candidate.question,
-        solution=candidate.solution,
-        answer=candidate.answer,
-        task=pack.spec.task,
-        problem=problem,
-    )
+    return _render(pack, "refine", candidate, problem=problem)
 
 
 def refine_candidates(

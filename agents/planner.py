@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from agents.analyst import cell_accuracy
 from agents.schemas import FailureCluster, GenerationPlan, Item, PlanTarget
 from tools.packs import Pack
 
@@ -202,11 +203,7 @@ def stepping_stone(
         if knob not in modes or modes[knob] - 1 < spec.floor:
             continue
         easier = {**modes, knob: modes[knob] - 1}
-        scores = [
-            s for item, s in probe if all(item.metadata.get(k) == v for k, v in easier.items())
-        ]
-        success = sum(s >= 1.0 for s in scores) / len(scores) if scores else 0.0
-        options.append((-success, order, easier))
+        options.append((-(cell_accuracy(probe, easier) or 0.0), order, easier))
     if not options:
         return None
     easier = min(options)[2]

@@ -200,7 +200,7 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     probe = ctx.store.attempts(cycle - 1, "probe")
     with ctx.ui.task(f"cycle {cycle}: analyze {len(failures)} failures", total=1) as bar:
         clusters, labels = analyst.cluster_failures(failures, ctx.pack, embed, ctx.settings.seed)
-        clusters = analyst.near_success(clusters, [i for i, _ in probe], [s for _, s in probe])
+        clusters = analyst.near_success(clusters, probe)
         if "analyst" in ctx.clients:
             since = len(ctx.clients["analyst"].errors)
             clusters = analyst.name_with_llm(

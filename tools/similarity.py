@@ -15,6 +15,8 @@ from collections import Counter
 
 import numpy as np
 
+from tools.verifiers import parse_number
+
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 MAX_GRAM_OWNERS = 2
 
@@ -33,8 +35,6 @@ def answer_key(answer: str | None) -> str | None:
     """An answer in a form where "7", "7.0" and " 7 " agree (None: not known)."""
     if answer is None:
         return None
-    from tools.verifiers import parse_number
-
     number = parse_number(answer)
     return str(number) if number is not None else " ".join(answer.lower().split())
 

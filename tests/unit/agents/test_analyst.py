@@ -152,9 +152,10 @@ def test_near_success_reads_the_clusters_knob_cell():
     cluster = FailureCluster(cluster_id=0, name="a", size=3, knob_modes={"num_terms": 3})
     probe = [Item(question=str(i), answer="1", metadata={"num_terms": 2 + i % 2}) for i in range(8)]
     scores = [1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0]  # odd i (3 terms): 1 of 4 right
-    assert near_success([cluster], probe, scores)[0].success == 0.25
+    pairs = list(zip(probe, scores, strict=True))
+    assert near_success([cluster], pairs)[0].success == 0.25
     no_knobs = FailureCluster(cluster_id=1, name="b", size=3)
-    assert near_success([no_knobs], probe, scores)[0].success == 5 / 8  # overall accuracy
+    assert near_success([no_knobs], pairs)[0].success == 5 / 8  # overall accuracy
 
 
 def _c(cluster_id, size, centroid, **extra):
