@@ -11,8 +11,10 @@ partial state update.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -68,21 +70,26 @@ def bootstrap(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     return {}
 
 
-def _student(ctx: RunContext, adapter_dir: str | None):
-    """The student for ``adapter_dir``, loaded once and kept in the context."""
+def _checkpoint(state: LoopState) -> str | None:
+    """The student's latest checkpoint (runs from before full fine-tuning named it adapter_dir)."""
+    return state.get("checkpoint") or state.get("adapter_dir")
+
+
+def _student(ctx: RunContext, checkpoint: str | None):
+    """The student at ``checkpoint`` (None: the base model), loaded once and kept in the context."""
     from training.student_model import load_student, resolve_student
 
     cached = ctx.cache.get("student")
-    if cached and cached[0] == adapter_dir:
+    if cached and cached[0] == checkpoint:
         return cached[1], cached[2]
 
     def announce(target: Path) -> None:
         ctx.ui.log(f"converting the packaged SmolLM2 GGUF to safetensors once, into {target} ...")
 
     model, tokenizer = load_student(
-        resolve_student(ctx.settings.student, announce), Path(adapter_dir) if adapter_dir else None
+        resolve_student(ctx.settings.student, announce), Path(checkpoint) if checkpoint else None
     )
-    ctx.cache["student"] = (adapter_dir, model, tokenizer)
+    ctx.cache["student"] = (checkpoint, model, tokenizer)
     return model, tokenizer
 
 
@@ -92,7 +99,7 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     from agents.student import answer_items
 
     ctx, cycle, started = runtime.context, state.get("cycle", 0), time.perf_counter()
-    model, tokenizer = _student(ctx, state.get("adapter_dir"))
+    model, tokenizer = _student(ctx, _checkpoint(state))
     verifier = _verifier(ctx)
     accuracy, sizes = {}, {}
     for split in ("probe", "test"):
@@ -321,10 +328,14 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
 
 @timed
 def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
-    """LoRA SFT (TRL) on the cycle's accepted examples; the adapter is saved per cycle."""
+    """Update the student on the cycle's accepted examples with the run's objective (SFT with
+    replay, DPO on the student's own failures, both, or experimental GRPO); checkpoint it."""
+    import resource
+
+    import torch
+
     from agents.student import student_messages
-    from training.offpolicy import sft_rows, train_sft
-    from training.replay import replay_sample
+    from training.offpolicy import save_checkpoint
 
     ctx, cycle = runtime.context, state["plan"]["cycle"]
     examples = ctx.store.examples(cycle=cycle, accepted=True)
@@ -333,38 +344,168 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         ctx.ui.log(f"  cycle {cycle}: the critic accepted nothing; the student is unchanged")
         ctx.store.save_metrics(cycle, {"train_examples": 0, "train_examples_total": total})
         return {"cycle": cycle}
-    model, tokenizer = _student(ctx, state.get("adapter_dir"))
+    model, tokenizer = _student(ctx, _checkpoint(state))
     config = ctx.settings.train_config(cycle)
+    out_dir = ctx.run_dir / "checkpoints" / f"cycle-{cycle}"
+    messages = functools.partial(student_messages, ctx.pack)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    metrics = {"train_examples": len(examples), "train_examples_total": total + len(examples)}
+    # Pairs come from the student as it enters the cycle, before any phase updates it.
+    pairs = (
+        _preference_pairs(ctx, cycle, examples, model, tokenizer) if "dpo" in config.phases else []
+    )
+    phases = []
+    for phase in config.phases:
+        if phase == "sft":
+            model, result, extra = _train_sft_phase(
+                ctx, cycle, examples, model, tokenizer, config, out_dir
+            )
+            metrics |= extra
+        elif phase == "dpo":
+            metrics["dpo_pairs"] = len(pairs)
+            if not pairs:
+                ctx.ui.log(f"  cycle {cycle}: the student got every new item right; no DPO pairs")
+                continue
+            from training.offpolicy import dpo_rows, train_dpo
+
+            rows = dpo_rows(pairs, messages)
+            with _train_bar(ctx, f"cycle {cycle}: DPO on {len(rows)} pairs", rows, config) as step:
+                model, result = train_dpo(model, tokenizer, rows, config, out_dir, step)
+        else:
+            from training.offpolicy import train_grpo
+
+            rows = [
+                {
+                    "prompt": messages(e["question"]),
+                    "question": e["question"],
+                    "answer": e["answer"],
+                    "metadata": json.dumps(e["metadata"]),
+                }
+                for e in examples
+            ]
+            label = f"cycle {cycle}: GRPO (experimental) on {len(rows)} prompts"
+            with _train_bar(ctx, label, rows, config, config.grpo_generations) as step:
+                model, result = train_grpo(
+                    model,
+                    tokenizer,
+                    rows,
+                    _verifier_reward(ctx),
+                    config,
+                    out_dir,
+                    ctx.pack.spec.student.max_new_tokens,
+                    step,
+                )
+        phases.append(result)
+        ctx.store.save_train_log(cycle, result.phase, result.log)
+        metrics |= {
+            f"{result.phase}_rows": result.rows,
+            f"{result.phase}_steps": result.steps,
+            f"{result.phase}_seconds": result.seconds,
+            f"{result.phase}_tokens": result.tokens,
+        }
+        if result.loss is not None:  # no logged loss is not a loss of 0
+            metrics[f"{result.phase}_loss"] = result.loss
+        if result.truncated:
+            ctx.ui.log(
+                f"  cycle {cycle}: {result.truncated} {result.phase} rows cut at "
+                f"--max-length {result.max_length}; raise it or set 0 to fit the data"
+            )
+    if not phases:  # nothing trained: the student stays at its last checkpoint
+        ctx.store.save_metrics(cycle, metrics)
+        return {"cycle": cycle}
+    checkpoint = str(save_checkpoint(model, tokenizer, out_dir / "student"))
+    ctx.cache["student"] = (checkpoint, model, tokenizer)
+    metrics |= {
+        "train_steps": sum(r.steps for r in phases),
+        "train_seconds": sum(r.seconds for r in phases),
+        "train_truncated": sum(r.truncated for r in phases),
+        # Linux reports the process's peak resident memory in KiB.
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if torch.cuda.is_available():
+        metrics["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    losses = [r.loss for r in phases if r.loss is not None]
+    if losses:
+        metrics["train_loss"] = losses[-1]
+    ctx.store.save_metrics(cycle, metrics)
+    return {"cycle": cycle, "checkpoint": checkpoint}
+
+
+def _train_sft_phase(ctx: RunContext, cycle, examples, model, tokenizer, config, out_dir):
+    """SFT on the cycle's accepted examples plus replayed earlier ones."""
+    from agents.student import student_messages
+    from training.offpolicy import sft_rows, train_sft
+    from training.replay import replay_sample
+
     earlier = [e for e in ctx.store.examples(accepted=True) if e["cycle"] < cycle]
     replayed = replay_sample(
         earlier, len(examples), config.replay_mix, config.replay_size, config.seed
     )
-    rows = sft_rows([*examples, *replayed], lambda q: student_messages(ctx.pack, q))
-    steps = math.ceil(len(rows) / config.batch_size) * math.ceil(config.epochs)
-    label = f"cycle {cycle}: train on {len(examples)} examples + {len(replayed)} replayed"
+    rows = sft_rows([*examples, *replayed], functools.partial(student_messages, ctx.pack))
+    label = f"cycle {cycle}: SFT on {len(examples)} examples + {len(replayed)} replayed"
+    with _train_bar(ctx, label, rows, config) as step:
+        model, result = train_sft(model, tokenizer, rows, config, out_dir, step)
+    return model, result, {"train_replayed": len(replayed)}
+
+
+@contextmanager
+def _train_bar(ctx: RunContext, label: str, rows: list, config, per_row: int = 1):
+    """A progress bar sized from the data; yields the trainer's ``on_step`` callback."""
+    import torch
+
+    batch = config.resolved_batch_size(torch.cuda.is_available())
+    steps = math.ceil(len(rows) * per_row / batch) * math.ceil(config.epochs)
     with ctx.ui.task(label, total=steps) as bar:
-        model, result = train_sft(
+        yield lambda step, total_steps: bar.update(step, total_steps)
+
+
+def _preference_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -> list[dict]:
+    """The cycle's DPO pairs: stored ones (a resumed cycle samples nothing again), else the
+    student's answers to the new items, failing ones paired with the verified answer."""
+    from agents.student import answer_items
+    from training.offpolicy import preference_pairs
+
+    stored = ctx.store.pairs(cycle)
+    if stored:
+        return stored
+    items = [
+        Item(question=e["question"], answer=e["answer"], metadata=e["metadata"]) for e in examples
+    ]
+    with ctx.ui.task(
+        f"cycle {cycle}: student answers {len(items)} new items", total=len(items)
+    ) as bar:
+        attempts = answer_items(
             model,
             tokenizer,
-            rows,
-            config,
-            ctx.run_dir / "checkpoints" / f"cycle-{cycle}",
-            on_step=lambda step, total_steps: bar.update(step, total_steps),
+            ctx.pack,
+            items,
+            _verifier(ctx),
+            ctx.settings.eval_batch_size,
+            bar.advance,
         )
-    adapter_dir = str(result.adapter_dir)
-    ctx.cache["student"] = (adapter_dir, model, tokenizer)
-    metrics = {
-        "train_examples": len(examples),
-        "train_replayed": len(replayed),
-        "train_examples_total": total + len(examples),
-        "train_steps": result.steps,
-        "train_seconds": result.seconds,
-        "train_truncated": result.truncated,
-    }
-    if result.loss is not None:  # no logged loss is not a loss of 0
-        metrics["train_loss"] = result.loss
-    ctx.store.save_metrics(cycle, metrics)
-    return {"cycle": cycle, "adapter_dir": adapter_dir}
+    pairs = preference_pairs(examples, attempts)
+    ctx.store.save_pairs(cycle, pairs)
+    ctx.ui.log(
+        f"  cycle {cycle}: student wrong on {len(pairs)}/{len(items)} new items -> DPO pairs"
+    )
+    return pairs
+
+
+def _verifier_reward(ctx: RunContext):
+    """GRPO's reward: the pack's verifier on the answer extracted from a sampled completion."""
+    verifier, answer = _verifier(ctx), ctx.pack.spec.answer
+
+    def reward(text: str, row: dict) -> float:
+        extracted = extract_answer(text, answer.pattern, answer.pick)
+        if not extracted:
+            return 0.0
+        item = Item(
+            question=row["question"], answer=row["answer"], metadata=json.loads(row["metadata"])
+        )
+        return verifier(extracted, item).score
+
+    return reward
 
 
 @timed

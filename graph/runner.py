@@ -12,7 +12,7 @@ from graph.state import LoopState, RunContext, RunSettings
 
 INITIAL_STATE: LoopState = {
     "cycle": 0,
-    "adapter_dir": None,
+    "checkpoint": None,
     "plan": None,
     "history": [],
     "nodes_run": [],

@@ -20,7 +20,8 @@ _PLAN_HELP = PlanRule.help()
 
 class LoopState(TypedDict, total=False):
     cycle: int  # training cycles completed so far
-    adapter_dir: str | None  # the student's latest LoRA adapter (None: the base model)
+    checkpoint: str | None  # the student's latest checkpoint: LoRA adapter or whole model
+    adapter_dir: str | None  # the same, as runs started before full fine-tuning stored it
     plan: dict[str, Any] | None  # GenerationPlan of the cycle in progress
     history: Annotated[list[dict[str, Any]], operator.add]  # one row per evaluation
     nodes_run: Annotated[list[str], operator.add]  # node names, in order, for audits and tests
@@ -29,6 +30,14 @@ class LoopState(TypedDict, total=False):
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
     return field(default=default, metadata={"help": help, **extra})
+
+
+# RunSettings names for TrainConfig fields whose own name would be ambiguous on the command line.
+_TRAIN_RENAMED = {"batch_size": "train_batch_size"}
+
+
+def _train(name: str) -> Any:
+    return _opt(getattr(TrainConfig, name), _TRAIN_HELP[name], train=name)
 
 
 @dataclass
@@ -61,11 +70,23 @@ class RunSettings:
     eval_batch_size: int = _opt(32, "Items per batch when the student answers.")
     runs_dir: str = _opt("runs", "Folder that holds one sub-folder per run.")
     # Training options: defaults, help and checks all come from TrainConfig.
-    learning_rate: float = _opt(TrainConfig.learning_rate, _TRAIN_HELP["learning_rate"])
-    epochs: float = _opt(TrainConfig.epochs, _TRAIN_HELP["epochs"])
-    train_batch_size: int = _opt(TrainConfig.batch_size, _TRAIN_HELP["batch_size"])
-    replay_mix: float = _opt(TrainConfig.replay_mix, _TRAIN_HELP["replay_mix"])
-    replay_size: int = _opt(TrainConfig.replay_size, _TRAIN_HELP["replay_size"])
+    objective: str = _train("objective")
+    learning_rate: float = _train("learning_rate")
+    dpo_learning_rate: float = _train("dpo_learning_rate")
+    dpo_beta: float = _train("dpo_beta")
+    epochs: float = _train("epochs")
+    train_batch_size: int = _train("batch_size")
+    max_length: int = _train("max_length")
+    full_finetune: bool = _train("full_finetune")
+    lora_r: int = _train("lora_r")
+    lora_alpha: int = _train("lora_alpha")
+    lora_targets: str = _train("lora_targets")
+    replay_mix: float = _train("replay_mix")
+    replay_size: int = _train("replay_size")
+    grpo_generations: int = _train("grpo_generations")
+    grpo_iterations: int = _train("grpo_iterations")
+    grpo_importance: str = _train("grpo_importance")
+    report_to: str = _train("report_to")
 
     def __post_init__(self):
         if self.cycles < 0 or self.budget <= 0:
@@ -81,14 +102,17 @@ class RunSettings:
 
     def train_config(self, cycle: int) -> TrainConfig:
         """The training settings for one cycle (a fresh seed per cycle)."""
-        return TrainConfig(
-            learning_rate=self.learning_rate,
-            epochs=self.epochs,
-            batch_size=self.train_batch_size,
-            replay_mix=self.replay_mix,
-            replay_size=self.replay_size,
-            seed=self.seed + cycle,
-        )
+        options = {
+            f.metadata["train"]: getattr(self, f.name)
+            for f in fields(self)
+            if "train" in f.metadata
+        }
+        try:
+            return TrainConfig(**options, seed=self.seed + cycle)
+        except ValueError as err:
+            name = str(err).split()[0]
+            flag = _TRAIN_RENAMED.get(name, name).replace("_", "-")
+            raise ValueError(f"--{flag}: {err}") from err
 
     def plan_rule(self) -> PlanRule:
         try:

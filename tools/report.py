@@ -47,6 +47,7 @@ def render_report(store: RunStore, run_id: str) -> str:
                 f"{t.error_share:.0%} | {t.weight:.2f} | {t.budget} | {knobs} |"
             )
         lines += ["", *verdict_table(store.verdicts_by_source(plan.cycle)), ""]
+    lines += training_table(store, settings)
     lines += ["## Time per node", "", "| node | runs | seconds |", "|---|---:|---:|"]
     totals: dict[str, list[float]] = {}
     for run in store.node_runs():
@@ -66,6 +67,43 @@ def render_report(store: RunStore, run_id: str) -> str:
             f"| {r} | {u['calls']} | {u['prompt']} | {u['completion']} |" for r, u in usage.items()
         ]
     return "\n".join(lines) + "\n"
+
+
+def training_table(store: RunStore, settings: dict) -> list[str]:
+    """Per cycle and phase: what the trainer saw, its loss from first to last step, cost."""
+    metrics = store.metrics()
+    cycles = [c for c in sorted(metrics) if store.train_log(c)]
+    if not cycles:
+        return []
+    lines = [
+        "## Training",
+        "",
+        f"objective `{settings.get('objective', 'sft')}`"
+        + (", full fine-tuning" if settings.get("full_finetune") else ", LoRA"),
+        "",
+        "| cycle | phase | rows | steps | loss first -> last | tokens | seconds | peak RSS MB |",
+        "|---:|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for cycle in cycles:
+        m = metrics[cycle]
+        for phase, log in store.train_log(cycle).items():
+            losses = [e["loss"] for e in log if "loss" in e]
+            loss = f"{losses[0]:.3f} -> {losses[-1]:.3f}" if losses else "-"
+            rows = int(m.get(f"{phase}_rows", 0))
+            if phase == "dpo":
+                rows_text = f"{rows} pairs"
+            elif phase == "sft":
+                rows_text = f"{rows} ({int(m.get('train_replayed', 0))} replayed)"
+            else:
+                rows_text = f"{rows} prompts"
+            lines.append(
+                f"| {cycle} | {phase} | {rows_text} | {int(m.get(f'{phase}_steps', 0))} | {loss} |"
+                f" {int(m.get(f'{phase}_tokens', 0))} | {m.get(f'{phase}_seconds', 0):.1f} |"
+                f" {m.get('peak_rss_mb', 0):.0f} |"
+            )
+    truncated = sum(int(metrics[c].get("train_truncated", 0)) for c in cycles)
+    lines += ["", f"rows cut by --max-length: {truncated}", ""]
+    return lines
 
 
 def cluster_table(clusters, links: list[dict]) -> list[str]:

@@ -4,43 +4,73 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+OBJECTIVES = ("sft", "dpo", "sft+dpo", "grpo")
+REPORT_TO = ("none", "tensorboard", "mlflow")
+
+
+def _f(default, help: str):
+    return field(default=default, metadata={"help": help})
+
 
 @dataclass
 class TrainConfig:
-    """How the student is updated on a cycle's accepted examples (TRL SFT with LoRA)."""
+    """How the student is updated on a cycle's accepted examples (TRL, LoRA by default)."""
 
-    learning_rate: float = field(default=1e-3, metadata={"help": "Peak AdamW learning rate."})
-    epochs: float = field(default=2.0, metadata={"help": "Passes over the cycle's examples."})
-    batch_size: int = field(default=8, metadata={"help": "Examples per optimizer step."})
-    max_length: int | None = field(
-        default=None,
-        metadata={"help": "Token limit per example; None sets it from the longest example."},
+    objective: str = _f(
+        "sft+dpo",
+        "sft: SFT on accepted examples; dpo: DPO on (verified answer, student's failing answer) "
+        "pairs; sft+dpo: both, in that order; grpo: experimental, verifier-rewarded GRPO.",
     )
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator."})
-    lora_targets: str = field(
-        default="all-linear", metadata={"help": "Modules LoRA adapts ('all-linear' or a,b,c)."}
+    learning_rate: float = _f(1e-3, "Peak AdamW learning rate (SFT and GRPO).")
+    dpo_learning_rate: float = _f(2e-4, "Learning rate of the DPO phase.")
+    dpo_beta: float = _f(0.1, "DPO beta: how far the student may move from its reference.")
+    epochs: float = _f(2.0, "Passes over the cycle's examples (each phase).")
+    batch_size: int = _f(0, "Examples per optimizer step (0: 8 on CPU, 32 on CUDA).")
+    max_length: int = _f(0, "Token limit per example (0: from the longest example).")
+    full_finetune: bool = _f(False, "Train every weight and save full checkpoints (no LoRA).")
+    lora_r: int = _f(16, "LoRA rank.")
+    lora_alpha: int = _f(32, "LoRA scaling numerator.")
+    lora_targets: str = _f("all-linear", "Modules LoRA adapts ('all-linear' or a,b,c).")
+    replay_mix: float = _f(
+        0.0, "Earlier cycles' accepted examples replayed per new example (0: off)."
     )
-    replay_mix: float = field(
-        default=0.0,
-        metadata={"help": "Earlier cycles' accepted examples replayed per new example (0: off)."},
-    )
-    replay_size: int = field(
-        default=1000, metadata={"help": "Replay buffer: the most recent earlier examples kept."}
-    )
-    seed: int = field(default=0, metadata={"help": "Seed for shuffling and LoRA initialisation."})
+    replay_size: int = _f(1000, "Replay buffer: the most recent earlier examples kept.")
+    grpo_generations: int = _f(4, "GRPO: completions sampled per prompt.")
+    grpo_iterations: int = _f(2, "GRPO: updates per generation batch (importance-sampled).")
+    grpo_importance: str = _f("sequence", "GRPO importance-sampling ratio level: token|sequence.")
+    report_to: str = _f("none", "Training dashboards: none, tensorboard or mlflow.")
+    seed: int = _f(0, "Seed for shuffling and LoRA initialisation.")
 
     def __post_init__(self):
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.epochs <= 0 or self.batch_size <= 0:
-            raise ValueError("epochs and batch_size must be > 0")
-        if self.max_length is not None and self.max_length < 8:
-            raise ValueError(f"max_length must be >= 8 tokens, got {self.max_length}")
-        if self.lora_r <= 0:
-            raise ValueError(f"lora_r must be > 0, got {self.lora_r}")
-        if self.replay_mix < 0 or self.replay_size < 0:
-            raise ValueError("replay_mix and replay_size must be >= 0")
+        """Each error message starts with the field it is about (the CLI maps it to a flag)."""
+        checks = [
+            ("objective", self.objective in OBJECTIVES, f"one of {', '.join(OBJECTIVES)}"),
+            ("learning_rate", self.learning_rate > 0, "> 0"),
+            ("dpo_learning_rate", self.dpo_learning_rate > 0, "> 0"),
+            ("dpo_beta", self.dpo_beta > 0, "> 0"),
+            ("epochs", self.epochs > 0, "> 0"),
+            ("batch_size", self.batch_size >= 0, ">= 0 (0: auto)"),
+            ("max_length", self.max_length == 0 or self.max_length >= 8, "0 (auto) or >= 8"),
+            ("lora_r", self.lora_r > 0, "> 0"),
+            ("lora_alpha", self.lora_alpha > 0, "> 0"),
+            ("replay_mix", self.replay_mix >= 0, ">= 0"),
+            ("replay_size", self.replay_size >= 0, ">= 0"),
+            ("grpo_generations", self.grpo_generations >= 2, ">= 2"),
+            ("grpo_iterations", self.grpo_iterations >= 1, ">= 1"),
+            ("grpo_importance", self.grpo_importance in ("token", "sequence"), "token or sequence"),
+            ("report_to", self.report_to in REPORT_TO, f"one of {', '.join(REPORT_TO)}"),
+        ]
+        for name, ok, wanted in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {wanted}, got {getattr(self, name)!r}")
+
+    @property
+    def phases(self) -> list[str]:
+        """The trainers a cycle runs, in order."""
+        return self.objective.split("+")
+
+    def resolved_batch_size(self, cuda: bool) -> int:
+        return self.batch_size or (32 if cuda else 8)
 
     @classmethod
     def help(cls) -> dict[str, str]:

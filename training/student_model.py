@@ -124,22 +124,27 @@ def resolve_student(spec: str, on_convert: Callable[[Path], None] | None = None)
     return path
 
 
-def load_student(base_dir: Path, adapter_dir: Path | None = None):
-    """The student model and tokenizer; with ``adapter_dir``, the LoRA adapter on top, trainable."""
+def load_student(base_dir: Path, checkpoint: Path | None = None):
+    """The student model and tokenizer. ``checkpoint`` is a cycle's saved state: a LoRA adapter
+    (put on top of ``base_dir``, trainable) or a whole model saved by full fine-tuning."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging
 
     logging.disable_progress_bar()  # our own progress bars say what is loading
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    adapter = checkpoint is not None and (Path(checkpoint) / "adapter_config.json").is_file()
+    if checkpoint is not None and not adapter and not (Path(checkpoint) / "config.json").is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} holds neither an adapter nor a model")
+    weights = base_dir if checkpoint is None or adapter else Path(checkpoint)
+    tokenizer = AutoTokenizer.from_pretrained(weights)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype="auto")
-    if adapter_dir is not None:
+    model = AutoModelForCausalLM.from_pretrained(weights, dtype="auto")
+    if adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
+        model = PeftModel.from_pretrained(model, checkpoint, is_trainable=True)
     if torch.cuda.is_available():  # evaluation runs where training will
         model = model.to("cuda")
     return model, tokenizer

@@ -67,12 +67,26 @@ def test_two_cycles_end_to_end(small_pack, tmp_path, quiet_ui, tiny_student_dir)
     assert {link["previous_id"] for link in links if link["previous_id"] is not None} == cycle1
     assert all(c.mode_id for c in store.clusters(2) if not c.outlier)
 
+    # the default objective, sft+dpo: both phases logged, pairs from the student's own failures
+    for cycle in (1, 2):
+        accepted = {e["id"]: e for e in store.examples(cycle=cycle, accepted=True)}
+        pairs = store.pairs(cycle)
+        assert pairs and store.metrics()[cycle]["dpo_pairs"] == len(pairs)
+        for pair in pairs:
+            assert pair["chosen"] != pair["rejected"]
+            assert pair["chosen"] == accepted[pair["example_id"]]["answer"]
+            assert pair["lineage"]["rejected"]["source"] == "student"
+        log = store.train_log(cycle)
+        assert list(log) == ["sft", "dpo"] and all(e["loss"] >= 0 for e in log["sft"])
+        assert store.metrics()[cycle]["peak_rss_mb"] > 100
+
     base, tokenizer = load_student(tiny_student_dir)
-    trained, _ = load_student(tiny_student_dir, run_dir / "checkpoints" / "cycle-2" / "adapter")
+    trained, _ = load_student(tiny_student_dir, run_dir / "checkpoints" / "cycle-2" / "student")
     assert not torch.allclose(_logits(base, tokenizer), _logits(trained, tokenizer))
     report = (run_dir / "report.md").read_text()
     assert "Test accuracy per cycle" in report and "cycles done" in report
     assert "| cluster | failures | near-item acc |" in report and "| explore |" in report
+    assert "## Training" in report and "| 2 | sft |" in report and "| 2 | dpo |" in report
 
 
 def test_replay_mixes_earlier_cycles_into_training(small_pack, tmp_path, quiet_ui):
@@ -87,34 +101,75 @@ def test_replay_mixes_earlier_cycles_into_training(small_pack, tmp_path, quiet_u
 
 
 def test_crash_then_resume_loses_and_repeats_nothing(small_pack, tmp_path, quiet_ui, monkeypatch):
+    import agents.student
     import training.offpolicy as offpolicy
+    import training.student_model
 
-    real_train, calls = offpolicy.train_sft, []
+    real_train, calls = offpolicy.train_dpo, []
 
     def crash_on_second_cycle(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 2:
+        if len(calls) == 2:  # cycle 2: pairs sampled and SFT done, DPO cut off
             raise KeyboardInterrupt("power cut")
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(offpolicy, "train_sft", crash_on_second_cycle)
+    monkeypatch.setattr(offpolicy, "train_dpo", crash_on_second_cycle)
     settings = _settings(small_pack, tmp_path)
     with pytest.raises(KeyboardInterrupt):
         run_loop(settings, ui=quiet_ui)
     run_id = next((tmp_path / "runs").iterdir()).name
-    cycle_two = [
-        e["question"] for e in RunStore(tmp_path / "runs" / run_id / "run.db").examples(cycle=2)
-    ]
+    before = RunStore(tmp_path / "runs" / run_id / "run.db")
+    cycle_two = [e["question"] for e in before.examples(cycle=2)]
+    pairs_two = before.pairs(2)
+    assert pairs_two
 
-    monkeypatch.setattr(offpolicy, "train_sft", real_train)
+    monkeypatch.setattr(offpolicy, "train_dpo", real_train)
+    loaded, answered = [], []
+    real_load, real_answer = training.student_model.load_student, agents.student.answer_items
+
+    def spy_load(base_dir, checkpoint=None):
+        loaded.append(checkpoint)
+        return real_load(base_dir, checkpoint)
+
+    def spy_answer(model, tokenizer, pack, items, *args, **kwargs):
+        answered.append(len(items))
+        return real_answer(model, tokenizer, pack, items, *args, **kwargs)
+
+    monkeypatch.setattr(training.student_model, "load_student", spy_load)
+    monkeypatch.setattr(agents.student, "answer_items", spy_answer)
     resumed = run_loop(RunSettings(runs_dir=str(tmp_path / "runs")), ui=quiet_ui, resume=run_id)
     assert resumed == run_id
+    # Cycle 2 trains on from cycle 1's checkpoint, and only the final evaluation asks the
+    # student anything (probe and test): the stored pairs are not sampled again.
+    assert [str(c) for c in loaded] == [
+        str(tmp_path / "runs" / run_id / "checkpoints" / "cycle-1" / "student")
+    ]
+    assert answered == [40, 60]
     state = load_state(tmp_path / "runs" / run_id, run_id)
     # Nothing before the crash ran again: one bootstrap, one generation per cycle.
     assert state["nodes_run"] == ["bootstrap", *LOOP, *LOOP, "evaluate_student", "write_report"]
     store = RunStore(tmp_path / "runs" / run_id / "run.db")
     assert [e["question"] for e in store.examples(cycle=2)] == cycle_two and len(cycle_two) == 16
-    assert state["adapter_dir"].endswith("cycle-2/adapter")
+    assert store.pairs(2) == pairs_two
+    assert state["checkpoint"].endswith("cycle-2/student")
+    assert list(store.train_log(2)) == ["sft", "dpo"]
+
+
+@pytest.mark.parametrize(
+    "objective, full", [("sft", False), ("dpo", True), ("grpo", False)], ids=str
+)
+def test_each_objective_trains_a_cycle(small_pack, tmp_path, quiet_ui, objective, full):
+    settings = _settings(small_pack, tmp_path, cycles=1, objective=objective, full_finetune=full)
+    run_id = run_loop(settings, ui=quiet_ui)
+    run_dir = tmp_path / "runs" / run_id
+    store = RunStore(run_dir / "run.db")
+    metrics = store.metrics()[1]
+    assert list(store.train_log(1)) == [objective]
+    assert metrics[f"{objective}_steps"] >= 1 and metrics["train_seconds"] > 0
+    assert bool(store.pairs(1)) == (objective == "dpo")
+    saved = run_dir / "checkpoints" / "cycle-1" / "student"
+    assert (saved / ("config.json" if full else "adapter_config.json")).is_file()
+    assert load_state(run_dir, run_id)["checkpoint"] == str(saved)
 
 
 def test_resume_of_unknown_run_is_an_error(tmp_path, quiet_ui):
