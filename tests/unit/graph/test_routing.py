@@ -44,12 +44,23 @@ def test_wilson_interval():
         {"target_accuracy": 1.5},
         {"patience": 0},
         {"eval_batch_size": 0},
-        {"train_batch_size": 0},
+        {"train_batch_size": -1},
         {"epochs": 0},
         {"learning_rate": -1.0},
+        {"objective": "ppo"},
+        {"grpo_importance": "batch"},
     ],
 )
 def test_settings_reject_bad_values(bad):
     # Checked up front: each would otherwise fail mid-run (patience 0 crashed the router).
     with pytest.raises(ValueError):
+        RunSettings(**bad)
+
+
+@pytest.mark.parametrize(
+    "bad, flag",
+    [({"train_batch_size": -1}, "--train-batch-size"), ({"objective": "ppo"}, "--objective")],
+)
+def test_training_errors_name_the_flag(bad, flag):
+    with pytest.raises(ValueError, match=f"^{flag}: "):
         RunSettings(**bad)
