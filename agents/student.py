@@ -7,7 +7,9 @@ never disagree on format.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 
 from agents.schemas import Item, StudentAttempt
 from tools.packs import Pack
@@ -64,6 +66,55 @@ def generate(
     return replies
 
 
+# Adapter ranks vLLM can serve (max_lora_rank must be one of them).
+_VLLM_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def vllm_usable() -> bool:
+    """CUDA is present and the ``gpu`` extra (vLLM) is installed."""
+    import torch
+
+    return torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
+
+
+class VLLMStudent:
+    """Greedy answers through vLLM: one engine on the base model per run, each cycle's LoRA
+    adapter applied per request (whole-model checkpoints are answered by transformers)."""
+
+    def __init__(self, base_dir: Path, lora_rank: int, memory_fraction: float = 0.3):
+        from vllm import LLM
+
+        rank = next((r for r in _VLLM_RANKS if r >= lora_rank), lora_rank)
+        self.llm = LLM(
+            model=str(base_dir),
+            enable_lora=True,
+            max_lora_rank=rank,
+            max_loras=1,
+            dtype="bfloat16",
+            gpu_memory_utilization=memory_fraction,  # the trainer shares the GPU
+            seed=0,
+        )
+        self._adapter_ids: dict[str, int] = {}
+
+    def generate(
+        self, prompts: list[list[dict]], max_new_tokens: int, adapter: Path | None
+    ) -> list[str]:
+        from vllm import SamplingParams
+        from vllm.lora.request import LoRARequest
+
+        request = None
+        if adapter is not None:
+            lora_id = self._adapter_ids.setdefault(str(adapter), len(self._adapter_ids) + 1)
+            request = LoRARequest(f"student-{lora_id}", lora_id, str(adapter))
+        outputs = self.llm.chat(
+            prompts,
+            SamplingParams(temperature=0.0, max_tokens=max_new_tokens),
+            lora_request=request,
+            use_tqdm=False,
+        )
+        return [o.outputs[0].text.strip() for o in outputs]
+
+
 def answer_items(
     model,
     tokenizer,
@@ -72,12 +123,18 @@ def answer_items(
     verifier: Verifier,
     batch_size: int = 16,
     on_batch: Callable[[int], None] | None = None,
+    replies_for: Callable[[list[list[dict]], int], list[str]] | None = None,
 ) -> list[StudentAttempt]:
-    """The student's scored attempt at each item."""
+    """The student's scored attempt at each item. ``replies_for(prompts, max_new_tokens)``
+    replaces transformers generation (the vLLM path)."""
     prompts = [student_messages(pack, item.question) for item in items]
-    replies = generate(
-        model, tokenizer, prompts, pack.spec.student.max_new_tokens, batch_size, on_batch
-    )
+    max_new_tokens = pack.spec.student.max_new_tokens
+    if replies_for is None:
+        replies = generate(model, tokenizer, prompts, max_new_tokens, batch_size, on_batch)
+    else:
+        replies = replies_for(prompts, max_new_tokens)
+        if on_batch:
+            on_batch(len(items))
     attempts = []
     for item, reply in zip(items, replies, strict=True):
         extracted = extract_answer(reply, pack.spec.answer.pattern, pack.spec.answer.pick)

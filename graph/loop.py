@@ -93,6 +93,25 @@ def _student(ctx: RunContext, checkpoint: str | None):
     return model, tokenizer
 
 
+def _vllm_replies(ctx: RunContext, checkpoint: str | None):
+    """vLLM generation for the evaluation when ``--eval-engine`` allows it (None: transformers)."""
+    from agents.student import VLLMStudent, vllm_usable
+    from training.student_model import resolve_student
+
+    engine = ctx.settings.eval_engine  # "vllm" was checked usable when the run started
+    if engine == "transformers" or (engine == "auto" and not vllm_usable()):
+        return None
+    adapter = Path(checkpoint) if checkpoint else None
+    if adapter is not None and not (adapter / "adapter_config.json").is_file():
+        return None  # a whole-model checkpoint: transformers answers it
+    if "vllm" not in ctx.cache:
+        ctx.ui.log("evaluating with vLLM (CUDA, gpu extra installed)")
+        base = resolve_student(ctx.settings.student)
+        ctx.cache["vllm"] = VLLMStudent(base, ctx.settings.lora_r)
+    student = ctx.cache["vllm"]
+    return lambda prompts, max_new_tokens: student.generate(prompts, max_new_tokens, adapter)
+
+
 @timed
 def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Score the student on the probe and test sets; keep the probe failures for the analyst."""
@@ -101,6 +120,7 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     ctx, cycle, started = runtime.context, state.get("cycle", 0), time.perf_counter()
     model, tokenizer = _student(ctx, _checkpoint(state))
     verifier = _verifier(ctx)
+    replies_for = _vllm_replies(ctx, _checkpoint(state))
     accuracy, sizes = {}, {}
     for split in ("probe", "test"):
         items = ctx.store.eval_items(split)
@@ -114,6 +134,7 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
                 verifier,
                 ctx.settings.eval_batch_size,
                 bar.advance,
+                replies_for,
             )
         ctx.store.save_attempts(cycle, split, attempts)
         accuracy[split] = sum(a.correct for a in attempts) / len(attempts)
@@ -351,10 +372,6 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     metrics = {"train_examples": len(examples), "train_examples_total": total + len(examples)}
-    # Pairs come from the student as it enters the cycle, before any phase updates it.
-    pairs = (
-        _preference_pairs(ctx, cycle, examples, model, tokenizer) if "dpo" in config.phases else []
-    )
     phases = []
     for phase in config.phases:
         if phase == "sft":
@@ -363,6 +380,8 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             )
             metrics |= extra
         elif phase == "dpo":
+            # Pairs come from the student as it is now (after SFT in sft+dpo): its own mistakes.
+            pairs = _preference_pairs(ctx, cycle, examples, model, tokenizer)
             metrics["dpo_pairs"] = len(pairs)
             if not pairs:
                 ctx.ui.log(f"  cycle {cycle}: the student got every new item right; no DPO pairs")

@@ -62,6 +62,13 @@ def run_loop(settings: RunSettings | None = None, ui=None, resume: str | None = 
 
     settings = settings or RunSettings()
     ui = ui or LoopUI()
+    if settings.eval_engine == "vllm":
+        from agents.student import vllm_usable
+
+        if not vllm_usable():
+            raise ValueError(
+                "--eval-engine vllm needs CUDA and the gpu extra: pip install '.[gpu]'"
+            )
     if resume:
         run_id, run_dir = resume, Path(settings.runs_dir) / resume
         if not (run_dir / "run.db").is_file():

@@ -68,12 +68,18 @@ class RunSettings:
     target_accuracy: float = _opt(1.0, "Stop once test accuracy reaches this.")
     patience: int = _opt(2, "Stop after this many cycles without a test-accuracy gain.")
     eval_batch_size: int = _opt(32, "Items per batch when the student answers.")
+    eval_engine: str = _opt(
+        "auto",
+        "How the student answers: auto (vLLM on CUDA with the gpu extra, else transformers), "
+        "transformers, or vllm.",
+    )
     runs_dir: str = _opt("runs", "Folder that holds one sub-folder per run.")
     # Training options: defaults, help and checks all come from TrainConfig.
     objective: str = _train("objective")
     learning_rate: float = _train("learning_rate")
     dpo_learning_rate: float = _train("dpo_learning_rate")
     dpo_beta: float = _train("dpo_beta")
+    dpo_nll: float = _train("dpo_nll")
     epochs: float = _train("epochs")
     train_batch_size: int = _train("batch_size")
     max_length: int = _train("max_length")
@@ -94,6 +100,10 @@ class RunSettings:
         if self.patience < 1 or self.eval_batch_size < 1 or self.llm_max_tokens < 1:
             raise ValueError("--patience, --eval-batch-size and --llm-max-tokens must be >= 1")
         self.train_config(cycle=0)  # raises on a bad training option
+        if self.eval_engine not in ("auto", "transformers", "vllm"):
+            raise ValueError(
+                f"--eval-engine must be auto, transformers or vllm, got {self.eval_engine!r}"
+            )
         if self.plan not in ("targeted", "uniform"):
             raise ValueError(f"--plan must be targeted or uniform, got {self.plan!r}")
         self.plan_rule()  # raises on a bad planning option

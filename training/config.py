@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field, fields
 
 OBJECTIVES = ("sft", "dpo", "sft+dpo", "grpo")
@@ -24,6 +25,11 @@ class TrainConfig:
     learning_rate: float = _f(1e-3, "Peak AdamW learning rate (SFT and GRPO).")
     dpo_learning_rate: float = _f(2e-4, "Learning rate of the DPO phase.")
     dpo_beta: float = _f(0.1, "DPO beta: how far the student may move from its reference.")
+    dpo_nll: float = _f(
+        1.0,
+        "Weight of an NLL term on the chosen answer added to the DPO loss (RPO-style: the chosen "
+        "answers stay likely while the rejected ones are pushed down); 0: plain DPO.",
+    )
     epochs: float = _f(2.0, "Passes over the cycle's examples (each phase).")
     batch_size: int = _f(0, "Examples per optimizer step (0: 8 on CPU, 32 on CUDA).")
     max_length: int = _f(0, "Token limit per example (0: from the longest example).")
@@ -48,6 +54,7 @@ class TrainConfig:
             ("learning_rate", self.learning_rate > 0, "> 0"),
             ("dpo_learning_rate", self.dpo_learning_rate > 0, "> 0"),
             ("dpo_beta", self.dpo_beta > 0, "> 0"),
+            ("dpo_nll", self.dpo_nll >= 0, ">= 0"),
             ("epochs", self.epochs > 0, "> 0"),
             ("batch_size", self.batch_size >= 0, ">= 0 (0: auto)"),
             ("max_length", self.max_length == 0 or self.max_length >= 8, "0 (auto) or >= 8"),
@@ -63,6 +70,10 @@ class TrainConfig:
         for name, ok, wanted in checks:
             if not ok:
                 raise ValueError(f"{name} must be {wanted}, got {getattr(self, name)!r}")
+        if self.report_to != "none" and importlib.util.find_spec(self.report_to) is None:
+            raise ValueError(
+                f"report_to {self.report_to} needs its package: pip install {self.report_to}"
+            )
 
     @property
     def phases(self) -> list[str]:

@@ -121,6 +121,9 @@ def prepare_student(model, config: TrainConfig):
         return model
     if isinstance(model, PeftModel):
         return model
+    import torch
+
+    torch.manual_seed(config.seed)  # the adapter's initial weights follow the run's seed
     targets = config.lora_targets
     lora = LoraConfig(
         r=config.lora_r,
@@ -283,6 +286,11 @@ def train_dpo(
         learning_rate=config.dpo_learning_rate,
         beta=config.dpo_beta,
         max_length=max_length,
+        **(
+            {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, config.dpo_nll]}
+            if config.dpo_nll
+            else {}
+        ),
     )
     trainer = DPOTrainer(
         model=model,

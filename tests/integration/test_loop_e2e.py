@@ -172,6 +172,14 @@ def test_each_objective_trains_a_cycle(small_pack, tmp_path, quiet_ui, objective
     assert load_state(run_dir, run_id)["checkpoint"] == str(saved)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
+def test_vllm_evaluation_without_cuda_is_refused_before_a_run_folder_exists(tmp_path, quiet_ui):
+    settings = RunSettings(student="tiny", eval_engine="vllm", runs_dir=str(tmp_path / "runs"))
+    with pytest.raises(ValueError, match="--eval-engine vllm needs CUDA"):
+        run_loop(settings, ui=quiet_ui)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_resume_of_unknown_run_is_an_error(tmp_path, quiet_ui):
     with pytest.raises(FileNotFoundError, match="no-such-run"):
         run_loop(RunSettings(runs_dir=str(tmp_path)), ui=quiet_ui, resume="no-such-run")

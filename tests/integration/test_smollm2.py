@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from agents.student import answer_items
+from agents.student import VLLMStudent, answer_items, student_messages, vllm_usable
 from tools.packs import load_pack
 from tools.verifiers import make_verifier
 from training.config import TrainConfig
-from training.offpolicy import sft_rows, train_sft
+from training.offpolicy import dpo_rows, save_checkpoint, sft_rows, train_dpo, train_sft
 from training.student_model import load_student, smollm2_dir
 
 pytestmark = pytest.mark.slow
@@ -33,6 +33,19 @@ def test_smollm2_converts_answers_and_trains(model_cache, tmp_path):
     lora_b = [p for n, p in trained.named_parameters() if "lora_B" in n]
     assert lora_b and any(not torch.equal(p, torch.zeros_like(p)) for p in lora_b)
 
+    # DPO on the student's own wrong answers, on top of the SFT adapter
+    pairs = [
+        {"question": a.item.question, "chosen": a.item.answer, "rejected": a.output}
+        for a in attempts
+        if not a.correct and a.output.strip() != a.item.answer
+    ]
+    assert pairs
+    rows = dpo_rows(pairs, lambda q: student_messages(pack, q))
+    before = {n: p.detach().clone() for n, p in trained.named_parameters() if "lora_" in n}
+    trained, result = train_dpo(trained, tokenizer, rows, TrainConfig(epochs=1), tmp_path / "c1")
+    assert result.steps >= 1 and list(trained.peft_config) == ["default"]
+    assert any(not torch.equal(before[n], p) for n, p in trained.named_parameters() if n in before)
+
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -42,5 +55,44 @@ def test_cuda_training_runs_on_the_gpu(tiny_student_dir, tmp_path):
         [{"question": f"{a} + 1 =", "answer": str(a + 1)} for a in range(8)],
         lambda q: [{"role": "user", "content": q}],
     )
-    trained, _ = train_sft(model, tokenizer, rows, TrainConfig(epochs=1), tmp_path / "c1")
+    trained, result = train_sft(model, tokenizer, rows, TrainConfig(epochs=1), tmp_path / "c1")
     assert next(trained.parameters()).device.type == "cuda"
+    assert result.steps == 1  # batch size 0 resolves to 32 on CUDA
+    pairs = [{"question": r["prompt"][0]["content"], "chosen": "1", "rejected": "no"} for r in rows]
+    trained, result = train_dpo(
+        trained,
+        tokenizer,
+        dpo_rows(pairs, lambda q: [{"role": "user", "content": q}]),
+        TrainConfig(epochs=1),
+        tmp_path / "c1",
+    )
+    assert result.loss is not None and torch.cuda.max_memory_allocated() > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not vllm_usable(), reason="needs CUDA and the gpu extra (vLLM)")
+def test_vllm_answers_like_transformers(model_cache, tmp_path):
+    """Greedy answers from vLLM (bf16) and transformers agree on most items, base and adapter."""
+    base_dir = smollm2_dir()
+    model, tokenizer = load_student(base_dir)
+    pack = load_pack("arithmetic")
+    source = pack.make_source()
+    items = source.sample(32, seed=5)
+    verifier = make_verifier("reasoning_gym", source)
+    rows = sft_rows([i.model_dump() for i in items], lambda q: student_messages(pack, q))
+    trained, _ = train_sft(model, tokenizer, rows, TrainConfig(epochs=1), tmp_path)
+    adapter = save_checkpoint(trained, tokenizer, tmp_path / "student")
+    engine = VLLMStudent(base_dir, lora_rank=16)
+    for checkpoint in (None, adapter):
+        reference, _ = load_student(base_dir, checkpoint)
+        hf = answer_items(reference, tokenizer, pack, items, verifier)
+        fast = answer_items(
+            reference,
+            tokenizer,
+            pack,
+            items,
+            verifier,
+            replies_for=lambda prompts, n, c=checkpoint: engine.generate(prompts, n, c),
+        )
+        agree = sum(a.extracted == b.extracted for a, b in zip(hf, fast, strict=True))
+        assert agree >= 0.8 * len(items), (checkpoint, agree)

@@ -149,14 +149,15 @@ def test_dpo_moves_the_student_toward_chosen(tiny_student_dir, tmp_path, full):
     model, tokenizer = load_student(tiny_student_dir)
     pairs = _pairs()
 
+    def chosen(m):
+        return sum(_sequence_logp(m, tokenizer, p["question"], p["chosen"]) for p in pairs)
+
     def margin(m):
-        return sum(
-            _sequence_logp(m, tokenizer, p["question"], p["chosen"])
-            - _sequence_logp(m, tokenizer, p["question"], p["rejected"])
-            for p in pairs
+        return chosen(m) - sum(
+            _sequence_logp(m, tokenizer, p["question"], p["rejected"]) for p in pairs
         )
 
-    before_margin = margin(model)
+    before_margin, before_chosen = margin(model), chosen(model)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     config = TrainConfig(epochs=2, batch_size=4, full_finetune=full, dpo_learning_rate=1e-3)
     trained, result = train_dpo(model, tokenizer, dpo_rows(pairs, _messages), config, tmp_path)
@@ -173,6 +174,7 @@ def test_dpo_moves_the_student_toward_chosen(tiny_student_dir, tmp_path, full):
             if "lora_B" in n
         )
     assert margin(trained) > before_margin + 1.0
+    assert chosen(trained) > before_chosen  # the NLL term (--dpo-nll 1) keeps chosen likely
 
 
 def test_dpo_after_sft_on_the_same_adapter(tiny_student_dir, tmp_path):
@@ -186,8 +188,10 @@ def test_dpo_after_sft_on_the_same_adapter(tiny_student_dir, tmp_path):
             model, tokenizer, dpo_rows(_pairs(8), _messages), config, tmp_path / str(cycle)
         )
         assert result.steps == 1 and list(model.peft_config) == ["default"]
-        # The first DPO step starts at the reference: loss log(2) means reference == policy.
-        assert result.log[0]["loss"] == pytest.approx(0.6931, abs=1e-3)
+        # The first DPO step starts at the reference (the post-SFT adapter): zero implicit rewards.
+        first = result.log[0]
+        assert first["rewards/chosen"] == pytest.approx(0, abs=1e-4)
+        assert first["rewards/rejected"] == pytest.approx(0, abs=1e-4)
         assert any(
             not torch.equal(after_sft[n], p) for n, p in model.named_parameters() if n in after_sft
         )
@@ -256,3 +260,11 @@ def test_config_checks_name_the_field(bad):
     (name,) = bad
     with pytest.raises(ValueError, match=f"^{name} must be"):
         TrainConfig(**bad)
+
+
+def test_a_dashboard_without_its_package_is_refused_up_front(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ValueError, match="pip install tensorboard"):
+        TrainConfig(report_to="tensorboard")
