@@ -86,18 +86,82 @@ def run(**options) -> None:
 app.command("run")(_options_from_settings(run))
 
 
+def compare(seeds: int = 3, **options) -> None:
+    """Targeted vs uniform plan over several seeds, one run after another; reports the
+    data-efficiency ratio."""
+    import signal
+    import sys
+
+    from graph.compare import ratio_sentence, run_compare
+    from tools.report import write_compare_report
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    resume = options.pop("resume")
+    options.pop("plan", None)
+    try:
+        settings = RunSettings(**options)
+        compare_id, folder = run_compare(settings, seeds, resume=resume)
+        path = write_compare_report(folder)
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from err
+    except KeyboardInterrupt:
+        typer.secho("interrupted: continue with --resume <compare_id>", fg="yellow", err=True)
+        raise typer.Exit(130) from None
+    from graph.compare import load_compare, summarize
+
+    typer.echo(ratio_sentence(summarize(load_compare(folder)[1])))
+    typer.echo(f"comparison folder: {folder}; report: {path}")
+
+
+def _compare_signature(func):
+    """``compare`` takes every run option but --plan (it runs both), plus --seeds."""
+    _options_from_settings(func)
+    params = [
+        p.replace(default=typer.Option(None, help="Continue the stopped comparison with this id."))
+        if p.name == "resume"
+        else p
+        for p in func.__signature__.parameters.values()
+        if p.name not in ("plan", "seed")
+    ]
+    params.insert(
+        1,
+        inspect.Parameter(
+            "seeds",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=int,
+            default=typer.Option(3, help="Seeds per arm (0, 1, ...); each arm runs every seed."),
+        ),
+    )
+    func.__signature__ = inspect.Signature(params)
+    return func
+
+
+app.command("compare")(_compare_signature(compare))
+
+
 @app.command("report")
-def report(run_id: str, runs_dir: str = typer.Option("runs", help="Folder holding run folders.")):
-    """Redraw report.md for a run from its store."""
+def report(
+    run_id: str = typer.Argument(..., help="A run id or a comparison id."),
+    runs_dir: str = typer.Option("runs", help="Folder holding run folders."),
+):
+    """Redraw report.md for a run or a comparison from what is stored."""
     from pathlib import Path
 
-    from tools.report import write_report
+    from tools.report import write_compare_report, write_report
     from tools.store import RunStore
 
-    run_dir = Path(runs_dir) / run_id
-    if not (run_dir / "run.db").is_file():
-        raise typer.BadParameter(f"no run folder {run_dir} with a run.db")
-    typer.echo(write_report(RunStore(run_dir / "run.db"), run_dir, run_id))
+    folder = Path(runs_dir) / run_id
+    if (folder / "compare.json").is_file():
+        try:
+            typer.echo(write_compare_report(folder))
+        except FileNotFoundError as err:
+            typer.secho(f"error: {err}", fg="red", err=True)
+            raise typer.Exit(2) from err
+        return
+    if not (folder / "run.db").is_file():
+        raise typer.BadParameter(f"no run folder {folder} with a run.db, nor a comparison")
+    typer.echo(write_report(RunStore(folder / "run.db"), folder, run_id))
 
 
 if __name__ == "__main__":

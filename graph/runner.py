@@ -50,8 +50,15 @@ def load_state(run_dir: Path, run_id: str) -> dict:
         return dict(app.get_state({"configurable": {"thread_id": run_id}}).values)
 
 
-def run_loop(settings: RunSettings | None = None, ui=None, resume: str | None = None) -> str:
+def run_loop(
+    settings: RunSettings | None = None,
+    ui=None,
+    resume: str | None = None,
+    run_id: str | None = None,
+) -> str:
     """Run (or, with ``resume=<run_id>``, continue) a loop to its end; returns the run id.
+
+    ``run_id`` names a new run's folder (default: made from the pack, time and seed).
 
     ``settings.runs_dir`` says where run folders live; a resumed run reads its other settings,
     and the pack folder it started with, from its own store, and refuses a pack that changed.
@@ -75,7 +82,7 @@ def run_loop(settings: RunSettings | None = None, ui=None, resume: str | None = 
             raise FileNotFoundError(f"--resume {resume}: no run folder {run_dir} with a run.db")
     else:
         pack = load_pack(settings.pack)  # a bad pack fails here, before a run folder exists
-        run_id = new_run_id(settings)
+        run_id = run_id or new_run_id(settings)
         run_dir = Path(settings.runs_dir) / run_id
     with ExitStack() as stack:
         store = RunStore(run_dir / "run.db")

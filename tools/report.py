@@ -152,3 +152,66 @@ def write_report(store: RunStore, run_dir: Path, run_id: str) -> Path:
     path = Path(run_dir) / "report.md"
     path.write_text(render_report(store, run_id))
     return path
+
+
+def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) -> str:
+    """``report.md`` of a targeted-vs-uniform comparison."""
+    from graph.compare import ARMS, ratio_sentence
+
+    s = record["settings"]
+    seeds = record["seeds"]
+    lines = [
+        f"# failforward comparison {compare_id}",
+        "",
+        f"pack `{s.get('pack')}`, student `{s.get('student')}`, {s.get('cycles')} cycles x "
+        f"{s.get('budget')} candidates, objective `{s.get('objective')}`, seeds {seeds}; "
+        "both arms share the student, the test set, the budget and the training settings.",
+        "",
+        f"**{ratio_sentence(summary)}**: the uniform examples needed to reach the targeted arm's "
+        "final test accuracy (linear between cycles on the uniform curve), divided by the "
+        "targeted arm's examples; above 1 means targeted data teaches more per example.",
+        "",
+        "## Test accuracy against training examples (mean over seeds, 95% interval)",
+        "",
+        "| cycle | " + " | ".join(f"{a} examples | {a} test acc" for a in ARMS) + " |",
+        "|---:|" + "---:|---:|" * len(ARMS),
+    ]
+    tables = summary["arms"]
+    for i in range(min(len(tables[a]) for a in ARMS)):
+        cells = []
+        for arm in ARMS:
+            r = tables[arm][i]
+            cells.append(
+                f"{r['examples']:.0f} | {r['accuracy']:.1%} ({r['low']:.1%}-{r['high']:.1%})"
+            )
+        lines.append(f"| {i} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Per seed",
+        "",
+        "| seed | targeted run | uniform run | targeted final acc | targeted examples |"
+        " uniform examples to reach it | ratio |",
+        "|---:|---|---|---:|---:|---:|---:|",
+    ]
+    for seed, ratio, t_id, u_id in zip(
+        seeds, summary["ratios"], run_ids["targeted"], run_ids["uniform"], strict=True
+    ):
+        if ratio is None:
+            lines.append(f"| {seed} | {t_id} | {u_id} | - | 0 | - | - |")
+            continue
+        reached = "never" if ratio.uniform_examples is None else f"{ratio.uniform_examples:.0f}"
+        lines.append(
+            f"| {seed} | {t_id} | {u_id} | {ratio.target_accuracy:.1%} | "
+            f"{ratio.targeted_examples:.0f} | {reached} | {ratio.text()} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_compare_report(folder: Path) -> Path:
+    from graph.compare import load_compare, summarize
+
+    record, curves, run_ids = load_compare(folder)
+    summary = summarize(curves)
+    path = folder / "report.md"
+    path.write_text(render_compare(folder.name, record, summary, run_ids))
+    return path

@@ -42,3 +42,21 @@ def test_bad_pack_is_a_clean_error(tmp_path):
 def test_resume_refuses_new_settings(tmp_path):
     result = CliRunner().invoke(app, ["run", "--resume", "x", "--cycles", "5"])
     assert result.exit_code != 0 and "drop --cycles" in result.output
+
+
+def test_compare_takes_run_options_but_plan_and_seed():
+    result = CliRunner().invoke(app, ["compare", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "--seeds" in result.output and "--cycles" in result.output
+    assert "--plan " not in result.output and "--seed " not in result.output
+
+
+def test_report_of_a_missing_comparison_run_names_the_fix(tmp_path):
+    folder = tmp_path / "compare-x"
+    folder.mkdir()
+    (folder / "compare.json").write_text(
+        '{"settings": {}, "seeds": [0], "runs": {"targeted": {}, "uniform": {}}}'
+    )
+    result = CliRunner().invoke(app, ["report", "compare-x", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "failforward compare --resume compare-x" in result.output

@@ -1,0 +1,235 @@
+"""Targeted vs uniform: the same loop on both plans over several seeds, and the data-efficiency
+ratio (uniform examples needed to reach the targeted arm's final accuracy / targeted examples).
+
+A comparison is a folder ``<runs_dir>/<compare_id>/`` holding ``compare.json`` (settings and the
+run id of every arm and seed, written before each run starts) and its reports; the runs are
+ordinary run folders next to it, so each can be reported, resumed or exported on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph.state import RunSettings
+
+ARMS = ("targeted", "uniform")
+
+
+@dataclass
+class Curve:
+    """Test accuracy after each cycle against the training examples seen so far."""
+
+    examples: list[float]
+    accuracy: list[float]
+
+
+def run_curve(metrics: dict[int, dict[str, float]]) -> Curve:
+    """A run's curve from its stored metrics (cycle 0 = the untrained student at 0 examples)."""
+    cycles = sorted(c for c, m in metrics.items() if "test_acc" in m)
+    return Curve(
+        examples=[metrics[c].get("train_examples_total", 0.0) if c else 0.0 for c in cycles],
+        accuracy=[metrics[c]["test_acc"] for c in cycles],
+    )
+
+
+def examples_to_reach(curve: Curve, target: float) -> float | None:
+    """The examples at which ``curve`` first reaches ``target`` (linear between cycles), or None.
+
+    Example:
+        >>> examples_to_reach(Curve([0, 100, 200], [0.1, 0.2, 0.4]), 0.3)
+        150.0
+    """
+    points = list(zip(curve.examples, curve.accuracy, strict=True))
+    if points and points[0][1] >= target:
+        return points[0][0]
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        if y1 >= target > y0:
+            return x0 + (target - y0) / (y1 - y0) * (x1 - x0)
+    return None
+
+
+@dataclass
+class Ratio:
+    """Uniform examples to reach the targeted arm's final accuracy, over targeted examples.
+    ``censored``: uniform never got there, so ``value`` (its last examples / targeted's) is a
+    lower bound."""
+
+    value: float
+    censored: bool
+    target_accuracy: float
+    targeted_examples: float
+    uniform_examples: float | None
+
+    def text(self) -> str:
+        return f"> {self.value:.2f}" if self.censored else f"{self.value:.2f}"
+
+
+def efficiency_ratio(targeted: Curve, uniform: Curve) -> Ratio | None:
+    """The data-efficiency ratio of one seed; None when there is nothing to reach: the targeted
+    arm trained on nothing or ended no better than the untrained student."""
+    final_examples, final_accuracy = targeted.examples[-1], targeted.accuracy[-1]
+    if final_examples <= 0 or final_accuracy <= targeted.accuracy[0]:
+        return None
+    needed = examples_to_reach(uniform, final_accuracy)
+    if needed is None:
+        return Ratio(
+            uniform.examples[-1] / final_examples, True, final_accuracy, final_examples, None
+        )
+    return Ratio(needed / final_examples, False, final_accuracy, final_examples, needed)
+
+
+def mean_interval(values: list[float]) -> tuple[float, float, float]:
+    """Mean and 95% t-interval (the mean itself when there is one value)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, mean, mean
+    from scipy.stats import t
+
+    half = t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def arm_table(curves: list[Curve]) -> list[dict]:
+    """Per cycle over seeds: mean examples, mean accuracy and its 95% interval."""
+    rows = []
+    for i in range(min(len(c.accuracy) for c in curves)):
+        acc, low, high = mean_interval([c.accuracy[i] for c in curves])
+        rows.append(
+            {
+                "cycle": i,
+                "examples": statistics.fmean(c.examples[i] for c in curves),
+                "accuracy": acc,
+                "low": low,
+                "high": high,
+            }
+        )
+    return rows
+
+
+def summarize(curves: dict[str, list[Curve]]) -> dict:
+    """Both arms' mean curves, the ratio per seed and over seeds."""
+    ratios = [
+        efficiency_ratio(t, u) for t, u in zip(curves["targeted"], curves["uniform"], strict=True)
+    ]
+    known = [r for r in ratios if r is not None]
+    summary: dict = {"arms": {arm: arm_table(curves[arm]) for arm in ARMS}, "ratios": ratios}
+    if known:
+        mean, low, high = mean_interval([r.value for r in known])
+        summary |= {
+            "ratio": mean,
+            "ratio_low": low,
+            "ratio_high": high,
+            "censored": sum(r.censored for r in known),
+            "seeds": len(known),
+        }
+    return summary
+
+
+def ratio_sentence(summary: dict) -> str:
+    """The headline, honest about seeds where uniform never caught up."""
+    if "ratio" not in summary:
+        return (
+            "no data-efficiency ratio: in no seed did the targeted arm end above the untrained "
+            "student's accuracy, so there is no accuracy for uniform to reach"
+        )
+    text = (
+        f"data-efficiency ratio {summary['ratio']:.2f} "
+        f"(95% interval {summary['ratio_low']:.2f}-{summary['ratio_high']:.2f}, "
+        f"{summary['seeds']} seeds)"
+    )
+    skipped = len(summary["ratios"]) - summary["seeds"]
+    if skipped:
+        text += f"; {skipped} seeds left out: targeted ended no better than untrained"
+    if summary["censored"]:
+        text = (
+            f"data-efficiency ratio > {summary['ratio']:.2f}: in {summary['censored']} of "
+            f"{summary['seeds']} seeds uniform never reached targeted's final accuracy, so those "
+            "seeds count their last uniform examples and the mean is a lower bound "
+            f"(95% interval of that bound {summary['ratio_low']:.2f}-{summary['ratio_high']:.2f})"
+        )
+    return text
+
+
+# -- running ---------------------------------------------------------------------------------
+def new_compare_id(settings: RunSettings) -> str:
+    base = f"compare-{Path(settings.pack).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    compare_id, n = base, 1
+    while (Path(settings.runs_dir) / compare_id).exists():
+        n += 1
+        compare_id = f"{base}-{n}"
+    return compare_id
+
+
+def run_compare(
+    settings: RunSettings, seeds: int, ui=None, resume: str | None = None
+) -> tuple[str, Path]:
+    """Run (or continue) every arm and seed one after another; returns the id and its folder.
+
+    Each run gets the same settings but its plan and seed, and patience past the last cycle, so
+    every arm runs all its cycles and the curves line up.
+    """
+    from graph.runner import new_run_id, run_loop
+
+    runs_dir = Path(settings.runs_dir)
+    if resume:
+        folder = runs_dir / resume
+        if not (folder / "compare.json").is_file():
+            raise FileNotFoundError(f"--resume {resume}: no comparison {folder} with compare.json")
+        record = json.loads((folder / "compare.json").read_text())
+        compare_id = resume
+    else:
+        if seeds < 1:
+            raise ValueError(f"--seeds must be >= 1, got {seeds}")
+        compare_id = new_compare_id(settings)
+        folder = runs_dir / compare_id
+        base = {**settings.to_dict(), "patience": settings.cycles + 1, "target_accuracy": 1.0}
+        record = {"settings": base, "seeds": list(range(seeds)), "runs": {a: {} for a in ARMS}}
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        (folder / "compare.json").write_text(json.dumps(record, indent=2))
+
+    save()
+    for seed in record["seeds"]:
+        for arm in ARMS:
+            run_id = record["runs"][arm].get(str(seed))
+            if run_id and (runs_dir / run_id / "run.db").is_file():
+                # started before: finish it (a finished run returns at once)
+                run_loop(RunSettings(runs_dir=str(runs_dir)), ui=ui, resume=run_id)
+                continue
+            options = {**record["settings"], "plan": arm, "seed": seed, "runs_dir": str(runs_dir)}
+            run_settings = RunSettings.from_dict(options)
+            run_id = run_id or new_run_id(run_settings)
+            record["runs"][arm][str(seed)] = run_id
+            save()
+            run_loop(run_settings, ui=ui, run_id=run_id)
+    return compare_id, folder
+
+
+def load_compare(folder: Path) -> tuple[dict, dict[str, list[Curve]], dict[str, list[str]]]:
+    """The record, each arm's curves (seeds in order) and run ids, from the run stores."""
+    from tools.store import RunStore
+
+    record = json.loads((folder / "compare.json").read_text())
+    curves: dict[str, list[Curve]] = {}
+    run_ids: dict[str, list[str]] = {}
+    for arm in ARMS:
+        curves[arm], run_ids[arm] = [], []
+        for seed in record["seeds"]:
+            run_id = record["runs"][arm].get(str(seed))
+            db = folder.parent / str(run_id) / "run.db"
+            if not run_id or not db.is_file():
+                raise FileNotFoundError(
+                    f"{folder.name}: the {arm} run of seed {seed} is missing; continue with "
+                    f"failforward compare --resume {folder.name}"
+                )
+            store = RunStore(db)
+            curves[arm].append(run_curve(store.metrics()))
+            store.close()
+            run_ids[arm].append(run_id)
+    return record, curves, run_ids

@@ -1,0 +1,69 @@
+"""``failforward compare`` for real on the tiny student: both arms per seed on the same test set,
+a report drawn from the stores, and a comparison that resumes where it stopped."""
+
+import json
+
+import pytest
+
+from graph.compare import run_compare
+from graph.state import RunSettings
+from tools.report import write_compare_report
+from tools.store import RunStore
+
+
+def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet_ui, monkeypatch):
+    import graph.runner as runner
+
+    real_run, calls, power = runner.run_loop, [], ["on"]
+
+    def counted(settings=None, ui=None, resume=None, run_id=None):
+        calls.append(resume or f"new {settings.plan} s{settings.seed} {run_id}")
+        if len(calls) == 3 and power == ["on"]:
+            power[0] = "cut"
+            raise KeyboardInterrupt("power cut")
+        return real_run(settings, ui=ui, resume=resume, run_id=run_id)
+
+    monkeypatch.setattr(runner, "run_loop", counted)
+    runs = tmp_path / "runs"
+    settings = RunSettings(
+        pack=str(small_pack), student="tiny", cycles=1, budget=8, runs_dir=str(runs), patience=1
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run_compare(settings, seeds=2, ui=quiet_ui)
+    (folder,) = runs.glob("compare-*")
+    record = json.loads((folder / "compare.json").read_text())
+    assert record["settings"]["patience"] == 2  # every arm runs all its cycles
+    first = dict(record["runs"]["targeted"]), dict(record["runs"]["uniform"])
+
+    calls.clear()
+    compare_id, _ = run_compare(RunSettings(runs_dir=str(runs)), 0, ui=quiet_ui, resume=folder.name)
+    assert compare_id == folder.name
+    record = json.loads((folder / "compare.json").read_text())
+    t, u = record["runs"]["targeted"], record["runs"]["uniform"]
+    # seed 0's finished runs are only looked at; seed 1 targeted keeps the id it was given
+    assert calls == [t["0"], u["0"], f"new targeted s1 {t['1']}", f"new uniform s1 {u['1']}"]
+    assert t["0"] == first[0]["0"] and t["1"] == first[0]["1"]
+
+    stores = {
+        (arm, seed): RunStore(runs / record["runs"][arm][seed] / "run.db")
+        for arm in ("targeted", "uniform")
+        for seed in ("0", "1")
+    }
+    tests = {key: [i.question for i in s.eval_items("test")] for key, s in stores.items()}
+    assert len({tuple(v) for v in tests.values()}) == 1  # one test set for every run
+    for (arm, seed), store in stores.items():
+        s = store.get_meta("settings")
+        assert (s["plan"], s["seed"], s["cycles"], s["budget"]) == (arm, int(seed), 1, 8)
+        assert sorted(store.metrics()) == [0, 1]
+
+    report = write_compare_report(folder).read_text()
+    assert all(run_id in report for arm in record["runs"].values() for run_id in arm.values())
+    # the cycle-1 row holds each arm's mean examples and accuracy over the seeds, from the stores
+    cells = []
+    for arm in ("targeted", "uniform"):
+        m = [stores[(arm, seed)].metrics()[1] for seed in ("0", "1")]
+        examples = sum(x["train_examples_total"] for x in m) / 2
+        cells.append(f"{examples:.0f} | {sum(x['test_acc'] for x in m) / 2:.1%}")
+    row = next(line for line in report.splitlines() if line.startswith("| 1 | "))
+    assert row.startswith(f"| 1 | {cells[0]} (") and f" | {cells[1]} (" in row
+    assert "data-efficiency ratio" in report
