@@ -22,7 +22,7 @@ def render_report(store: RunStore, run_id: str) -> str:
         "",
         "The test set is never shown to any agent nor trained on.",
         "",
-        "| cycle | test acc | 95% CI | probe acc | train examples (cumulative) | train loss |",
+        "| cycle | test acc | 95% CI | probe acc | train examples (cumulative) | last train loss |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
     for cycle, m in sorted(metrics.items()):
@@ -149,8 +149,20 @@ def verdict_table(by_source: dict[str, dict[str, int]]) -> list[str]:
 
 
 def write_report(store: RunStore, run_dir: Path, run_id: str) -> Path:
+    """``report.md`` and ``report.html`` (the same, with figures) into the run folder."""
+    from tools import plots
+    from tools.html import page
+
+    markdown = render_report(store, run_id)
     path = Path(run_dir) / "report.md"
-    path.write_text(render_report(store, run_id))
+    path.write_text(markdown)
+    figures = [
+        plots.accuracy_figure(store),
+        plots.failure_modes_figure(store),
+        plots.plan_figure(store),
+        plots.critic_figure(store),
+    ]
+    (Path(run_dir) / "report.html").write_text(page(f"failforward run {run_id}", markdown, figures))
     return path
 
 
@@ -209,9 +221,14 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
 
 def write_compare_report(folder: Path) -> Path:
     from graph.compare import load_compare, summarize
+    from tools.html import page
+    from tools.plots import compare_figure
 
     record, curves, run_ids = load_compare(folder)
     summary = summarize(curves)
+    markdown = render_compare(folder.name, record, summary, run_ids)
     path = folder / "report.md"
-    path.write_text(render_compare(folder.name, record, summary, run_ids))
+    path.write_text(markdown)
+    html = page(f"failforward comparison {folder.name}", markdown, [compare_figure(summary)])
+    (folder / "report.html").write_text(html)
     return path

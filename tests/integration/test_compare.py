@@ -67,3 +67,5 @@ def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet
     row = next(line for line in report.splitlines() if line.startswith("| 1 | "))
     assert row.startswith(f"| 1 | {cells[0]} (") and f" | {cells[1]} (" in row
     assert "data-efficiency ratio" in report
+    page = (folder / "report.html").read_text()
+    assert page.count("<svg") == 1 and "Targeted vs uniform" in page

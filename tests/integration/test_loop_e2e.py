@@ -1,5 +1,7 @@
 """The whole loop, for real (LangGraph, FAISS, TRL, SQLite), on the tiny from-scratch student."""
 
+import re
+
 import pytest
 import torch
 
@@ -87,6 +89,14 @@ def test_two_cycles_end_to_end(small_pack, tmp_path, quiet_ui, tiny_student_dir)
     assert "Test accuracy per cycle" in report and "cycles done" in report
     assert "| cluster | failures | near-item acc |" in report and "| explore |" in report
     assert "## Training" in report and "| 2 | sft |" in report and "| 2 | dpo |" in report
+    page = (run_dir / "report.html").read_text()
+    assert page.count("<svg") == 4 and "Failure modes over cycles" in page
+    metrics = store.metrics()
+    for cycle in (0, 1, 2):  # the page's accuracy table holds the stored numbers
+        assert f'<td class="num">{metrics[cycle]["test_acc"]:.1%}</td>' in page
+    # self-contained: nothing loaded from elsewhere (SVG namespace URIs are names, not loads)
+    assert not re.search(r"""(src|href)\s*=\s*["'](https?:|file:|//)""", page)
+    assert "<script" not in page and "<link" not in page and "<img" not in page
 
 
 def test_replay_mixes_earlier_cycles_into_training(small_pack, tmp_path, quiet_ui):
