@@ -164,5 +164,26 @@ def report(
     typer.echo(write_report(RunStore(folder / "run.db"), folder, run_id))
 
 
+@app.command("export")
+def export(
+    run_id: str = typer.Argument(..., help="The run whose data to export."),
+    format: str = typer.Option("jsonl", "--format", help="jsonl, parquet, or hf (DatasetDict)."),
+    out: str = typer.Option("", help="Output folder (default: <run folder>/export)."),
+    rejected: bool = typer.Option(False, help="Also export rejected candidates, with verdicts."),
+    runs_dir: str = typer.Option("runs", help="Folder holding run folders."),
+):
+    """Export accepted examples (with lineage and verdicts) and DPO pairs."""
+    from pathlib import Path
+
+    from tools.export import export_run
+
+    try:
+        target = export_run(Path(runs_dir) / run_id, format, Path(out) if out else None, rejected)
+    except (ValueError, FileNotFoundError) as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(f"exported to {target}")
+
+
 if __name__ == "__main__":
     app()
