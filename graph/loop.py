@@ -355,7 +355,6 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
 
     import torch
 
-    from agents.student import student_messages
     from training.offpolicy import save_checkpoint
 
     ctx, cycle = runtime.context, state["plan"]["cycle"]
@@ -368,53 +367,18 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     model, tokenizer = _student(ctx, _checkpoint(state))
     config = ctx.settings.train_config(cycle)
     out_dir = ctx.run_dir / "checkpoints" / f"cycle-{cycle}"
-    messages = functools.partial(student_messages, ctx.pack)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     metrics = {"train_examples": len(examples), "train_examples_total": total + len(examples)}
+    trainers = {"sft": _train_sft_phase, "dpo": _train_dpo_phase, "grpo": _train_grpo_phase}
     phases = []
     for phase in config.phases:
-        if phase == "sft":
-            model, result, extra = _train_sft_phase(
-                ctx, cycle, examples, model, tokenizer, config, out_dir
-            )
-            metrics |= extra
-        elif phase == "dpo":
-            # Pairs come from the student as it is now (after SFT in sft+dpo): its own mistakes.
-            pairs = _preference_pairs(ctx, cycle, examples, model, tokenizer)
-            metrics["dpo_pairs"] = len(pairs)
-            if not pairs:
-                ctx.ui.log(f"  cycle {cycle}: the student got every new item right; no DPO pairs")
-                continue
-            from training.offpolicy import dpo_rows, train_dpo
-
-            rows = dpo_rows(pairs, messages)
-            with _train_bar(ctx, f"cycle {cycle}: DPO on {len(rows)} pairs", rows, config) as step:
-                model, result = train_dpo(model, tokenizer, rows, config, out_dir, step)
-        else:
-            from training.offpolicy import train_grpo
-
-            rows = [
-                {
-                    "prompt": messages(e["question"]),
-                    "question": e["question"],
-                    "answer": e["answer"],
-                    "metadata": json.dumps(e["metadata"]),
-                }
-                for e in examples
-            ]
-            label = f"cycle {cycle}: GRPO (experimental) on {len(rows)} prompts"
-            with _train_bar(ctx, label, rows, config, config.grpo_generations) as step:
-                model, result = train_grpo(
-                    model,
-                    tokenizer,
-                    rows,
-                    _verifier_reward(ctx),
-                    config,
-                    out_dir,
-                    ctx.pack.spec.student.max_new_tokens,
-                    step,
-                )
+        model, result, extra = trainers[phase](
+            ctx, cycle, examples, model, tokenizer, config, out_dir
+        )
+        metrics |= extra
+        if result is None:
+            continue
         phases.append(result)
         ctx.store.save_train_log(cycle, result.phase, result.log)
         metrics |= {
@@ -466,6 +430,50 @@ def _train_sft_phase(ctx: RunContext, cycle, examples, model, tokenizer, config,
     with _train_bar(ctx, label, rows, config) as step:
         model, result = train_sft(model, tokenizer, rows, config, out_dir, step)
     return model, result, {"train_replayed": len(replayed)}
+
+
+def _train_dpo_phase(ctx: RunContext, cycle, examples, model, tokenizer, config, out_dir):
+    """DPO on pairs from the student as it is now (after SFT in sft+dpo): its own mistakes."""
+    from agents.student import student_messages
+    from training.offpolicy import dpo_rows, train_dpo
+
+    pairs = _preference_pairs(ctx, cycle, examples, model, tokenizer)
+    if not pairs:
+        ctx.ui.log(f"  cycle {cycle}: the student got every new item right; no DPO pairs")
+        return model, None, {"dpo_pairs": 0}
+    rows = dpo_rows(pairs, functools.partial(student_messages, ctx.pack))
+    with _train_bar(ctx, f"cycle {cycle}: DPO on {len(rows)} pairs", rows, config) as step:
+        model, result = train_dpo(model, tokenizer, rows, config, out_dir, step)
+    return model, result, {"dpo_pairs": len(pairs)}
+
+
+def _train_grpo_phase(ctx: RunContext, cycle, examples, model, tokenizer, config, out_dir):
+    """Experimental GRPO on the accepted examples' questions, rewarded by the pack's verifier."""
+    from agents.student import student_messages
+    from training.offpolicy import train_grpo
+
+    rows = [
+        {
+            "prompt": student_messages(ctx.pack, e["question"]),
+            "question": e["question"],
+            "answer": e["answer"],
+            "metadata": json.dumps(e["metadata"]),
+        }
+        for e in examples
+    ]
+    label = f"cycle {cycle}: GRPO (experimental) on {len(rows)} prompts"
+    with _train_bar(ctx, label, rows, config, config.grpo_generations) as step:
+        model, result = train_grpo(
+            model,
+            tokenizer,
+            rows,
+            _verifier_reward(ctx),
+            config,
+            out_dir,
+            ctx.pack.spec.student.max_new_tokens,
+            step,
+        )
+    return model, result, {}
 
 
 @contextmanager
