@@ -122,7 +122,7 @@ def summarize(curves: dict[str, list[Curve]]) -> dict:
         mean, low, high = mean_interval([r.value for r in known])
         summary |= {
             "ratio": mean,
-            "ratio_low": low,
+            "ratio_low": max(0.0, low),  # a ratio of examples is never negative
             "ratio_high": high,
             "censored": sum(r.censored for r in known),
             "seeds": len(known),

@@ -76,6 +76,7 @@ def test_summary_over_seeds_and_its_sentence():
     summary = summarize({"targeted": targeted, "uniform": uniform})
     assert [r and r.value for r in summary["ratios"]] == [2.0, 1.0, None]
     assert summary["seeds"] == 2 and summary["censored"] == 1 and summary["ratio"] == 1.5
+    assert summary["ratio_low"] == 0.0  # t(0.975, 1) * 0.707 / 1.414 > 1.5: clipped at 0
     sentence = ratio_sentence(summary)
     assert sentence.startswith("data-efficiency ratio > 1.50: in 1 of 2 seeds uniform never")
     assert summary["arms"]["targeted"][1]["accuracy"] == pytest.approx(0.7 / 3)
