@@ -157,12 +157,11 @@ def ratio_sentence(summary: dict) -> str:
 
 # -- running ---------------------------------------------------------------------------------
 def new_compare_id(settings: RunSettings) -> str:
+    """``compare-<pack>-<date>-<time>``, with a suffix if that folder already exists."""
+    from graph.runner import free_folder_name
+
     base = f"compare-{Path(settings.pack).name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    compare_id, n = base, 1
-    while (Path(settings.runs_dir) / compare_id).exists():
-        n += 1
-        compare_id = f"{base}-{n}"
-    return compare_id
+    return free_folder_name(settings.runs_dir, base)
 
 
 def run_compare(

@@ -20,14 +20,19 @@ INITIAL_STATE: LoopState = {
 }
 
 
+def free_folder_name(runs_dir: str | Path, base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``, ... : the first name with no folder in ``runs_dir``."""
+    name, n = base, 1
+    while (Path(runs_dir) / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
 def new_run_id(settings: RunSettings) -> str:
     """``<pack>-<date>-<time>-s<seed>``, with a suffix if that folder already exists."""
     base = f"{Path(settings.pack).name}-{time.strftime('%Y%m%d-%H%M%S')}-s{settings.seed}"
-    run_id, n = base, 1
-    while (Path(settings.runs_dir) / run_id).exists():
-        n += 1
-        run_id = f"{base}-{n}"
-    return run_id
+    return free_folder_name(settings.runs_dir, base)
 
 
 @contextmanager
