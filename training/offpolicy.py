@@ -187,8 +187,19 @@ def _common_args(config: TrainConfig, output_dir: Path) -> dict:
     )
 
 
-def _run(trainer, phase: str, on_step: OnStep | None) -> tuple[list[dict], float]:
-    """Train with a step log (loss, learning rate, seconds since start) and progress calls."""
+def _train(
+    trainer,
+    phase: str,
+    rows: int,
+    on_step: OnStep | None,
+    max_length: int = 0,
+    truncated: int = 0,
+    tokens: int | None = None,
+) -> PhaseResult:
+    """Train with a step log (every logged value, seconds since start) and progress calls.
+
+    ``tokens``: the tokens trained on; None takes the trainer's own count (``num_tokens``).
+    """
     from transformers import PrinterCallback, TrainerCallback
 
     log: list[dict] = []
@@ -212,17 +223,15 @@ def _run(trainer, phase: str, on_step: OnStep | None) -> tuple[list[dict], float
     trainer.remove_callback(PrinterCallback)  # our own progress bar reports the steps
     trainer.add_callback(Recorder())
     trainer.train()
-    return log, time.perf_counter() - started
-
-
-def _result(phase, trainer, rows, log, seconds, max_length, truncated, tokens) -> PhaseResult:
     losses = [e["loss"] for e in log if "loss" in e]
+    if tokens is None:
+        tokens = int(max((e.get("num_tokens", 0) for e in log), default=0))
     return PhaseResult(
         phase=phase,
         rows=rows,
         steps=trainer.state.global_step,
         loss=losses[-1] if losses else None,
-        seconds=seconds,
+        seconds=time.perf_counter() - started,
         tokens=tokens,
         max_length=max_length,
         truncated=truncated,
@@ -250,17 +259,8 @@ def train_sft(
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
     )
-    log, seconds = _run(trainer, "sft", on_step)
-    result = _result(
-        "sft",
-        trainer,
-        len(rows),
-        log,
-        seconds,
-        max_length,
-        truncated,
-        round(tokens * config.epochs),
-    )
+    epoch_tokens = round(tokens * config.epochs)
+    result = _train(trainer, "sft", len(rows), on_step, max_length, truncated, epoch_tokens)
     return trainer.model, result
 
 
@@ -299,21 +299,12 @@ def train_dpo(
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
     )
-    log, seconds = _run(trainer, "dpo", on_step)
+    epoch_tokens = round(tokens * config.epochs)
+    result = _train(trainer, "dpo", len(rows), on_step, max_length, truncated, epoch_tokens)
     trained = trainer.model
     if isinstance(trained, PeftModel) and "ref" in trained.peft_config:
         trained.delete_adapter("ref")
         trained.set_adapter("default")
-    result = _result(
-        "dpo",
-        trainer,
-        len(rows),
-        log,
-        seconds,
-        max_length,
-        truncated,
-        round(tokens * config.epochs),
-    )
     return trained, result
 
 
@@ -370,7 +361,4 @@ def train_grpo(
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
     )
-    log, seconds = _run(trainer, "grpo", on_step)
-    tokens = int(max((e.get("num_tokens", 0) for e in log), default=0))
-    result = _result("grpo", trainer, len(rows), log, seconds, 0, 0, tokens)
-    return trainer.model, result
+    return trainer.model, _train(trainer, "grpo", len(rows), on_step)
