@@ -101,16 +101,14 @@ def compare(seeds: int = 3, **options) -> None:
     try:
         settings = RunSettings(**options)
         compare_id, folder = run_compare(settings, seeds, resume=resume)
-        path = write_compare_report(folder)
+        path, summary = write_compare_report(folder)
     except (ValueError, FileNotFoundError, ImportError) as err:
         typer.secho(f"error: {err}", fg="red", err=True)
         raise typer.Exit(2) from err
     except KeyboardInterrupt:
         typer.secho("interrupted: continue with --resume <compare_id>", fg="yellow", err=True)
         raise typer.Exit(130) from None
-    from graph.compare import load_compare, summarize
-
-    typer.echo(ratio_sentence(summarize(load_compare(folder)[1])))
+    typer.echo(ratio_sentence(summary))
     typer.echo(f"comparison folder: {folder}; report: {path}")
 
 
@@ -154,7 +152,7 @@ def report(
     folder = Path(runs_dir) / run_id
     if (folder / "compare.json").is_file():
         try:
-            typer.echo(write_compare_report(folder))
+            typer.echo(write_compare_report(folder)[0])
         except FileNotFoundError as err:
             typer.secho(f"error: {err}", fg="red", err=True)
             raise typer.Exit(2) from err

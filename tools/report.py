@@ -219,7 +219,8 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
     return "\n".join(lines) + "\n"
 
 
-def write_compare_report(folder: Path) -> Path:
+def write_compare_report(folder: Path) -> tuple[Path, dict]:
+    """Write a comparison's report.md and report.html; returns the .md path and the summary."""
     from graph.compare import load_compare, summarize
     from tools.html import page
     from tools.plots import compare_figure
@@ -231,4 +232,4 @@ def write_compare_report(folder: Path) -> Path:
     path.write_text(markdown)
     html = page(f"failforward comparison {folder.name}", markdown, [compare_figure(summary)])
     (folder / "report.html").write_text(html)
-    return path
+    return path, summary

@@ -56,7 +56,8 @@ def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet
         assert (s["plan"], s["seed"], s["cycles"], s["budget"]) == (arm, int(seed), 1, 8)
         assert sorted(store.metrics()) == [0, 1]
 
-    report = write_compare_report(folder).read_text()
+    path, _ = write_compare_report(folder)
+    report = path.read_text()
     assert all(run_id in report for arm in record["runs"].values() for run_id in arm.values())
     # the cycle-1 row holds each arm's mean examples and accuracy over the seeds, from the stores
     cells = []
