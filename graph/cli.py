@@ -96,11 +96,10 @@ def compare(seeds: int = 3, **options) -> None:
     from tools.report import write_compare_report
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    resume = options.pop("resume")
-    options.pop("plan", None)
+    resume = options.pop("resume")  # --plan and --seed are not options here: both arms, all seeds
     try:
         settings = RunSettings(**options)
-        compare_id, folder = run_compare(settings, seeds, resume=resume)
+        _, folder = run_compare(settings, seeds, resume=resume)
         path, summary = write_compare_report(folder)
     except (ValueError, FileNotFoundError, ImportError) as err:
         typer.secho(f"error: {err}", fg="red", err=True)
