@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from agents.replies import json_object
-from agents.schemas import Failure, FailureCluster, Item
+from agents.schemas import Failure, FailureCluster, Item, KnobCell
 from tools.embeddings import Embedder
 from tools.faiss_index import Clustering
 from tools.features import describe
@@ -77,6 +77,7 @@ def cluster_failures(
                 exemplars=[m.question for m in members[:3]],
                 knobs=knob_ranges(members, knobs),
                 knob_modes=knob_modes(members, knobs),
+                cells=knob_cells(members, knobs),
                 keywords=keywords.get(cluster_id, []),
                 description=f"keywords: {', '.join(keywords.get(cluster_id, []))}",
                 centroid=[] if outlier else result.centroids[cluster_id].tolist(),
@@ -113,6 +114,18 @@ def knob_modes(members: list[Failure], knobs: list[str]) -> dict[str, int]:
         if values:
             modes[knob] = values.most_common(1)[0][0]
     return modes
+
+
+def knob_cells(members: list[Failure], knobs: list[str]) -> list[KnobCell]:
+    """Failures per cell: members with an integer value for every knob, grouped by those values
+    (most failures first, then cell order)."""
+    counts = Counter(
+        tuple(int(m.metadata[k]) for k in knobs)
+        for m in members
+        if knobs and all(isinstance(m.metadata.get(k), int) for k in knobs)
+    )
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [KnobCell(knobs=dict(zip(knobs, cell, strict=True)), failures=n) for cell, n in ordered]
 
 
 def name_from_metadata(members: list[Failure], everyone: list[Failure], pack: Pack) -> str:

@@ -65,25 +65,33 @@ class PlanRule:
         return {f.name: f.metadata.get("help", "") for f in fields(cls)}
 
 
-def learning_gain(cluster: FailureCluster, rule: PlanRule) -> float:
+def learning_gain(
+    cluster: FailureCluster,
+    rule: PlanRule,
+    failures: int | None = None,
+    success: float | None = None,
+) -> float:
     """A cluster's weight: its failures, scaled by how close the student is to learning it.
 
     ``readiness = min(1, success / ready_at)`` where ``success`` is the student's accuracy on
     probe items near the cluster; weight per failure goes linearly from ``hopeless_weight`` (never
     right nearby) to 1 (right at least ``ready_at`` of the time). A cluster that shrank since last
     cycle gets ``shrink_bonus`` (keep it until solved); one targeted for ``flat_after`` cycles or
-    more without shrinking is cut by ``flat_decay`` per such cycle from then on.
+    more without shrinking is cut by ``flat_decay`` per such cycle from then on. ``failures`` and
+    ``success`` weigh one knob cell of the cluster instead of the whole of it.
 
     Example:
         >>> rule = PlanRule()
         >>> learning_gain(FailureCluster(cluster_id=0, name="a", size=10, success=0.25), rule)
         5.5
     """
+    failures = cluster.size if failures is None else failures
     if rule.weighting == "mass":
-        return float(cluster.size)
-    success = 0.0 if cluster.success is None else cluster.success
+        return float(failures)
+    if success is None:
+        success = 0.0 if cluster.success is None else cluster.success
     readiness = min(1.0, success / rule.ready_at)
-    weight = cluster.size * (rule.hopeless_weight + (1 - rule.hopeless_weight) * readiness)
+    weight = failures * (rule.hopeless_weight + (1 - rule.hopeless_weight) * readiness)
     if cluster.status == "shrank":
         weight *= rule.shrink_bonus
     if cluster.flat_cycles >= rule.flat_after:
@@ -109,6 +117,18 @@ def allocate(weights: list[float], budget: int) -> list[int]:
     return shares
 
 
+@dataclass
+class _Unit:
+    """Part of a cluster's failures that one plan target serves: a knob cell (or the whole
+    cluster when the pack has no knobs) and the cell the data is drawn from."""
+
+    cluster: FailureCluster
+    failures: int
+    weight: float
+    cell: dict[str, int]  # drawn from; {} with no knobs
+    stone: bool
+
+
 def plan_targeted(
     clusters: list[FailureCluster],
     pack: Pack,
@@ -116,41 +136,53 @@ def plan_targeted(
     cycle: int,
     rule: PlanRule | None = None,
     probe: list[tuple[Item, float]] | None = None,
+    yields: dict[str, float] | None = None,
 ) -> GenerationPlan:
-    """The cycle's plan: an exploration share, the rest over clusters by :func:`learning_gain`.
+    """The cycle's plan: an exploration share, the rest over the clusters' knob cells.
 
-    ``probe`` (items with the student's scores) lets a stepping stone pick the knob whose one
-    notch down the student handles best.
+    A cluster's failures are split by knob cell (3 terms of 2 digits, ...) and each cell is
+    weighted by :func:`learning_gain` with the student's probe accuracy *in that cell*, so the
+    data is drawn where the failures are and the student is close to right, not over the
+    cluster's whole knob range (which for a failure mode such as "off by a carry" spans the eval
+    distribution and makes the plan uniform in disguise). A hopeless cell gets stepping stones
+    (:func:`easier_cell`). ``yields`` (:func:`cell_yields`: the share of a cell's candidates the
+    critic accepted last time) scales each cell's weight, so budget moves out of cells that are
+    used up (every item there already seen, or in the test set). Whatever no cell takes goes to
+    exploration.
     """
     rule = rule or PlanRule()
+    yields = yields or {}
     targeted = [c for c in clusters if not c.outlier]
     failures = sum(c.size for c in clusters) or 1
-    explore = round(budget * rule.explore) if targeted else budget
-    weights = [learning_gain(c, rule) for c in targeted]
+    units = [u for c in targeted for u in _units(c, pack, rule, probe or [], yields)]
+    weights = [u.weight for u in units]
+    explore = round(budget * rule.explore) if units and sum(weights) > 0 else budget
     shares = allocate(weights, budget - explore)
+    explore = budget - sum(shares)
     targets = []
-    for cluster, weight, share in zip(targeted, weights, shares, strict=True):
+    for unit, share in zip(units, shares, strict=True):
         if share == 0:
             continue
-        stone = rule.weighting == "gain" and (cluster.success or 0.0) < rule.hopeless_below
-        overrides = stepping_stone(cluster, pack, probe or []) if stone else None
+        cluster = unit.cluster
+        cell = ", ".join(f"{k}={v}" for k, v in unit.cell.items())
+        name = f"{cluster.name} [{cell}]" if cluster.cells else cluster.name
         targets.append(
             PlanTarget(
-                target_id=f"c{cycle}-k{cluster.cluster_id}",
-                name=f"{cluster.name} (one notch easier)"
-                if overrides is not None
-                else cluster.name,
+                target_id=f"c{cycle}-k{cluster.cluster_id}"
+                + (f"/{cell.replace(' ', '')}" if cluster.cells else ""),
+                name=f"{name} (one notch easier)" if unit.stone else name,
                 description=cluster.description or f"{cluster.size} failures",
                 budget=share,
                 exemplars=cluster.exemplars,
-                source_config=source_overrides(cluster.knobs, pack)
-                if overrides is None
-                else overrides,
+                source_config=source_overrides({k: (v, v) for k, v in unit.cell.items()}, pack)
+                if unit.cell
+                else source_overrides(cluster.knobs, pack),
+                cell=unit.cell,
                 cluster_id=cluster.cluster_id,
-                kind="stepping_stone" if overrides is not None else "cluster",
-                cluster_size=cluster.size,
-                error_share=cluster.size / failures,
-                weight=round(weight, 4),
+                kind="stepping_stone" if unit.stone else "cluster",
+                cluster_size=unit.failures,
+                error_share=unit.failures / failures,
+                weight=round(unit.weight, 4),
             )
         )
     if explore:
@@ -164,6 +196,75 @@ def plan_targeted(
             )
         )
     return GenerationPlan(cycle=cycle, mode="targeted", targets=targets)
+
+
+def _units(
+    cluster: FailureCluster,
+    pack: Pack,
+    rule: PlanRule,
+    probe: list[tuple[Item, float]],
+    yields: dict[str, float],
+) -> list[_Unit]:
+    """The cluster's cells with their weights; cells drawn from the same place are merged."""
+    if not cluster.cells:  # no knobs: the cluster is one unit
+        success = cluster.success or 0.0
+        stone = rule.weighting == "gain" and success < rule.hopeless_below
+        easier = stepping_stone_cell(cluster.knob_modes, pack, probe) if stone else None
+        weight = learning_gain(cluster, rule)
+        return [_Unit(cluster, cluster.size, weight, easier or {}, easier is not None)]
+    merged: dict[tuple, _Unit] = {}
+    for cell in cluster.cells:
+        success = cell_accuracy(probe, cell.knobs)
+        if success is None:
+            success = cluster.success
+        weight = learning_gain(cluster, rule, cell.failures, success)
+        easier = None
+        if rule.weighting == "gain" and (success or 0.0) < rule.hopeless_below:
+            easier = stepping_stone_cell(cell.knobs, pack, probe)
+        drawn = easier or cell.knobs
+        weight *= yields.get(cell_key(drawn), 1.0)
+        key = tuple(drawn.items())
+        if key in merged:  # one target per cell drawn; a stone there joins the cell's own
+            merged[key].failures += cell.failures
+            merged[key].weight += weight
+            merged[key].stone = merged[key].stone and easier is not None
+        else:
+            merged[key] = _Unit(cluster, cell.failures, weight, dict(drawn), easier is not None)
+    return list(merged.values())
+
+
+def cell_key(cell: dict[str, int]) -> str:
+    """``"num_terms=3,num_digits=2"``: a cell as text, knobs in the given order."""
+    return ",".join(f"{k}={v}" for k, v in cell.items())
+
+
+def cell_yields(rows: list[dict], knobs: list[str], min_candidates: int = 5) -> dict[str, float]:
+    """Per knob cell, the share of candidates the critic accepted in the latest cycle that drew
+    at least ``min_candidates`` there. ``rows`` are stored examples (``cycle``, ``metadata``,
+    ``accepted``, ``source``); refined rewrites are left out (they are not draws).
+
+    Example:
+        >>> rows = [{"cycle": 1, "source": "procedural", "accepted": a,
+        ...          "metadata": {"n": 2}} for a in (1, 0, 0, 0, 0)]
+        >>> cell_yields(rows, ["n"])
+        {'n=2': 0.2}
+    """
+    counts: dict[str, dict[int, list[int]]] = {}
+    for row in rows:
+        meta = row["metadata"]
+        if row["source"] == "refined" or not knobs:
+            continue
+        if not all(isinstance(meta.get(k), int) for k in knobs):
+            continue
+        key = cell_key({k: meta[k] for k in knobs})
+        counts.setdefault(key, {}).setdefault(row["cycle"], []).append(int(row["accepted"]))
+    out = {}
+    for key, by_cycle in counts.items():
+        full = [c for c, v in by_cycle.items() if len(v) >= min_candidates]
+        if full:
+            latest = by_cycle[max(full)]
+            out[key] = sum(latest) / len(latest)
+    return out
 
 
 def plan_uniform(pack: Pack, budget: int, cycle: int) -> GenerationPlan:
@@ -194,17 +295,20 @@ def source_overrides(knobs: dict[str, tuple[int, int]], pack: Pack) -> dict[str,
 def stepping_stone(
     cluster: FailureCluster, pack: Pack, probe: list[tuple[Item, float]]
 ) -> dict[str, int] | None:
-    """The cluster's knob cell with one knob a notch easier: the knob whose lower value the
-    student gets right most often on the probe set (pack order breaks ties). None when no knob
-    can go lower (the cluster's own items are used then)."""
-    modes = dict(cluster.knob_modes)
+    """Source overrides for :func:`stepping_stone_cell` of the cluster's most common cell."""
+    easier = stepping_stone_cell(cluster.knob_modes, pack, probe)
+    return None if easier is None else source_overrides({k: (v, v) for k, v in easier.items()}, pack)
+
+
+def stepping_stone_cell(
+    cell: dict[str, int], pack: Pack, probe: list[tuple[Item, float]]
+) -> dict[str, int] | None:
+    """The cell with one knob a notch easier: the knob whose lower value the student gets right
+    most often on the probe set (pack order breaks ties). None when no knob can go lower."""
     options = []
     for order, (knob, spec) in enumerate(pack.spec.knobs.items()):
-        if knob not in modes or modes[knob] - 1 < spec.floor:
+        if knob not in cell or cell[knob] - 1 < spec.floor:
             continue
-        easier = {**modes, knob: modes[knob] - 1}
+        easier = {**cell, knob: cell[knob] - 1}
         options.append((-(cell_accuracy(probe, easier) or 0.0), order, easier))
-    if not options:
-        return None
-    easier = min(options)[2]
-    return source_overrides({k: (v, v) for k, v in easier.items()}, pack)
+    return min(options)[2] if options else None

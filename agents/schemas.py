@@ -45,6 +45,13 @@ class Failure(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class KnobCell(BaseModel):
+    """One value per difficulty knob (e.g. 3 terms of 2 digits) and how many failures fell there."""
+
+    knobs: dict[str, int]
+    failures: int = 0
+
+
 class FailureCluster(BaseModel):
     """A group of similar failures found by k-means over their embeddings.
 
@@ -60,6 +67,9 @@ class FailureCluster(BaseModel):
     )
     knob_modes: dict[str, int] = Field(
         default_factory=dict, description="Most common value of each knob in the cluster."
+    )
+    cells: list[KnobCell] = Field(
+        default_factory=list, description="The cluster's failures per knob cell, most first."
     )
     description: str = ""
     hypothesis: str = Field("", description="The skill the analyst thinks is missing.")
@@ -93,11 +103,14 @@ class PlanTarget(BaseModel):
     source_config: dict[str, Any] = Field(
         default_factory=dict, description="Overrides for the procedural source (knob ranges)."
     )
+    cell: dict[str, int] = Field(
+        default_factory=dict, description="The knob cell drawn from (empty: the source's own mix)."
+    )
     cluster_id: int | None = None
     kind: Literal["cluster", "stepping_stone", "explore", "uniform"] = "cluster"
     cluster_size: int = 0
     error_share: float = Field(0.0, description="The cluster's share of the cycle's failures.")
-    weight: float = Field(0.0, description="The planning rule's weight for the cluster.")
+    weight: float = Field(0.0, description="The planning rule's weight for the target.")
 
 
 class GenerationPlan(BaseModel):

@@ -256,8 +256,15 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     if ctx.settings.plan == "uniform":
         plan = planner.plan_uniform(ctx.pack, ctx.settings.budget, cycle)
     else:
+        earlier = [r for r in ctx.store.examples() if r["cycle"] < cycle]
         plan = planner.plan_targeted(
-            clusters, ctx.pack, ctx.settings.budget, cycle, ctx.settings.plan_rule(), probe
+            clusters,
+            ctx.pack,
+            ctx.settings.budget,
+            cycle,
+            ctx.settings.plan_rule(),
+            probe,
+            yields=planner.cell_yields(earlier, list(ctx.pack.spec.knobs)),
         )
     ctx.store.save_plan(plan)
     _show_plan(ctx, clusters, plan)
@@ -266,18 +273,25 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
 
 def _show_plan(ctx: RunContext, clusters, plan: GenerationPlan) -> None:
     """One line per cluster: failures (share), near-item accuracy, change, budget and kind."""
-    budgets = {t.cluster_id: t for t in plan.targets if t.cluster_id is not None}
+    by_cluster: dict[int, list] = {}
+    for t in plan.targets:
+        if t.cluster_id is not None:
+            by_cluster.setdefault(t.cluster_id, []).append(t)
     total = sum(c.size for c in clusters) or 1
     ctx.ui.log("  failures (share) near-ok change -> budget kind: cluster")
     for c in clusters:
-        target = budgets.get(c.cluster_id)
+        targets = by_cluster.get(c.cluster_id, [])
         near = "-" if c.success is None else f"{c.success:.0%}"
-        kind = "outlier" if c.outlier else target.kind if target else "cluster"
+        kinds = "+".join(sorted({t.kind for t in targets})) or "cluster"
         change = "-" if c.outlier else c.status
         ctx.ui.log(
             f"  {c.size:>3} ({c.size / total:>4.0%}) {near:>4} {change:<6}"
-            f" -> {target.budget if target else 0:>3} {kind}: {escape(c.name)}"
+            f" -> {sum(t.budget for t in targets):>3} {'outlier' if c.outlier else kinds}:"
+            f" {escape(c.name)}"
         )
+        for t in [t for t in targets if t.cell]:  # where its budget is drawn
+            cell = ", ".join(f"{k}={v}" for k, v in t.cell.items())
+            ctx.ui.log(f"  {'':>22}    {t.budget:>3} {t.kind}: {escape(cell)}")
     for t in plan.targets:
         if t.cluster_id is None:
             ctx.ui.log(f"  {'':>22} -> {t.budget:>3} {t.kind}: {escape(t.name)}")

@@ -37,14 +37,17 @@ def render_report(store: RunStore, run_id: str) -> str:
         lines += [f"### cycle {plan.cycle} ({plan.mode})", ""]
         lines += cluster_table(store.clusters(plan.cycle), store.cluster_links(plan.cycle))
         lines += [
-            "| target | kind | failures | error share | weight | budget | knobs |",
-            "|---|---|---:|---:|---:|---:|---|",
+            "| target | kind | failures | error share | weight | budget | accepted | knobs |",
+            "|---|---|---:|---:|---:|---:|---:|---|",
         ]
+        accepted: dict[str, int] = {}
+        for row in store.examples(cycle=plan.cycle, accepted=True):
+            accepted[row["target_id"]] = accepted.get(row["target_id"], 0) + 1
         for t in plan.targets:
             knobs = ", ".join(f"{k}={v}" for k, v in t.source_config.items()) or "source default"
             lines.append(
-                f"| {t.name} | {t.kind} | {t.cluster_size or '-'} | "
-                f"{t.error_share:.0%} | {t.weight:.2f} | {t.budget} | {knobs} |"
+                f"| {t.name} | {t.kind} | {t.cluster_size or '-'} | {t.error_share:.0%} | "
+                f"{t.weight:.2f} | {t.budget} | {accepted.get(t.target_id, 0)} | {knobs} |"
             )
         lines += ["", *verdict_table(store.verdicts_by_source(plan.cycle)), ""]
     lines += training_table(store, settings)

@@ -110,6 +110,21 @@ def test_clusters_carry_knobs_modes_centroids_and_outliers(pack):
     assert clusters[0].centroid == [1.0, 0.0, 0.0, 0.0] and clusters[2].centroid == []
 
 
+def test_clusters_count_their_failures_per_knob_cell(pack):
+    failures = [_failure(3, 2)] * 2 + [_failure(2, 1)] * 3 + [_failure(2, 2), _failure(3, 1)]
+    failures.append(
+        Failure(question="q", expected="1", output="", extracted="", metadata={"num_terms": 2})
+    )
+    (cluster,), _ = cluster_failures(failures, pack, _unit, clusterer=_fixed([0] * 8, k=1))
+    assert [(c.knobs, c.failures) for c in cluster.cells] == [
+        ({"num_terms": 2, "num_digits": 1}, 3),
+        ({"num_terms": 3, "num_digits": 2}, 2),
+        ({"num_terms": 2, "num_digits": 2}, 1),
+        ({"num_terms": 3, "num_digits": 1}, 1),
+    ]  # the failure without a digit count is in no cell
+    assert cluster.knobs == {"num_terms": (2, 3), "num_digits": (1, 2)}
+
+
 def test_names_pick_discriminative_values_and_stay_distinct(pack):
     everyone = [_failure(2, 1, "9")] * 6 + [_failure(2, 2, "9")] * 3 + [_failure(3, 2, "9")] * 3
     assert name_from_metadata(everyone[6:], everyone, pack).startswith("num_terms=3, num_digits=2")

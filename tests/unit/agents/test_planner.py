@@ -3,13 +3,14 @@ import pytest
 from agents.planner import (
     PlanRule,
     allocate,
+    cell_yields,
     learning_gain,
     plan_targeted,
     plan_uniform,
     source_overrides,
     stepping_stone,
 )
-from agents.schemas import FailureCluster, Item
+from agents.schemas import FailureCluster, Item, KnobCell
 from tools.packs import load_pack
 
 
@@ -130,3 +131,96 @@ def test_source_overrides_clamp_to_floor_and_ceiling(pack):
 def test_plan_uniform(pack):
     plan = plan_uniform(pack, budget=50, cycle=1)
     assert plan.mode == "uniform" and plan.budget == 50 and plan.targets[0].source_config == {}
+
+
+def _probe(accuracy: dict[tuple[int, int], float], n=10):
+    """Probe items per (terms, digits) cell, the given share of them right."""
+    return [
+        (Item(question=f"{cell}{i}", answer="1", metadata=dict(zip(KNOBS, cell))), float(i < acc * n))
+        for cell, acc in accuracy.items()
+        for i in range(n)
+    ]
+
+
+KNOBS = ("num_terms", "num_digits")
+
+
+def _spread(cluster_id=0, counts=None):
+    """A failure mode (say, off by a carry) whose failures fall in every cell of the eval mix."""
+    counts = counts or {(2, 1): 10, (2, 2): 10, (3, 1): 10, (3, 2): 10}
+    return FailureCluster(
+        cluster_id=cluster_id,
+        name="off by a carry",
+        size=sum(counts.values()),
+        success=0.2,
+        knobs={"num_terms": (2, 3), "num_digits": (1, 2)},
+        knob_modes={"num_terms": 2, "num_digits": 1},
+        cells=[KnobCell(knobs=dict(zip(KNOBS, c)), failures=n) for c, n in counts.items()],
+    )
+
+
+def test_a_cluster_spanning_the_eval_mix_is_planned_cell_by_cell(pack):
+    probe = _probe({(2, 1): 0.6, (2, 2): 0.3, (3, 1): 0.1, (3, 2): 0.0})
+    plan = plan_targeted([_spread()], pack, 100, cycle=2, probe=probe)
+    cells = [t for t in plan.targets if t.kind != "explore"]
+    # Each target draws one cell, never the cluster's whole range (that is the uniform mix).
+    for t in cells:
+        assert t.source_config["min_terms"] == t.source_config["max_terms"] == t.cell["num_terms"]
+        assert t.source_config["min_digits"] == t.source_config["max_digits"]
+    budget = {tuple(t.cell.values()): t.budget for t in cells}
+    # More data where the student is closer to right (60% > 10% correct); the hopeless cell
+    # (3x2, 0%) draws one notch easier, with fewer terms, which the student gets more often, so
+    # its failures join the 2x2 cell's and no target draws 3x2 at all.
+    assert budget[(2, 1)] > budget[(3, 1)] and (3, 2) not in budget
+    assert budget[(2, 2)] > budget[(3, 1)]
+    assert len({t.target_id for t in plan.targets}) == len(plan.targets) == 4
+    assert plan.budget == 100 and sum(t.cluster_size for t in cells) == 40
+    # Alone, a hopeless cell is a stepping stone, named so.
+    alone = plan_targeted([_spread(counts={(3, 2): 10})], pack, 20, cycle=2, probe=probe)
+    assert alone.targets[0].kind == "stepping_stone"
+    assert alone.targets[0].cell == {"num_terms": 2, "num_digits": 2}
+    assert alone.targets[0].name.endswith("[num_terms=2, num_digits=2] (one notch easier)")
+
+
+def test_budget_moves_out_of_cells_the_critic_found_used_up(pack):
+    probe = _probe({(2, 1): 0.6, (2, 2): 0.6})
+    cluster = _spread(counts={(2, 1): 10, (2, 2): 10})
+    fresh = plan_targeted([cluster], pack, 100, cycle=2, probe=probe)
+    used = plan_targeted(
+        [cluster], pack, 100, cycle=2, probe=probe, yields={"num_terms=2,num_digits=1": 0.25}
+    )
+
+    def budget(plan, cell):
+        return sum(t.budget for t in plan.targets if t.cell == cell)
+
+    small, large = {"num_terms": 2, "num_digits": 1}, {"num_terms": 2, "num_digits": 2}
+    assert budget(fresh, small) == budget(fresh, large) == 45
+    assert budget(used, small) == 18 and budget(used, large) == 72
+    gone = plan_targeted(
+        [cluster], pack, 100, cycle=2, probe=probe,
+        yields={"num_terms=2,num_digits=1": 0.0, "num_terms=2,num_digits=2": 0.0},
+    )
+    assert [(t.kind, t.budget) for t in gone.targets] == [("explore", 100)]
+
+
+def test_cell_yields_read_the_latest_cycle_with_enough_draws():
+    def rows(cycle, cell, accepted, rejected, source="procedural"):
+        meta = dict(zip(KNOBS, cell))
+        return [
+            {"cycle": cycle, "source": source, "metadata": meta, "accepted": a}
+            for a in [1] * accepted + [0] * rejected
+        ]
+
+    stored = (
+        rows(1, (2, 1), 8, 2)
+        + rows(2, (2, 1), 2, 6)  # used up by cycle 2
+        + rows(3, (2, 1), 1, 1)  # too few draws to say
+        + rows(2, (3, 2), 5, 0)
+        + rows(2, (3, 2), 0, 9, source="refined")  # rewrites are not draws
+        + [{"cycle": 2, "source": "llm", "metadata": {}, "accepted": 0}] * 9
+    )
+    assert cell_yields(stored, list(KNOBS)) == {
+        "num_terms=2,num_digits=1": 0.25,
+        "num_terms=3,num_digits=2": 1.0,
+    }
+    assert cell_yields(stored, []) == {}
