@@ -297,7 +297,9 @@ def stepping_stone(
 ) -> dict[str, int] | None:
     """Source overrides for :func:`stepping_stone_cell` of the cluster's most common cell."""
     easier = stepping_stone_cell(cluster.knob_modes, pack, probe)
-    return None if easier is None else source_overrides({k: (v, v) for k, v in easier.items()}, pack)
+    return (
+        None if easier is None else source_overrides({k: (v, v) for k, v in easier.items()}, pack)
+    )
 
 
 def stepping_stone_cell(

@@ -46,10 +46,12 @@ def timed(node):
     return wrapper
 
 
-def _source(ctx: RunContext):
-    if "source" not in ctx.cache:
-        ctx.cache["source"] = ctx.pack.make_source()
-    return ctx.cache["source"]
+def _source(ctx: RunContext, role: str = "eval"):
+    """The pack's eval source, or (``train``) the one the procedural teacher draws from."""
+    key = f"source:{role}"
+    if key not in ctx.cache:
+        ctx.cache[key] = ctx.pack.make_source(role)
+    return ctx.cache[key]
 
 
 def _verifier(ctx: RunContext):
@@ -315,7 +317,9 @@ def generate_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             candidates = generator.generate_llm(ctx.clients["teacher"], ctx.pack, plan)
             _report_failed_calls(ctx, "teacher", since)
         else:
-            candidates = generator.generate_procedural(_source(ctx), plan, ctx.settings.seed)
+            candidates = generator.generate_procedural(
+                _source(ctx, "train"), plan, ctx.settings.seed
+            )
         bar.update(len(candidates))
     pending = [Verdict(accepted=False, reason="pending", step="generate")] * len(candidates)
     ctx.store.save_examples(plan.cycle, candidates, pending)

@@ -46,12 +46,19 @@ class SplitSpec(_Strict):
 
 
 class EvalSourceSpec(_Strict):
-    kind: Literal["reasoning_gym", "jsonl"]
+    kind: Literal["reasoning_gym", "jsonl", "templates"]
     dataset: str | None = Field(
         None, description="reasoning-gym dataset name (kind reasoning_gym)."
     )
     config: dict[str, Any] = Field(default_factory=dict, description="Dataset config.")
-    path: str | None = Field(None, description="JSONL file relative to the pack (kind jsonl).")
+    path: str | None = Field(
+        None,
+        description="File relative to the pack: JSONL items (kind jsonl) or a templates YAML "
+        "(kind templates).",
+    )
+    database: str | None = Field(
+        None, description="SQLite file relative to the pack that fills template slots (templates)."
+    )
 
 
 class KnobSpec(_Strict):
@@ -165,6 +172,11 @@ class PackSpec(_Strict):
     description: str = ""
     task: str = Field(description="One line naming the skill, shown to the teacher.")
     eval_source: EvalSourceSpec
+    train_source: EvalSourceSpec | None = Field(
+        None,
+        description="Where the procedural teacher draws training items (default: eval_source), "
+        "e.g. templates that make new items while the eval set is a fixed file.",
+    )
     probe: SplitSpec
     test: SplitSpec
     verifier: str
@@ -216,13 +228,17 @@ class Pack:
             digest.update(path.read_bytes())
         return digest.hexdigest()[:16]
 
-    def make_source(self):
-        """The eval source the spec names (also the procedural teacher's source)."""
-        from tools.sources import JsonlSource, ReasoningGymSource
+    def make_source(self, role: Literal["eval", "train"] = "eval"):
+        """The eval source, or the procedural teacher's (``train_source``, else the eval one)."""
+        from tools.sources import JsonlSource, ReasoningGymSource, TemplateSource
 
         src = self.spec.eval_source
+        if role == "train" and self.spec.train_source is not None:
+            src = self.spec.train_source
         if src.kind == "jsonl":
             return JsonlSource(self.directory / src.path)
+        if src.kind == "templates":
+            return TemplateSource(self.directory / src.path, self.directory / src.database)
         return ReasoningGymSource(src.dataset, src.config)
 
 
@@ -263,15 +279,22 @@ def load_pack(name_or_path: str) -> Pack:
 
 
 def _check_source(spec: PackSpec, directory: Path, yaml_path: Path) -> None:
-    src = spec.eval_source
-    if src.kind == "reasoning_gym" and not src.dataset:
-        raise PackError(f"{yaml_path}: eval_source.dataset: required for kind reasoning_gym")
-    if src.kind == "jsonl" and not (src.path and (directory / src.path).is_file()):
-        raise PackError(f"{yaml_path}: eval_source.path: no such file {src.path!r}")
+    sources = {"eval_source": spec.eval_source, "train_source": spec.train_source}
+    for field, src in sources.items():
+        if src is None:
+            continue
+        if src.kind == "reasoning_gym" and not src.dataset:
+            raise PackError(f"{yaml_path}: {field}.dataset: required for kind reasoning_gym")
+        if src.kind in ("jsonl", "templates") and not (
+            src.path and (directory / src.path).is_file()
+        ):
+            raise PackError(f"{yaml_path}: {field}.path: no such file {src.path!r}")
+        if src.kind == "templates" and not (src.database and (directory / src.database).is_file()):
+            raise PackError(f"{yaml_path}: {field}.database: no such file {src.database!r}")
     database = spec.verifier_options.get("database")
     if spec.verifier == "sql" and not (database and (directory / database).is_file()):
         raise PackError(f"{yaml_path}: verifier_options.database: no such file {database!r}")
-    if spec.verifier == "reasoning_gym" and src.kind != "reasoning_gym":
+    if spec.verifier == "reasoning_gym" and spec.eval_source.kind != "reasoning_gym":
         raise PackError(f"{yaml_path}: verifier: 'reasoning_gym' needs a reasoning_gym eval_source")
 
 

@@ -64,6 +64,98 @@ class JsonlSource:
         return random.Random(seed).sample(self.items, n)
 
 
+class TemplateSource:
+    """Items instantiated from question templates with slots filled from a database.
+
+    ``templates.yaml`` has ``slots`` (name -> SQL query on the database, or a literal list) and
+    ``templates`` (``id``, ``question`` and gold ``sql`` with ``{slot}`` fields, ``joins``,
+    ``categories``, optional ``ordered``). Every combination of a template's slot values is an
+    item whose answer is the filled SQL; combinations whose SQL fails or returns no rows are left
+    out (the question implies an answer). String values are escaped for SQL, so a slot goes
+    inside quotes there. ``min_joins``/``max_joins`` overrides pick templates by ``joins``.
+    """
+
+    procedural = True
+
+    def __init__(self, path: Path, database: Path):
+        import yaml
+
+        from tools.sqlcheck import run_readonly
+
+        self.path, self.database = Path(path), Path(database)
+        spec = yaml.safe_load(self.path.read_text())
+        values = {}
+        for name, how in spec["slots"].items():
+            if isinstance(how, str):
+                result = run_readonly(self.database, how)
+                if result.rows is None:
+                    raise ValueError(f"{self.path}: slots.{name}: {result.reason} {result.detail}")
+                values[name] = [row[0] for row in result.rows]
+            else:
+                values[name] = list(how)
+        self.items: list[Item] = []
+        for template in spec["templates"]:
+            self.items += self._instantiate(template, values)
+
+    def _instantiate(self, template: dict[str, Any], values: dict[str, list]) -> list[Item]:
+        import itertools
+        import string
+
+        from tools.sqlcheck import run_readonly
+
+        used = sorted(
+            {
+                field
+                for text in (template["question"], template["sql"])
+                for _, field, _, _ in string.Formatter().parse(text)
+                if field
+            }
+        )
+        if not all(isinstance(c, str) for c in template.get("categories", [])):
+            raise ValueError(
+                f"{self.path}: template {template['id']}: categories must be text, got "
+                f"{template['categories']} (quote YAML words such as null)"
+            )
+        missing = [name for name in used if name not in values]
+        if missing:
+            raise ValueError(f"{self.path}: template {template['id']}: unknown slot(s) {missing}")
+        items = []
+        for combo in itertools.product(*(values[name] for name in used)):
+            filled = dict(zip(used, combo, strict=True))
+            escaped = {
+                k: v.replace("'", "''") if isinstance(v, str) else v for k, v in filled.items()
+            }
+            sql = template["sql"].format(**escaped)
+            result = run_readonly(self.database, sql)
+            if not result.rows:
+                continue
+            items.append(
+                Item(
+                    question=template["question"].format(**filled),
+                    answer=sql,
+                    metadata={
+                        "template": template["id"],
+                        "joins": int(template["joins"]),
+                        "categories": list(template.get("categories", [])),
+                        "ordered": bool(template.get("ordered", False)),
+                    },
+                )
+            )
+        return items
+
+    def sample(self, n: int, seed: int, overrides: dict[str, Any] | None = None) -> list[Item]:
+        overrides = overrides or {}
+        low, high = overrides.get("min_joins", 0), overrides.get("max_joins", 99)
+        pool = [i for i in self.items if low <= i.metadata["joins"] <= high]
+        if not pool:
+            raise ValueError(f"{self.path}: no template has {low}-{high} joins")
+        rng = random.Random(seed)
+        out: list[Item] = []
+        while len(out) < n:  # every item once before any repeats
+            out += rng.sample(pool, min(len(pool), n - len(out)))
+        return out
+
+
 def _item_from_entry(entry: dict[str, Any]) -> Item:
     metadata = {k: v for k, v in entry.get("metadata", {}).items() if k != "difficulty"}
     return Item(question=entry["question"], answer=str(entry["answer"]), metadata=metadata)

@@ -136,7 +136,10 @@ def test_plan_uniform(pack):
 def _probe(accuracy: dict[tuple[int, int], float], n=10):
     """Probe items per (terms, digits) cell, the given share of them right."""
     return [
-        (Item(question=f"{cell}{i}", answer="1", metadata=dict(zip(KNOBS, cell))), float(i < acc * n))
+        (
+            Item(question=f"{cell}{i}", answer="1", metadata=dict(zip(KNOBS, cell, strict=True))),
+            float(i < acc * n),
+        )
         for cell, acc in accuracy.items()
         for i in range(n)
     ]
@@ -155,7 +158,9 @@ def _spread(cluster_id=0, counts=None):
         success=0.2,
         knobs={"num_terms": (2, 3), "num_digits": (1, 2)},
         knob_modes={"num_terms": 2, "num_digits": 1},
-        cells=[KnobCell(knobs=dict(zip(KNOBS, c)), failures=n) for c, n in counts.items()],
+        cells=[
+            KnobCell(knobs=dict(zip(KNOBS, c, strict=True)), failures=n) for c, n in counts.items()
+        ],
     )
 
 
@@ -197,7 +202,11 @@ def test_budget_moves_out_of_cells_the_critic_found_used_up(pack):
     assert budget(fresh, small) == budget(fresh, large) == 45
     assert budget(used, small) == 18 and budget(used, large) == 72
     gone = plan_targeted(
-        [cluster], pack, 100, cycle=2, probe=probe,
+        [cluster],
+        pack,
+        100,
+        cycle=2,
+        probe=probe,
         yields={"num_terms=2,num_digits=1": 0.0, "num_terms=2,num_digits=2": 0.0},
     )
     assert [(t.kind, t.budget) for t in gone.targets] == [("explore", 100)]
@@ -205,7 +214,7 @@ def test_budget_moves_out_of_cells_the_critic_found_used_up(pack):
 
 def test_cell_yields_read_the_latest_cycle_with_enough_draws():
     def rows(cycle, cell, accepted, rejected, source="procedural"):
-        meta = dict(zip(KNOBS, cell))
+        meta = dict(zip(KNOBS, cell, strict=True))
         return [
             {"cycle": cycle, "source": source, "metadata": meta, "accepted": a}
             for a in [1] * accepted + [0] * rejected
