@@ -86,7 +86,7 @@ def run(**options) -> None:
 app.command("run")(_options_from_settings(run))
 
 
-def compare(seeds: int = 3, **options) -> None:
+def compare(seeds: int | None = None, **options) -> None:
     """Targeted vs uniform plan over several seeds, one run after another; reports the
     data-efficiency ratio."""
     import signal
@@ -126,8 +126,13 @@ def _compare_signature(func):
         inspect.Parameter(
             "seeds",
             inspect.Parameter.KEYWORD_ONLY,
-            annotation=int,
-            default=typer.Option(3, help="Seeds per arm (0, 1, ...); each arm runs every seed."),
+            annotation=int | None,
+            default=typer.Option(
+                None,
+                help="Seeds per arm (0, 1, ...; default 3); each arm runs every seed. With "
+                "--resume, a larger number adds seeds to the comparison.",
+                show_default=False,
+            ),
         ),
     )
     func.__signature__ = inspect.Signature(params)

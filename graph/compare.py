@@ -165,12 +165,13 @@ def new_compare_id(settings: RunSettings) -> str:
 
 
 def run_compare(
-    settings: RunSettings, seeds: int, ui=None, resume: str | None = None
+    settings: RunSettings, seeds: int | None, ui=None, resume: str | None = None
 ) -> tuple[str, Path]:
     """Run (or continue) every arm and seed one after another; returns the id and its folder.
 
     Each run gets the same settings but its plan and seed, and patience past the last cycle, so
-    every arm runs all its cycles and the curves line up.
+    every arm runs all its cycles and the curves line up. With ``resume``, ``seeds`` above the
+    recorded count adds seeds to the comparison (None: the recorded ones).
     """
     from graph.runner import new_run_id, run_loop
 
@@ -181,7 +182,15 @@ def run_compare(
             raise FileNotFoundError(f"--resume {resume}: no comparison {folder} with compare.json")
         record = json.loads((folder / "compare.json").read_text())
         compare_id = resume
+        if seeds is not None and seeds < len(record["seeds"]):
+            raise ValueError(
+                f"--seeds {seeds}: comparison {resume} already has {len(record['seeds'])} "
+                "seeds; --seeds can only add more"
+            )
+        if seeds is not None:
+            record["seeds"] = list(range(seeds))
     else:
+        seeds = 3 if seeds is None else seeds
         if seeds < 1:
             raise ValueError(f"--seeds must be >= 1, got {seeds}")
         compare_id = new_compare_id(settings)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from graph.compare import run_compare
+from graph.compare import load_compare, run_compare
 from graph.state import RunSettings
 from tools.report import write_compare_report
 from tools.store import RunStore
@@ -36,7 +36,9 @@ def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet
     first = dict(record["runs"]["targeted"]), dict(record["runs"]["uniform"])
 
     calls.clear()
-    compare_id, _ = run_compare(RunSettings(runs_dir=str(runs)), 0, ui=quiet_ui, resume=folder.name)
+    compare_id, _ = run_compare(
+        RunSettings(runs_dir=str(runs)), None, ui=quiet_ui, resume=folder.name
+    )
     assert compare_id == folder.name
     record = json.loads((folder / "compare.json").read_text())
     t, u = record["runs"]["targeted"], record["runs"]["uniform"]
@@ -70,3 +72,15 @@ def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet
     assert "data-efficiency ratio" in report
     page = (folder / "report.html").read_text()
     assert page.count("<svg") == 1 and "Targeted vs uniform" in page
+
+    # More seeds later: only the new seed's runs are made; the rest are looked at.
+    calls.clear()
+    with pytest.raises(ValueError, match="already has 2 seeds"):
+        run_compare(RunSettings(runs_dir=str(runs)), 1, ui=quiet_ui, resume=folder.name)
+    run_compare(RunSettings(runs_dir=str(runs)), 3, ui=quiet_ui, resume=folder.name)
+    record = json.loads((folder / "compare.json").read_text())
+    t, u = record["runs"]["targeted"], record["runs"]["uniform"]
+    assert record["seeds"] == [0, 1, 2] and t["0"] == first[0]["0"]
+    assert calls[:4] == [t["0"], u["0"], t["1"], u["1"]]
+    assert calls[4:] == [f"new targeted s2 {t['2']}", f"new uniform s2 {u['2']}"]
+    assert [len(c) for c in load_compare(folder)[1].values()] == [3, 3]
