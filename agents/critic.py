@@ -32,7 +32,7 @@ def reference_item(candidate: Candidate, solver: Solver | None) -> Item | None:
     Raises:
         Unverifiable: the solver was stopped (e.g. a sandboxed program timed out).
     """
-    answer = solver(candidate.question, candidate.solution) if solver else None
+    answer = solver(candidate.question, candidate.solution, candidate.answer) if solver else None
     if answer is None and candidate.lineage.source == "procedural":
         answer = candidate.answer
     if answer is None:

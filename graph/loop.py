@@ -54,6 +54,11 @@ def _source(ctx: RunContext, role: str = "eval"):
     return ctx.cache[key]
 
 
+def _solver(ctx: RunContext):
+    spec = ctx.pack.spec
+    return make_solver(spec.critic.solver, spec.verifier_options, ctx.pack.directory)
+
+
 def _verifier(ctx: RunContext):
     spec = ctx.pack.spec
     return make_verifier(spec.verifier, _source(ctx), spec.verifier_options, ctx.pack.directory)
@@ -351,7 +356,7 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         candidates, verdicts = critic.critique(
             candidates,
             _verifier(ctx),
-            make_solver(ctx.pack.spec.critic.solver),
+            _solver(ctx),
             screen,
             extract=lambda text: extract_answer(text, answer.pattern, answer.pick),
             llm=llm,

@@ -294,6 +294,11 @@ def _check_source(spec: PackSpec, directory: Path, yaml_path: Path) -> None:
     database = spec.verifier_options.get("database")
     if spec.verifier == "sql" and not (database and (directory / database).is_file()):
         raise PackError(f"{yaml_path}: verifier_options.database: no such file {database!r}")
+    if spec.critic.solver == "sql_query" and not (database and (directory / database).is_file()):
+        raise PackError(
+            f"{yaml_path}: critic.solver: 'sql_query' needs verifier_options.database "
+            f"(no such file {database!r})"
+        )
     if spec.verifier == "reasoning_gym" and spec.eval_source.kind != "reasoning_gym":
         raise PackError(f"{yaml_path}: verifier: 'reasoning_gym' needs a reasoning_gym eval_source")
 

@@ -38,10 +38,11 @@ class Unverifiable(Exception):
 
 
 Verifier = Callable[[str, Item], Check]
-Solver = Callable[[str, str], str | None]  # (question, solution) -> reference answer
+# (question, solution, claimed answer) -> reference answer; None when it cannot say
+Solver = Callable[[str, str, str], str | None]
 
 VERIFIER_NAMES = ("reasoning_gym", "numeric", "exact", "sql")
-SOLVER_NAMES = ("arithmetic_expression", "python_program")
+SOLVER_NAMES = ("arithmetic_expression", "python_program", "sql_query")
 MAX_NUMBER_CHARS = 64  # longer "numbers" are not answers; parsing them could take unbounded work
 MAX_EXPONENT = 400
 
@@ -166,7 +167,7 @@ _OPS = {
 }
 
 
-def arithmetic_expression(question: str, solution: str = "") -> str | None:
+def arithmetic_expression(question: str, solution: str = "", answer: str = "") -> str | None:
     """Recompute the answer of ``"... : 12 + 7 - 3 ="``-style questions, or None if not one.
 
     Only numbers, + - * / and parentheses are evaluated (an AST walk, never ``eval``).
@@ -196,7 +197,7 @@ def _evaluate(node: ast.AST) -> Fraction:
     raise ValueError(f"not plain arithmetic: {ast.dump(node)[:60]}")
 
 
-def python_program(question: str, solution: str) -> str | None:
+def python_program(question: str, solution: str, answer: str = "") -> str | None:
     """Run the candidate's worked solution as a Python program in the sandbox; its answer.
 
     Raises :class:`Unverifiable` with ``sandbox_<reason>`` when the program is stopped (timeout,
@@ -218,11 +219,41 @@ def _code_block(text: str) -> str:
     return fenced.group(1) if fenced else text
 
 
-def make_solver(name: str | None) -> Solver | None:
+def sql_query(database: Path, timeout: float = 2.0) -> Solver:
+    """A solver for text-to-SQL: the claimed query is its own reference once it runs read-only
+    and returns rows (whether it answers the question is the judge's call). A query that is
+    refused (writes, ATTACH, PRAGMA, several statements), times out, fails or returns nothing
+    raises :class:`Unverifiable` with ``sql_refused|sql_timeout|sql_error|sql_empty``.
+    """
+    from tools.sqlcheck import run_readonly
+
+    def solve(question: str, solution: str, answer: str) -> str | None:
+        if not answer.strip():
+            return None
+        result = run_readonly(database, answer, timeout)
+        if result.rows is None:
+            raise Unverifiable(result.reason, result.detail)
+        if not result.rows:
+            raise Unverifiable("sql_empty", "the query returns no rows; the question implies some")
+        return answer
+
+    return solve
+
+
+def make_solver(
+    name: str | None, options: dict[str, Any] | None = None, base: Path | None = None
+) -> Solver | None:
+    """The solver called ``name``; ``options`` are the pack's ``verifier_options`` (paths
+    relative to ``base``), which the SQL solver shares with the SQL verifier."""
+    options = options or {}
     if name is None:
         return None
     if name == "arithmetic_expression":
         return arithmetic_expression
     if name == "python_program":
         return python_program
+    if name == "sql_query":
+        if "database" not in options:
+            raise ValueError("solver 'sql_query' needs verifier_options.database")
+        return sql_query(Path(base or ".") / options["database"], options.get("timeout", 2.0))
     raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(SOLVER_NAMES)}")

@@ -9,6 +9,7 @@ from tools.verifiers import (
     arithmetic_expression,
     exact,
     extract_answer,
+    make_solver,
     make_verifier,
     numeric,
     parse_number,
@@ -125,3 +126,29 @@ def test_python_program_solver():
     assert err.value.reason == "sandbox_timeout"
     with pytest.raises(Unverifiable, match="no_program"):
         python_program("q", "")
+
+
+def test_sql_solver_accepts_a_query_that_runs_and_names_every_other_outcome():
+    from tools.packs import PACKS_DIR
+
+    solve = make_solver("sql_query", {"database": "clinical.db", "timeout": 0.5}, PACKS_DIR / "sql")
+    good = "SELECT code FROM trials WHERE phase = 1"
+    assert solve("Which trials are phase 1?", "", good) == good
+    assert solve("q", "", "") is None
+    outcomes = {
+        "DROP TABLE trials": "sql_refused",
+        "SELECT 1; DELETE FROM trials": "sql_refused",
+        "ATTACH DATABASE 'x.db' AS x": "sql_refused",
+        "PRAGMA table_info(trials)": "sql_refused",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n": (
+            "sql_timeout"
+        ),
+        "SELECT * FROM no_such_table": "sql_error",
+        "SELECT code FROM trials WHERE phase = 9": "sql_empty",
+    }
+    for sql, reason in outcomes.items():
+        with pytest.raises(Unverifiable) as err:
+            solve("q", "", sql)
+        assert err.value.reason == reason, sql
+    with pytest.raises(ValueError, match="verifier_options.database"):
+        make_solver("sql_query")
