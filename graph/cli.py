@@ -187,5 +187,34 @@ def export(
     typer.echo(f"exported to {target}")
 
 
+packs_app = typer.Typer(help="List and check prompt packs.", no_args_is_help=True)
+app.add_typer(packs_app, name="packs")
+
+
+@packs_app.command("list")
+def packs_list():
+    """Packs under prompts/ and $FAILFORWARD_PACKS, with their descriptions."""
+    from tools.pack_check import list_packs
+
+    for name, folder, about in list_packs():
+        typer.echo(f"{name:<16} {about}  ({folder})")
+
+
+@packs_app.command("validate")
+def packs_validate(pack: str = typer.Argument(..., help="A pack folder or name.")):
+    """Load a pack and run one eval item through its sources, verifier, solver and templates."""
+    from tools.pack_check import validate_pack
+    from tools.packs import PackError
+
+    try:
+        lines = validate_pack(pack)
+    except PackError as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from err
+    for line in lines:
+        typer.echo(f"ok  {line}")
+    typer.echo(f"{pack}: valid")
+
+
 if __name__ == "__main__":
     app()

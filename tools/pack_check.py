@@ -1,0 +1,154 @@
+"""``failforward packs validate``: load a pack and run one eval item through all of it.
+
+Loading (:func:`tools.packs.load_pack`) checks the schema, the files and each template's
+variables. Validation goes on to draw an item from each source, verify the item's own reference
+answer with the pack's verifier (through its answer pattern, as a student reply would be), run
+the solver on it, check the knobs are in the items' metadata, and render every template with
+realistic values. Every problem is a :class:`~tools.packs.PackError` naming the file and field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+from agents.schemas import Failure, FailureCluster, Item, PlanTarget
+from tools.packs import PACKS_DIR, Pack, PackError, load_pack, resolve_pack_dir
+from tools.verifiers import Unverifiable, extract_answer, make_solver, make_verifier
+
+
+def validate_pack(name_or_path: str) -> list[str]:
+    """What was checked, one line each; raises :class:`PackError` at the first problem."""
+    pack = load_pack(name_or_path)
+    spec, yaml_path = pack.spec, pack.directory / "pack.yaml"
+    done = [f"{yaml_path}: schema, files and template variables"]
+    item = _draw(pack, "eval", yaml_path)
+    eval_source = pack.make_source()
+    if not eval_source.procedural and len(eval_source.items) < spec.probe.size + spec.test.size:
+        raise PackError(
+            f"{yaml_path}: test.size: probe ({spec.probe.size}) + test ({spec.test.size}) items "
+            f"need more than the {len(eval_source.items)} in {spec.eval_source.path}"
+        )
+    done.append(f"eval_source ({spec.eval_source.kind}): drew {item.question[:60]!r}")
+    if spec.train_source is not None:
+        train = _draw(pack, "train", yaml_path)
+        done.append(f"train_source ({spec.train_source.kind}): drew {train.question[:60]!r}")
+    try:
+        verifier = make_verifier(spec.verifier, eval_source, spec.verifier_options, pack.directory)
+        solver = make_solver(spec.critic.solver, spec.verifier_options, pack.directory)
+    except ValueError as err:
+        raise PackError(f"{yaml_path}: verifier_options: {err}") from err
+    reply = extract_answer(item.answer, spec.answer.pattern, spec.answer.pick)
+    if not reply:
+        raise PackError(
+            f"{yaml_path}: answer.pattern: finds nothing in the reference answer {item.answer!r}"
+        )
+    check = verifier(reply, item)
+    if check.score < 1.0:
+        raise PackError(
+            f"{yaml_path}: verifier: the item's own answer, as the answer pattern extracts it "
+            f"({reply!r}), does not verify: {check.reason} {check.detail}".rstrip()
+        )
+    done.append(f"verifier {spec.verifier}: the reference answer verifies")
+    if solver is not None:
+        try:
+            solver(item.question, item.solution, item.answer)
+        except Unverifiable as err:
+            raise PackError(
+                f"{yaml_path}: critic.solver: {spec.critic.solver} fails on an eval item: "
+                f"{err.reason} {err.detail}".rstrip()
+            ) from err
+        done.append(f"critic.solver {spec.critic.solver}: ran on the item")
+    missing = [k for k in spec.knobs if not isinstance(item.metadata.get(k), int)]
+    if missing:
+        raise PackError(
+            f"{yaml_path}: knobs.{missing[0]}: the eval items have no integer metadata "
+            f"{missing[0]!r} (they have {sorted(item.metadata)})"
+        )
+    for role in pack.templates:
+        _render(pack, role, item)
+        done.append(f"{spec.templates.get(role, role + '.jinja')}: rendered")
+    return done
+
+
+def _draw(pack: Pack, role: str, yaml_path: Path) -> Item:
+    field = f"{role}_source"
+    try:
+        items = pack.make_source(role).sample(1, seed=0)
+    except Exception as err:  # a source may fail in many ways; all of them are the pack's
+        raise PackError(f"{yaml_path}: {field}: could not draw an item: {err}") from err
+    if not items:
+        raise PackError(f"{yaml_path}: {field}: the source has no items")
+    return items[0]
+
+
+def _render(pack: Pack, role: str, item: Item) -> str:
+    """Render ``role``'s template with values like the loop's own."""
+    task = pack.spec.task
+    failure = Failure(
+        question=item.question,
+        expected=item.answer,
+        output="(the student's reply)",
+        extracted="",
+        metadata=item.metadata,
+    )
+    values = {
+        "student": {"question": item.question},
+        "generator": {
+            "target": PlanTarget(
+                target_id="c1-k0",
+                name="a failure cluster",
+                description="what the failures share",
+                budget=4,
+                exemplars=[item.question],
+            ),
+            "n": 4,
+            "task": task,
+        },
+        "critic": {
+            "question": item.question,
+            "solution": item.solution,
+            "answer": item.answer,
+            "task": task,
+            "rubric": pack.spec.critic.rubric,
+        },
+        "refine": {
+            "question": item.question,
+            "solution": item.solution,
+            "answer": item.answer,
+            "task": task,
+            "problem": "the answer is not in the expected format",
+        },
+        "analyst": {
+            "cluster": FailureCluster(cluster_id=0, name="cluster 0", size=1),
+            "failures": [failure],
+            "task": task,
+        },
+    }[role]
+    path = pack.directory / pack.spec.templates.get(role, f"{role}.jinja")
+    try:
+        text = pack.render(role, **values)
+    except jinja2.TemplateError as err:
+        raise PackError(f"{path}: templates.{role}: does not render: {err}") from err
+    if not text.strip():
+        raise PackError(f"{path}: templates.{role}: renders to nothing")
+    return text
+
+
+def list_packs() -> list[tuple[str, Path, str]]:
+    """``(name, folder, description or the load error)`` for every pack on the search path."""
+    import os
+
+    roots = [Path(p) for p in os.environ.get("FAILFORWARD_PACKS", "").split(os.pathsep) if p]
+    out = []
+    for root in [*roots, PACKS_DIR]:
+        for yaml_path in sorted(root.glob("*/pack.yaml")):
+            folder = resolve_pack_dir(str(yaml_path.parent))
+            try:
+                pack = load_pack(str(folder))
+            except PackError as err:
+                out.append((folder.name, folder, f"invalid: {err}"))
+                continue
+            out.append((pack.name, folder, pack.spec.description))
+    return out
