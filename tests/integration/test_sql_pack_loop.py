@@ -42,3 +42,72 @@ def test_a_sql_cycle_trains_on_executed_template_instances(tmp_path, quiet_ui):
     assert rejected <= {"contaminated", "duplicate"}  # template SQL itself always verifies
     assert sorted(store.metrics()) == [0, 1]
     assert (tmp_path / "runs" / run_id / "checkpoints" / "cycle-1" / "student").is_dir()
+
+
+# What the scripted teacher writes for every generation request: a mix the critic must sort out.
+WRITTEN = [
+    ("How many trials are in phase 3?", "SELECT COUNT(*) FROM trials WHERE phase = 3", "accepted"),
+    ("Which sites are in Sweden?", "SELECT name FROM sites WHERE country = 'Sweden'", "accepted"),
+    ("How many patients are there?", "SELECT COUNT(*) FROM patient", "sql_error"),
+    ("Which trials are phase 9?", "SELECT code FROM trials WHERE phase = 9", "sql_empty"),
+    ("Remove the trials.", "DROP TABLE trials", "sql_refused"),
+    ("List sponsors.", "SELECT name FROM sponsors; DELETE FROM sponsors", "sql_refused"),
+    ("Attach a file.", "ATTACH DATABASE '/tmp/x.db' AS x", "sql_refused"),
+    (
+        "Count forever.",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n",
+        "sql_timeout",
+    ),
+]
+
+
+def _script(prompt: str) -> str:
+    import json
+
+    if "Write" in prompt and "new questions" in prompt:  # generator.jinja
+        n = int(prompt.split("Write ")[1].split()[0])
+        items = [{"question": q, "solution": "one line", "answer": sql} for q, sql, _ in WRITTEN]
+        assert n == len(items)
+        return json.dumps(items)
+    return "not JSON"  # any other role: unusable, and handled as such
+
+
+def test_llm_written_sql_is_executed_and_sorted_by_the_critic(tmp_path, quiet_ui):
+    from tests.openai_stub import OpenAIStub
+
+    pack = tmp_path / "small-sql"
+    shutil.copytree(PACKS_DIR / "sql", pack)
+    spec = yaml.safe_load((pack / "pack.yaml").read_text())
+    spec["probe"]["size"], spec["test"]["size"] = 12, 24
+    spec["student"]["max_new_tokens"] = 16
+    spec["generator"]["per_call"] = len(WRITTEN)
+    spec["critic"]["judge"] = False  # the teacher's SQL is what is under test here
+    (pack / "pack.yaml").write_text(yaml.safe_dump(spec))
+    with OpenAIStub(_script) as stub:
+        settings = RunSettings(
+            pack=str(pack),
+            student="tiny",
+            llm=f"teacher={stub.base_url}",
+            llm_model="stub",
+            cycles=1,
+            budget=len(WRITTEN),
+            objective="sft",
+            plan="uniform",  # one target, so one request for all eight
+            runs_dir=str(tmp_path / "runs"),
+        )
+        run_id = run_loop(settings, ui=quiet_ui)
+    store = RunStore(tmp_path / "runs" / run_id / "run.db")
+    rows = store.examples(cycle=1)
+    assert all(r["source"] == "llm" for r in rows)
+    assert {r["question"]: r["reason"] for r in rows} == {q: why for q, _, why in WRITTEN}
+    assert len(stub.requests) == 1
+    with sqlite3_connect(pack / "clinical.db") as db:  # nothing was written to the database
+        assert db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 12
+        assert db.execute("SELECT COUNT(*) FROM sponsors").fetchone()[0] == 6
+    assert store.metrics()[1]["sft_rows"] == 2
+
+
+def sqlite3_connect(path):
+    import sqlite3
+
+    return sqlite3.connect(path)
