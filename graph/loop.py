@@ -14,6 +14,7 @@ import functools
 import json
 import math
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -570,20 +571,37 @@ def write_report(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     return {}
 
 
-def build_graph() -> StateGraph:
-    """The loop's graph, uncompiled (compile it with a checkpointer to run it)."""
-    graph = StateGraph(LoopState, context_schema=RunContext)
-    for node in (
-        bootstrap,
-        evaluate_student,
-        analyze_failures,
-        generate_examples,
-        critique_examples,
-        train_student,
-        write_report,
-    ):
-        graph.add_node(node.__name__, node)
-    graph.add_edge(START, "bootstrap")
+LOOP_NODES = (
+    bootstrap,
+    evaluate_student,
+    analyze_failures,
+    generate_examples,
+    critique_examples,
+    train_student,
+    write_report,
+)
+
+
+def build_graph(
+    state_schema: type = LoopState,
+    context_schema: type | None = RunContext,
+    wrap: Callable | None = None,
+    first: Callable | None = None,
+) -> StateGraph:
+    """The loop's graph, uncompiled (compile it with a checkpointer to run it).
+
+    ``wrap`` turns each node into the function the graph runs (same name); ``first`` is a node
+    that runs before ``bootstrap`` (``graph/studio.py`` uses both to make the run from its input).
+    """
+    graph = StateGraph(state_schema, context_schema=context_schema)
+    for node in LOOP_NODES:
+        graph.add_node(node.__name__, wrap(node) if wrap else node)
+    if first is None:
+        graph.add_edge(START, "bootstrap")
+    else:
+        graph.add_node(first.__name__, first)
+        graph.add_edge(START, first.__name__)
+        graph.add_edge(first.__name__, "bootstrap")
     graph.add_edge("bootstrap", "evaluate_student")
     graph.add_conditional_edges("evaluate_student", route_after_evaluate)
     graph.add_edge("analyze_failures", "generate_examples")

@@ -102,11 +102,7 @@ def run_loop(
                     "started; restore it or start a new run"
                 )
         else:
-            if settings.endpoints:  # a resume may start from another working directory
-                settings.endpoints = str(Path(settings.endpoints).resolve())
-            store.set_meta("settings", settings.to_dict())
-            store.set_meta("pack_dir", str(pack.directory.resolve()))
-            store.set_meta("pack_fingerprint", pack.fingerprint())
+            record_new_run(store, settings, pack)
         app = stack.enter_context(checkpointed_graph(run_dir))
         config = {
             "configurable": {"thread_id": run_id},
@@ -133,6 +129,15 @@ def run_loop(
         )
         app.invoke(None if snapshot.values else dict(INITIAL_STATE), config, context=context)
     return run_id
+
+
+def record_new_run(store, settings: RunSettings, pack) -> None:
+    """Store what a resume needs: the settings, the pack's folder and its fingerprint."""
+    if settings.endpoints:  # a resume may start from another working directory
+        settings.endpoints = str(Path(settings.endpoints).resolve())
+    store.set_meta("settings", settings.to_dict())
+    store.set_meta("pack_dir", str(pack.directory.resolve()))
+    store.set_meta("pack_fingerprint", pack.fingerprint())
 
 
 def _clients(settings: RunSettings, store, stack: ExitStack, ui) -> dict:

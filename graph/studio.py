@@ -1,0 +1,103 @@
+"""The loop graph for LangGraph Studio and ``langgraph dev`` (``langgraph.json`` names ``graph``).
+
+A Studio run cannot pass the loop's run context (an open store, a loaded pack, endpoint clients),
+so its input says what to run instead, with any ``failforward run`` option::
+
+    {"settings": {"pack": "sql", "student": "tiny", "cycles": 1, "budget": 16}}
+
+The first node makes the run folder as ``failforward run`` does and puts its id in the state;
+every loop node then gets the run's context, built once per process from that folder. The run is
+an ordinary run folder: ``failforward report`` and ``failforward run --resume`` work on it.
+"""
+
+import dataclasses
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from graph.loop import build_graph
+from graph.state import LoopState, RunContext, RunSettings
+
+
+# No ``from __future__ import annotations`` here: LangGraph reads this TypedDict's hints at run
+# time, and ``langgraph dev`` loads this file by path, outside any package.
+class StudioState(LoopState, total=False):
+    settings: dict[str, Any]  # RunSettings fields; the rest keep their defaults
+    run_id: str
+    run_dir: str
+
+
+_CONTEXTS: dict[str, RunContext] = {}
+_RESOURCES = ExitStack()  # endpoint clients (and a local server) live as long as the process
+
+
+def start_run(state: StudioState) -> dict:
+    """Validate the input's settings, make the run folder and record the run."""
+    from graph.runner import INITIAL_STATE, new_run_id, record_new_run
+    from tools.packs import load_pack
+    from tools.store import RunStore
+
+    options = dict(state.get("settings") or {})
+    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RunSettings)})
+    if unknown:
+        raise ValueError(f"settings: unknown option(s) {unknown}; see failforward run --help")
+    settings = RunSettings(**options)
+    pack = load_pack(settings.pack)  # a bad pack fails before a run folder exists
+    run_id = new_run_id(settings)
+    run_dir = Path(settings.runs_dir).resolve() / run_id
+    store = RunStore(run_dir / "run.db")
+    record_new_run(store, settings, pack)
+    store.close()
+    return {**INITIAL_STATE, "run_id": run_id, "run_dir": str(run_dir)}
+
+
+def run_context(run_dir: str) -> RunContext:
+    """The run's context, made once per process from its folder (as a resume makes it)."""
+    if run_dir not in _CONTEXTS:
+        from graph.progress import LoopUI
+        from graph.runner import _clients
+        from tools.packs import load_pack
+        from tools.store import RunStore
+
+        folder = Path(run_dir)
+        store = _RESOURCES.enter_context(_closing(RunStore(folder / "run.db")))
+        settings = RunSettings.from_dict(store.get_meta("settings"))
+        ui = LoopUI()
+        _CONTEXTS[run_dir] = RunContext(
+            run_id=folder.name,
+            run_dir=folder,
+            settings=settings,
+            pack=load_pack(store.get_meta("pack_dir")),
+            store=store,
+            clients=_clients(settings, store, _RESOURCES, ui),
+            ui=ui,
+        )
+    return _CONTEXTS[run_dir]
+
+
+def _closing(store):
+    from contextlib import closing
+
+    return closing(store)
+
+
+def _with_run_context(node):
+    """``node`` as Studio runs it: the same function, given the run's context."""
+
+    def studio_node(state: StudioState, runtime: Runtime) -> dict:
+        context = run_context(state["run_dir"])
+        return node(state, dataclasses.replace(runtime, context=context))
+
+    studio_node.__name__ = node.__name__
+    studio_node.__doc__ = node.__doc__
+    return studio_node
+
+
+# Studio's default step limit (25) would stop a loop of more than 4 cycles; the loop ends itself.
+graph = (
+    build_graph(StudioState, None, wrap=_with_run_context, first=start_run)
+    .compile()
+    .with_config(recursion_limit=10_000)
+)
