@@ -212,7 +212,7 @@ def packs_validate(pack: str = typer.Argument(..., help="A pack folder or name."
         typer.secho(f"error: {err}", fg="red", err=True)
         raise typer.Exit(2) from err
     for line in lines:
-        typer.echo(f"ok  {line}")
+        typer.echo(line if line.startswith("note: ") else f"ok  {line}")
     typer.echo(f"{pack}: valid")
 
 

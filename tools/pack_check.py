@@ -34,6 +34,17 @@ def validate_pack(name_or_path: str) -> list[str]:
     if spec.train_source is not None:
         train = _draw(pack, "train", yaml_path)
         done.append(f"train_source ({spec.train_source.kind}): drew {train.question[:60]!r}")
+    if not pack.make_source("train").procedural:
+        if spec.generator.mode == "procedural":
+            raise PackError(
+                f"{yaml_path}: generator.mode: 'procedural' needs a source that makes new items "
+                f"(reasoning_gym or templates); {spec.eval_source.kind} would hand back eval items"
+            )
+        if spec.generator.mode == "auto":
+            done.append(
+                "note: no procedural source, so runs need a teacher endpoint (--llm); with "
+                "--llm none the teacher would draw the eval file's own items"
+            )
     try:
         verifier = make_verifier(spec.verifier, eval_source, spec.verifier_options, pack.directory)
         solver = make_solver(spec.critic.solver, spec.verifier_options, pack.directory)

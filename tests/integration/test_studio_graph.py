@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _load_graph():
     spec = json.loads((ROOT / "langgraph.json").read_text())
-    file, name = spec["graphs"]["loop"].split(":")
+    file, name = spec["graphs"]["failforward"].split(":")
     module_spec = importlib.util.spec_from_file_location("studio_graph", ROOT / file)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)

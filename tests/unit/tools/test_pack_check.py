@@ -58,6 +58,17 @@ def test_a_broken_pack_is_named_by_file_and_field(tmp_path, change, message):
         validate_pack(str(folder))
 
 
+def test_the_readme_minimal_pack_validates_and_says_it_needs_an_endpoint(tmp_path):
+    example = PACKS_DIR.parent / "examples" / "minimal-pack"
+    lines = validate_pack(str(example))
+    assert any(line.startswith("note: no procedural source") for line in lines)
+    copy = tmp_path / "minimal"
+    shutil.copytree(example, copy)
+    _edit(copy, lambda s: s.update(generator={"mode": "procedural"}))
+    with pytest.raises(PackError, match=r"pack.yaml: generator.mode: 'procedural' needs a source"):
+        validate_pack(str(copy))
+
+
 def test_a_template_that_does_not_render_is_named(tmp_path):
     folder = _copy(tmp_path, "arithmetic")
     path = folder / "generator.jinja"
