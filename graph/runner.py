@@ -87,6 +87,7 @@ def run_loop(
             raise FileNotFoundError(f"--resume {resume}: no run folder {run_dir} with a run.db")
     else:
         pack = load_pack(settings.pack)  # a bad pack fails here, before a run folder exists
+        check_teacher(pack, settings)
         run_id = run_id or new_run_id(settings)
         run_dir = Path(settings.runs_dir) / run_id
     with ExitStack() as stack:
@@ -129,6 +130,16 @@ def run_loop(
         )
         app.invoke(None if snapshot.values else dict(INITIAL_STATE), config, context=context)
     return run_id
+
+
+def check_teacher(pack, settings: RunSettings) -> None:
+    """Refuse a run whose teacher could only hand back the eval file's own items."""
+    source = pack.spec.train_source or pack.spec.eval_source
+    if source.kind == "jsonl" and settings.llm == "none" and not settings.endpoints:
+        raise ValueError(
+            f"pack {pack.name!r} has no procedural source (its items are a fixed file), so the "
+            "teacher needs an endpoint: --llm local, --llm <url> or --endpoints FILE"
+        )
 
 
 def record_new_run(store, settings: RunSettings, pack) -> None:

@@ -35,7 +35,7 @@ _RESOURCES = ExitStack()  # endpoint clients (and a local server) live as long a
 
 def start_run(state: StudioState) -> dict:
     """Validate the input's settings, make the run folder and record the run."""
-    from graph.runner import INITIAL_STATE, new_run_id, record_new_run
+    from graph.runner import INITIAL_STATE, check_teacher, new_run_id, record_new_run
     from tools.packs import load_pack
     from tools.store import RunStore
 
@@ -45,6 +45,7 @@ def start_run(state: StudioState) -> dict:
         raise ValueError(f"settings: unknown option(s) {unknown}; see failforward run --help")
     settings = RunSettings(**options)
     pack = load_pack(settings.pack)  # a bad pack fails before a run folder exists
+    check_teacher(pack, settings)
     run_id = new_run_id(settings)
     run_dir = Path(settings.runs_dir).resolve() / run_id
     store = RunStore(run_dir / "run.db")

@@ -190,6 +190,17 @@ def test_vllm_evaluation_without_cuda_is_refused_before_a_run_folder_exists(tmp_
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_fixed_file_pack_without_a_teacher_endpoint_is_refused_before_a_folder(
+    tmp_path, quiet_ui
+):
+    from tools.packs import PACKS_DIR
+
+    example = PACKS_DIR.parent / "examples" / "minimal-pack"
+    with pytest.raises(ValueError, match="has no procedural source .* --llm local"):
+        run_loop(RunSettings(pack=str(example), runs_dir=str(tmp_path)), ui=quiet_ui)
+    assert not any(tmp_path.iterdir())
+
+
 def test_resume_of_unknown_run_is_an_error(tmp_path, quiet_ui):
     with pytest.raises(FileNotFoundError, match="no-such-run"):
         run_loop(RunSettings(runs_dir=str(tmp_path)), ui=quiet_ui, resume="no-such-run")
