@@ -449,7 +449,9 @@ def _train_sft_phase(ctx: RunContext, cycle, examples, model, tokenizer, config,
     replayed = replay_sample(
         earlier, len(examples), config.replay_mix, config.replay_size, config.seed
     )
-    rows = sft_rows([*examples, *replayed], functools.partial(student_messages, ctx.pack))
+    rows = sft_rows(
+        [*examples, *replayed], functools.partial(student_messages, ctx.pack), _completion(ctx)
+    )
     label = f"cycle {cycle}: SFT on {len(examples)} examples + {len(replayed)} replayed"
     with _train_bar(ctx, label, rows, config) as step:
         model, result = train_sft(model, tokenizer, rows, config, out_dir, step)
@@ -500,6 +502,11 @@ def _train_grpo_phase(ctx: RunContext, cycle, examples, model, tokenizer, config
     return model, result, {}
 
 
+def _completion(ctx: RunContext):
+    """The reply the student learns for a stored example (the pack's completion template)."""
+    return lambda ex: ctx.pack.completion(ex["question"], ex.get("solution") or "", ex["answer"])
+
+
 @contextmanager
 def _train_bar(ctx: RunContext, label: str, rows: list, config, per_row: int = 1):
     """A progress bar sized from the data; yields the trainer's ``on_step`` callback."""
@@ -535,7 +542,7 @@ def _preference_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -
             ctx.settings.eval_batch_size,
             bar.advance,
         )
-    pairs = preference_pairs(examples, attempts)
+    pairs = preference_pairs(examples, attempts, _completion(ctx))
     ctx.store.save_pairs(cycle, pairs)
     ctx.ui.log(
         f"  cycle {cycle}: student wrong on {len(pairs)}/{len(items)} new items -> DPO pairs"

@@ -80,6 +80,16 @@ def validate_pack(name_or_path: str) -> list[str]:
     for role in pack.templates:
         _render(pack, role, item)
         done.append(f"{spec.templates.get(role, role + '.jinja')}: rendered")
+    # What the student is trained to write must read back as the right answer.
+    taught = pack.completion(item.question, item.solution, item.answer)
+    read = extract_answer(taught, spec.answer.pattern, spec.answer.pick)
+    if verifier(read, item).score < 1.0:
+        where = pack.directory / spec.templates.get("completion", "completion.jinja")
+        raise PackError(
+            f"{where}: templates.completion: the reply it writes for an item reads back as "
+            f"{read!r} through answer.pattern, which does not verify (reference {item.answer!r})"
+        )
+    done.append("the reply the student is trained to write reads back as the right answer")
     return done
 
 
@@ -131,6 +141,7 @@ def _render(pack: Pack, role: str, item: Item) -> str:
             "task": task,
             "problem": "the answer is not in the expected format",
         },
+        "completion": {"question": item.question, "solution": item.solution, "answer": item.answer},
         "analyst": {
             "cluster": FailureCluster(cluster_id=0, name="cluster 0", size=1),
             "failures": [failure],

@@ -28,6 +28,8 @@ TEMPLATE_VARIABLES: dict[str, set[str]] = {
     "critic": {"question", "solution", "answer", "task", "rubric"},
     "refine": {"question", "solution", "answer", "task", "problem"},
     "analyst": {"cluster", "failures", "task"},
+    # What the student learns to write for a verified example (default: the answer alone).
+    "completion": {"question", "solution", "answer"},
 }
 REQUIRED_TEMPLATES = ("student", "generator")
 
@@ -220,6 +222,12 @@ class Pack:
             raise PackError(f"{self.directory}: pack has no {role}.jinja template")
         return self.templates[role].render(**variables).strip()
 
+    def completion(self, question: str, solution: str, answer: str) -> str:
+        """The reply the student is trained to give: ``completion.jinja``, else the answer."""
+        if "completion" not in self.templates:
+            return answer.strip()
+        return self.render("completion", question=question, solution=solution, answer=answer)
+
     def fingerprint(self) -> str:
         """A hash of every file in the pack, so a resumed run can tell if the pack changed."""
         digest = hashlib.sha256()
@@ -240,6 +248,20 @@ class Pack:
         if src.kind == "templates":
             return TemplateSource(self.directory / src.path, self.directory / src.database)
         return ReasoningGymSource(src.dataset, src.config)
+
+
+def prose(text: str) -> str:
+    r"""Template filter: ``text`` without fenced code blocks (a worked solution's program), its
+    blank lines squeezed.
+
+    Example:
+        >>> prose("3 * 4 = 12 apples.\n```python\nanswer = 3 * 4\n```\n")
+        '3 * 4 = 12 apples.'
+    """
+    import re
+
+    without = re.sub(r"```.*?(```|$)", "", text, flags=re.DOTALL)
+    return "\n".join(line for line in without.splitlines() if line.strip()).strip()
 
 
 def first_error(err: ValidationError, *prefix: str) -> str:
@@ -309,6 +331,7 @@ def _load_templates(spec: PackSpec, directory: Path, yaml_path: Path) -> dict[st
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
     )
+    env.filters["prose"] = prose
     unknown_roles = set(spec.templates) - set(TEMPLATE_VARIABLES)
     if unknown_roles:
         raise PackError(f"{yaml_path}: templates: unknown role(s) {sorted(unknown_roles)}")

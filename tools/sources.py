@@ -157,8 +157,20 @@ class TemplateSource:
 
 
 def _item_from_entry(entry: dict[str, Any]) -> Item:
-    metadata = {k: v for k, v in entry.get("metadata", {}).items() if k != "difficulty"}
-    return Item(question=entry["question"], answer=str(entry["answer"]), metadata=metadata)
+    """An item from a reasoning-gym entry; a worked solution (``answer_cot``) becomes its
+    ``solution``."""
+    metadata = {
+        k: v for k, v in entry.get("metadata", {}).items() if k not in ("difficulty", "answer_cot")
+    }
+    solution = str(entry.get("metadata", {}).get("answer_cot") or "")
+    # Stored as JSON: values JSON cannot hold (gsm_symbolic's Fractions) are kept as text.
+    metadata = json.loads(json.dumps(metadata, default=str))
+    return Item(
+        question=entry["question"],
+        answer=str(entry["answer"]),
+        solution=solution,
+        metadata=metadata,
+    )
 
 
 def split_disjoint(

@@ -208,10 +208,20 @@ def python_program(question: str, solution: str, answer: str = "") -> str | None
     program = _code_block(solution)
     if not program.strip():
         raise Unverifiable("no_program", "the solution holds no Python program")
+    if "```" not in solution and not _is_python(program):
+        return None  # a worked solution in prose: nothing to run (a source's answer stands)
     result = run_python(program)
     if not result.ok:
         raise Unverifiable(f"sandbox_{result.reason}", result.detail)
     return result.value
+
+
+def _is_python(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def _code_block(text: str) -> str:

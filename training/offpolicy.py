@@ -39,22 +39,35 @@ class PhaseResult:
 
 
 # -- rows ------------------------------------------------------------------------------------
-def sft_rows(examples: list[dict], messages_for: Callable[[str], list[dict]]) -> list[dict]:
-    """TRL prompt-completion rows in chat form: the student's prompt, then the verified answer."""
+def sft_rows(
+    examples: list[dict],
+    messages_for: Callable[[str], list[dict]],
+    completion_for: Callable[[dict], str] | None = None,
+) -> list[dict]:
+    """TRL prompt-completion rows in chat form: the student's prompt, then the reply to learn
+    (``completion_for(example)``, e.g. the pack's completion template; default the answer)."""
     return [
         {
             "prompt": messages_for(ex["question"]),
-            "completion": [{"role": "assistant", "content": ex["answer"]}],
+            "completion": [
+                {
+                    "role": "assistant",
+                    "content": completion_for(ex) if completion_for else ex["answer"],
+                }
+            ],
         }
         for ex in examples
     ]
 
 
-def preference_pairs(examples: list[dict], attempts: list) -> list[dict]:
+def preference_pairs(
+    examples: list[dict], attempts: list, completion_for: Callable[[dict], str] | None = None
+) -> list[dict]:
     """DPO pairs from accepted examples and the student's attempts at the same questions.
 
-    chosen = the example's verified answer; rejected = the student's failing output. Items the
-    student already gets right, or whose output equals the answer text, make no pair.
+    chosen = the reply the student should give (``completion_for(example)``; default the
+    verified answer); rejected = the student's failing output. Items the student already gets
+    right, or whose output equals the chosen text, make no pair.
 
     Args:
         examples: accepted example rows (store dicts with id, question, answer, source, cycle).
@@ -62,7 +75,8 @@ def preference_pairs(examples: list[dict], attempts: list) -> list[dict]:
     """
     pairs = []
     for ex, attempt in zip(examples, attempts, strict=True):
-        chosen, rejected = ex["answer"].strip(), attempt.output.strip()
+        chosen = (completion_for(ex) if completion_for else ex["answer"]).strip()
+        rejected = attempt.output.strip()
         if attempt.correct or chosen == rejected:
             continue
         pairs.append(

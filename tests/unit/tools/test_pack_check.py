@@ -91,3 +91,10 @@ def test_cli_lists_and_validates(tmp_path, monkeypatch):
     assert good.exit_code == 0 and good.output.strip().endswith("sql: valid")
     bad = runner.invoke(app, ["packs", "validate", str(broken)])
     assert bad.exit_code == 2 and "templates.student: template file is missing" in bad.output
+
+
+def test_a_completion_that_does_not_read_back_as_the_answer_is_named(tmp_path):
+    folder = _copy(tmp_path, "gsm")
+    (folder / "completion.jinja").write_text("{{ solution | prose }}\nSo the answer is 1.\n")
+    with pytest.raises(PackError, match=r"completion.jinja: templates.completion: .* reads back"):
+        validate_pack(str(folder))

@@ -1,5 +1,5 @@
-"""A loop cycle on the sql pack with the tiny student and no endpoint: the eval file, template
-instances for training, the SQL solver and verifier, all for real."""
+"""Loop cycles on the sql and gsm packs with the tiny student and no endpoint (and one sql
+cycle with a scripted endpoint): real sources, solvers and verifiers."""
 
 import shutil
 
@@ -111,3 +111,29 @@ def sqlite3_connect(path):
     import sqlite3
 
     return sqlite3.connect(path)
+
+
+def test_a_gsm_cycle_trains_on_worked_solutions(tmp_path, quiet_ui):
+    pack = tmp_path / "small-gsm"
+    shutil.copytree(PACKS_DIR / "gsm", pack)
+    spec = yaml.safe_load((pack / "pack.yaml").read_text())
+    spec["probe"]["size"], spec["test"]["size"] = 12, 24
+    spec["student"]["max_new_tokens"] = 24
+    (pack / "pack.yaml").write_text(yaml.safe_dump(spec))
+    settings = RunSettings(
+        pack=str(pack),
+        student="tiny",
+        llm="none",
+        cycles=1,
+        budget=8,
+        objective="sft",
+        runs_dir=str(tmp_path / "runs"),
+    )
+    run_id = run_loop(settings, ui=quiet_ui)
+    store = RunStore(tmp_path / "runs" / run_id / "run.db")
+    accepted = store.examples(cycle=1, accepted=True)
+    assert accepted
+    assert all(r["solution"].rstrip().endswith(f"#### {r['answer']}") for r in accepted)
+    assert store.metrics()[1]["sft_rows"] == len(accepted)
+    # the SFT rows were whole solutions: many more tokens than answer-only rows would be
+    assert store.metrics()[1]["sft_tokens"] > 40 * len(accepted)
