@@ -7,7 +7,7 @@ import yaml
 
 from graph.runner import run_loop
 from graph.state import RunSettings
-from tools.packs import PACKS_DIR
+from tools.packs import PACKS_DIR, load_pack
 from tools.sources import normalize
 from tools.sqlcheck import run_readonly
 from tools.store import RunStore
@@ -137,3 +137,62 @@ def test_a_gsm_cycle_trains_on_worked_solutions(tmp_path, quiet_ui):
     assert store.metrics()[1]["sft_rows"] == len(accepted)
     # the SFT rows were whole solutions: many more tokens than answer-only rows would be
     assert store.metrics()[1]["sft_tokens"] > 40 * len(accepted)
+
+
+# The scripted teacher's word problems for gsm: programs the sandbox must run, or refuse.
+PROBLEMS = [
+    ("Ann has 3 bags of 4 apples. How many apples?", "answer = 3 * 4", "12", "accepted"),
+    ("Bo reads 5 pages a day for 6 days. How many pages?", "answer = 5 * 6", "31", "wrong_answer"),
+    ("Cy waits forever. How long?", "while True:\n    pass", "1", "sandbox_timeout"),
+    ("Di opens a socket. How many?", "import socket\nanswer = 1", "1", "sandbox_forbidden"),
+    ("Ed counts 2 and 2. How many?", "answer = 2 + ", "4", "sandbox_error"),
+    ("Flo has 7 pens and gives 2 away. How many left?", "", "5", "unverifiable"),
+]
+
+
+def _gsm_script(prompt: str) -> str:
+    import json
+
+    if "new word problems" not in prompt:
+        return "not JSON"
+    items = []
+    for question, program, answer, _ in PROBLEMS:
+        solution = f"Working.\n#### {answer}"
+        if program:
+            solution += f"\n```python\n{program}\n```"
+        items.append({"question": question, "solution": solution, "answer": answer})
+    return json.dumps(items)
+
+
+def test_llm_written_word_problems_are_checked_by_running_their_programs(tmp_path, quiet_ui):
+    from tests.openai_stub import OpenAIStub
+
+    pack = tmp_path / "small-gsm"
+    shutil.copytree(PACKS_DIR / "gsm", pack)
+    spec = yaml.safe_load((pack / "pack.yaml").read_text())
+    spec["probe"]["size"], spec["test"]["size"] = 12, 24
+    spec["student"]["max_new_tokens"] = 16
+    spec["generator"]["per_call"] = len(PROBLEMS)
+    spec["critic"]["judge"] = False
+    (pack / "pack.yaml").write_text(yaml.safe_dump(spec))
+    with OpenAIStub(_gsm_script) as stub:
+        settings = RunSettings(
+            pack=str(pack),
+            student="tiny",
+            llm=f"teacher={stub.base_url}",
+            llm_model="stub",
+            cycles=1,
+            budget=len(PROBLEMS),
+            objective="sft",
+            plan="uniform",
+            runs_dir=str(tmp_path / "runs"),
+        )
+        run_id = run_loop(settings, ui=quiet_ui)
+    store = RunStore(tmp_path / "runs" / run_id / "run.db")
+    verdicts = {r["question"]: r["reason"] for r in store.examples(cycle=1)}
+    assert verdicts == {q: why for q, _, _, why in PROBLEMS}
+    # the student is trained on the prose and the final line, not on the program
+    (row,) = store.examples(cycle=1, accepted=True)
+    assert row["question"] == PROBLEMS[0][0] and store.metrics()[1]["sft_rows"] == 1
+    taught = load_pack(str(pack)).completion(row["question"], row["solution"], row["answer"])
+    assert taught == "Working.\n#### 12"
