@@ -11,7 +11,7 @@ an ordinary run folder: ``failforward report`` and ``failforward run --resume`` 
 """
 
 import dataclasses
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def run_context(run_dir: str) -> RunContext:
         from tools.store import RunStore
 
         folder = Path(run_dir)
-        store = _RESOURCES.enter_context(_closing(RunStore(folder / "run.db")))
+        store = _RESOURCES.enter_context(closing(RunStore(folder / "run.db")))
         settings = RunSettings.from_dict(store.get_meta("settings"))
         ui = LoopUI()
         _CONTEXTS[run_dir] = RunContext(
@@ -76,12 +76,6 @@ def run_context(run_dir: str) -> RunContext:
             ui=ui,
         )
     return _CONTEXTS[run_dir]
-
-
-def _closing(store):
-    from contextlib import closing
-
-    return closing(store)
 
 
 def _with_run_context(node):
