@@ -117,3 +117,19 @@ def test_a_templates_source_without_its_database_is_named(tmp_path):
             (broken / f.name).write_bytes(f.read_bytes())
     with pytest.raises(PackError, match=r"pack.yaml: train_source.database: no such file"):
         load_pack(str(broken))
+
+
+def test_the_answer_pattern_reads_queries_not_prose():
+    from tools.verifiers import extract_answer
+
+    answer = load_pack("sql").spec.answer
+
+    def read(reply):
+        return extract_answer(reply, answer.pattern, answer.pick)
+
+    assert read("The trial with no end date:\n```sql\nSELECT code FROM trials;\n```") == (
+        "SELECT code FROM trials"
+    )
+    cte = "WITH n AS (SELECT 1 AS i) SELECT i FROM n"
+    assert read(f"Here:\n{cte}\n") == cte
+    assert read("The trial with no end date is NW-204.") == ""
