@@ -145,10 +145,10 @@ def plan_targeted(
     data is drawn where the failures are and the student is close to right, not over the
     cluster's whole knob range (which for a failure mode such as "off by a carry" spans the eval
     distribution and makes the plan uniform in disguise). A hopeless cell gets stepping stones
-    (:func:`easier_cell`). ``yields`` (:func:`cell_yields`: the share of a cell's candidates the
-    critic accepted last time) scales each cell's weight, so budget moves out of cells that are
-    used up (every item there already seen, or in the test set). Whatever no cell takes goes to
-    exploration.
+    (:func:`stepping_stone_cell`). ``yields`` (:func:`cell_yields`: the share of a cell's
+    candidates the critic accepted last time) scales each cell's weight, so budget moves out of
+    cells that are used up (every item there already seen, or in the test set). Whatever no
+    cell takes goes to exploration.
     """
     rule = rule or PlanRule()
     yields = yields or {}
@@ -164,17 +164,16 @@ def plan_targeted(
         if share == 0:
             continue
         cluster = unit.cluster
-        cell = ", ".join(f"{k}={v}" for k, v in unit.cell.items())
-        name = f"{cluster.name} [{cell}]" if cluster.cells else cluster.name
+        name = f"{cluster.name} [{cell_key(unit.cell, ', ')}]" if cluster.cells else cluster.name
         targets.append(
             PlanTarget(
                 target_id=f"c{cycle}-k{cluster.cluster_id}"
-                + (f"/{cell.replace(' ', '')}" if cluster.cells else ""),
+                + (f"/{cell_key(unit.cell)}" if cluster.cells else ""),
                 name=f"{name} (one notch easier)" if unit.stone else name,
                 description=cluster.description or f"{cluster.size} failures",
                 budget=share,
                 exemplars=cluster.exemplars,
-                source_config=source_overrides({k: (v, v) for k, v in unit.cell.items()}, pack)
+                source_config=cell_overrides(unit.cell, pack)
                 if unit.cell
                 else source_overrides(cluster.knobs, pack),
                 cell=unit.cell,
@@ -233,9 +232,10 @@ def _units(
     return list(merged.values())
 
 
-def cell_key(cell: dict[str, int]) -> str:
-    """``"num_terms=3,num_digits=2"``: a cell as text, knobs in the given order."""
-    return ",".join(f"{k}={v}" for k, v in cell.items())
+def cell_key(cell: dict[str, int], sep: str = ",") -> str:
+    """``"num_terms=3,num_digits=2"``: a cell as text, knobs in the given order (``sep=", "``
+    for people)."""
+    return sep.join(f"{k}={v}" for k, v in cell.items())
 
 
 def cell_yields(rows: list[dict], knobs: list[str], min_candidates: int = 5) -> dict[str, float]:
@@ -292,14 +292,9 @@ def source_overrides(knobs: dict[str, tuple[int, int]], pack: Pack) -> dict[str,
     return overrides
 
 
-def stepping_stone(
-    cluster: FailureCluster, pack: Pack, probe: list[tuple[Item, float]]
-) -> dict[str, int] | None:
-    """Source overrides for :func:`stepping_stone_cell` of the cluster's most common cell."""
-    easier = stepping_stone_cell(cluster.knob_modes, pack, probe)
-    return (
-        None if easier is None else source_overrides({k: (v, v) for k, v in easier.items()}, pack)
-    )
+def cell_overrides(cell: dict[str, int], pack: Pack) -> dict[str, int]:
+    """Source config that draws exactly ``cell`` (each knob's range pinned to its value)."""
+    return source_overrides({k: (v, v) for k, v in cell.items()}, pack)
 
 
 def stepping_stone_cell(

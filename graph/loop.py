@@ -298,7 +298,7 @@ def _show_plan(ctx: RunContext, clusters, plan: GenerationPlan) -> None:
             f" {escape(c.name)}"
         )
         for t in [t for t in targets if t.cell]:  # where its budget is drawn
-            cell = ", ".join(f"{k}={v}" for k, v in t.cell.items())
+            cell = planner.cell_key(t.cell, ", ")
             ctx.ui.log(f"  {'':>22}    {t.budget:>3} {t.kind}: {escape(cell)}")
     for t in plan.targets:
         if t.cluster_id is None:

@@ -3,12 +3,13 @@ import pytest
 from agents.planner import (
     PlanRule,
     allocate,
+    cell_overrides,
     cell_yields,
     learning_gain,
     plan_targeted,
     plan_uniform,
     source_overrides,
-    stepping_stone,
+    stepping_stone_cell,
 )
 from agents.schemas import FailureCluster, Item, KnobCell
 from tools.packs import load_pack
@@ -94,7 +95,7 @@ def test_hopeless_cluster_gets_stepping_stones_one_notch_easier(pack):
         (Item(question="c", answer="1", metadata={"num_terms": 3, "num_digits": 1}), 0.0),
     ]
     hopeless = _cluster(0, 30, success=0.0)
-    assert stepping_stone(hopeless, pack, probe) == {
+    assert cell_overrides(stepping_stone_cell(hopeless.knob_modes, pack, probe), pack) == {
         "min_terms": 2,
         "max_terms": 2,
         "min_digits": 2,
@@ -106,7 +107,7 @@ def test_hopeless_cluster_gets_stepping_stones_one_notch_easier(pack):
     assert stone.source_config["max_terms"] == 2 and stone.cluster_size == 30
     assert stone.error_share == pytest.approx(0.75)
     floor = _cluster(2, 5, 0.0).model_copy(update={"knob_modes": {"num_terms": 2, "num_digits": 1}})
-    assert stepping_stone(floor, pack, probe) is None  # nothing is easier than the floor
+    assert stepping_stone_cell(floor.knob_modes, pack, probe) is None  # nothing is easier
 
 
 def test_outliers_are_not_targeted_and_no_clusters_means_explore(pack):
