@@ -314,9 +314,10 @@ def _check_source(spec: PackSpec, directory: Path, yaml_path: Path) -> None:
         if src.kind == "templates" and not (src.database and (directory / src.database).is_file()):
             raise PackError(f"{yaml_path}: {field}.database: no such file {src.database!r}")
     database = spec.verifier_options.get("database")
-    if spec.verifier == "sql" and not (database and (directory / database).is_file()):
+    has_database = bool(database and (directory / database).is_file())
+    if spec.verifier == "sql" and not has_database:
         raise PackError(f"{yaml_path}: verifier_options.database: no such file {database!r}")
-    if spec.critic.solver == "sql_query" and not (database and (directory / database).is_file()):
+    if spec.critic.solver == "sql_query" and not has_database:
         raise PackError(
             f"{yaml_path}: critic.solver: 'sql_query' needs verifier_options.database "
             f"(no such file {database!r})"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.schemas import Item
+from tools.sqlcheck import run_readonly
 
 
 class ReasoningGymSource:
@@ -80,8 +81,6 @@ class TemplateSource:
     def __init__(self, path: Path, database: Path):
         import yaml
 
-        from tools.sqlcheck import run_readonly
-
         self.path, self.database = Path(path), Path(database)
         spec = yaml.safe_load(self.path.read_text())
         values = {}
@@ -100,8 +99,6 @@ class TemplateSource:
     def _instantiate(self, template: dict[str, Any], values: dict[str, list]) -> list[Item]:
         import itertools
         import string
-
-        from tools.sqlcheck import run_readonly
 
         used = sorted(
             {

@@ -153,9 +153,7 @@ def make_verifier(
     if name == "exact":
         return exact
     if name == "sql":
-        if "database" not in options:
-            raise ValueError("verifier 'sql' needs verifier_options.database")
-        return sql_verifier(Path(base or ".") / options["database"], options.get("timeout", 2.0))
+        return sql_verifier(*_sql_options("verifier 'sql'", options, base))
     raise ValueError(f"unknown verifier {name!r}; choose one of {', '.join(VERIFIER_NAMES)}")
 
 
@@ -263,7 +261,12 @@ def make_solver(
     if name == "python_program":
         return python_program
     if name == "sql_query":
-        if "database" not in options:
-            raise ValueError("solver 'sql_query' needs verifier_options.database")
-        return sql_query(Path(base or ".") / options["database"], options.get("timeout", 2.0))
+        return sql_query(*_sql_options("solver 'sql_query'", options, base))
     raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(SOLVER_NAMES)}")
+
+
+def _sql_options(who: str, options: dict[str, Any], base: Path | None) -> tuple[Path, float]:
+    """The database (relative to ``base``) and timeout in a pack's ``verifier_options``."""
+    if "database" not in options:
+        raise ValueError(f"{who} needs verifier_options.database")
+    return Path(base or ".") / options["database"], options.get("timeout", 2.0)
