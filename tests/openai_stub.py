@@ -11,11 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class OpenAIStub:
     """``with OpenAIStub(script) as stub: ... stub.base_url ...``; ``stub.requests`` keeps every
-    request's last message."""
+    request's last message and ``stub.headers`` its HTTP headers. Token usage is counted in words
+    unless ``usage`` fixes it as ``(prompt_tokens, completion_tokens)``."""
 
-    def __init__(self, script: Callable[[str], str]):
+    def __init__(self, script: Callable[[str], str], usage: tuple[int, int] | None = None):
         self.script = script
         self.requests: list[str] = []
+        self.headers: list[dict[str, str]] = []
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -23,7 +25,9 @@ class OpenAIStub:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 prompt = str(body["messages"][-1]["content"])
                 stub.requests.append(prompt)
+                stub.headers.append(dict(self.headers))
                 reply = stub.script(prompt)
+                tokens = usage or (len(prompt.split()), len(reply.split()))
                 payload = json.dumps(
                     {
                         "id": f"stub-{len(stub.requests)}",
@@ -38,9 +42,9 @@ class OpenAIStub:
                             }
                         ],
                         "usage": {
-                            "prompt_tokens": len(prompt.split()),
-                            "completion_tokens": len(reply.split()),
-                            "total_tokens": len(prompt.split()) + len(reply.split()),
+                            "prompt_tokens": tokens[0],
+                            "completion_tokens": tokens[1],
+                            "total_tokens": sum(tokens),
                         },
                     }
                 ).encode()

@@ -13,23 +13,30 @@ from tools.sqlcheck import run_readonly
 from tools.store import RunStore
 
 
-def test_a_sql_cycle_trains_on_executed_template_instances(tmp_path, quiet_ui):
-    pack = tmp_path / "small-sql"
-    shutil.copytree(PACKS_DIR / "sql", pack)
+def _small_pack(tmp_path, name, max_new_tokens, per_call=None):
+    """A copy of a shipped pack with small probe/test sets and short replies (the tiny model
+    writes noise). With ``per_call``, the teacher's whole script comes in one request and the
+    judge is off: the teacher's items are what is under test."""
+    pack = tmp_path / f"small-{name}"
+    shutil.copytree(PACKS_DIR / name, pack)
     spec = yaml.safe_load((pack / "pack.yaml").read_text())
     spec["probe"]["size"], spec["test"]["size"] = 12, 24
-    spec["student"]["max_new_tokens"] = 24  # the tiny model writes noise; keep it short
+    spec["student"]["max_new_tokens"] = max_new_tokens
+    if per_call is not None:
+        spec["generator"]["per_call"] = per_call
+        spec["critic"]["judge"] = False
     (pack / "pack.yaml").write_text(yaml.safe_dump(spec))
-    settings = RunSettings(
-        pack=str(pack),
-        student="tiny",
-        llm="none",
-        cycles=1,
-        budget=12,
-        objective="sft",
-        runs_dir=str(tmp_path / "runs"),
-    )
-    run_id = run_loop(settings, ui=quiet_ui)
+    return pack
+
+
+def _settings(pack, tmp_path, **extra):
+    options = dict(student="tiny", llm="none", cycles=1, objective="sft")
+    return RunSettings(pack=str(pack), runs_dir=str(tmp_path / "runs"), **{**options, **extra})
+
+
+def test_a_sql_cycle_trains_on_executed_template_instances(tmp_path, quiet_ui):
+    pack = _small_pack(tmp_path, "sql", max_new_tokens=24)
+    run_id = run_loop(_settings(pack, tmp_path, budget=12), ui=quiet_ui)
     store = RunStore(tmp_path / "runs" / run_id / "run.db")
     test = {normalize(i.question) for i in store.eval_items("test")}
     accepted = store.examples(cycle=1, accepted=True)
@@ -75,25 +82,15 @@ def _script(prompt: str) -> str:
 def test_llm_written_sql_is_executed_and_sorted_by_the_critic(tmp_path, quiet_ui):
     from tests.openai_stub import OpenAIStub
 
-    pack = tmp_path / "small-sql"
-    shutil.copytree(PACKS_DIR / "sql", pack)
-    spec = yaml.safe_load((pack / "pack.yaml").read_text())
-    spec["probe"]["size"], spec["test"]["size"] = 12, 24
-    spec["student"]["max_new_tokens"] = 16
-    spec["generator"]["per_call"] = len(WRITTEN)
-    spec["critic"]["judge"] = False  # the teacher's SQL is what is under test here
-    (pack / "pack.yaml").write_text(yaml.safe_dump(spec))
+    pack = _small_pack(tmp_path, "sql", max_new_tokens=16, per_call=len(WRITTEN))
     with OpenAIStub(_script) as stub:
-        settings = RunSettings(
-            pack=str(pack),
-            student="tiny",
+        settings = _settings(
+            pack,
+            tmp_path,
             llm=f"teacher={stub.base_url}",
             llm_model="stub",
-            cycles=1,
             budget=len(WRITTEN),
-            objective="sft",
             plan="uniform",  # one target, so one request for all eight
-            runs_dir=str(tmp_path / "runs"),
         )
         run_id = run_loop(settings, ui=quiet_ui)
     store = RunStore(tmp_path / "runs" / run_id / "run.db")
@@ -114,22 +111,8 @@ def sqlite3_connect(path):
 
 
 def test_a_gsm_cycle_trains_on_worked_solutions(tmp_path, quiet_ui):
-    pack = tmp_path / "small-gsm"
-    shutil.copytree(PACKS_DIR / "gsm", pack)
-    spec = yaml.safe_load((pack / "pack.yaml").read_text())
-    spec["probe"]["size"], spec["test"]["size"] = 12, 24
-    spec["student"]["max_new_tokens"] = 24
-    (pack / "pack.yaml").write_text(yaml.safe_dump(spec))
-    settings = RunSettings(
-        pack=str(pack),
-        student="tiny",
-        llm="none",
-        cycles=1,
-        budget=8,
-        objective="sft",
-        runs_dir=str(tmp_path / "runs"),
-    )
-    run_id = run_loop(settings, ui=quiet_ui)
+    pack = _small_pack(tmp_path, "gsm", max_new_tokens=24)
+    run_id = run_loop(_settings(pack, tmp_path, budget=8), ui=quiet_ui)
     store = RunStore(tmp_path / "runs" / run_id / "run.db")
     accepted = store.examples(cycle=1, accepted=True)
     assert accepted
@@ -167,25 +150,15 @@ def _gsm_script(prompt: str) -> str:
 def test_llm_written_word_problems_are_checked_by_running_their_programs(tmp_path, quiet_ui):
     from tests.openai_stub import OpenAIStub
 
-    pack = tmp_path / "small-gsm"
-    shutil.copytree(PACKS_DIR / "gsm", pack)
-    spec = yaml.safe_load((pack / "pack.yaml").read_text())
-    spec["probe"]["size"], spec["test"]["size"] = 12, 24
-    spec["student"]["max_new_tokens"] = 16
-    spec["generator"]["per_call"] = len(PROBLEMS)
-    spec["critic"]["judge"] = False
-    (pack / "pack.yaml").write_text(yaml.safe_dump(spec))
+    pack = _small_pack(tmp_path, "gsm", max_new_tokens=16, per_call=len(PROBLEMS))
     with OpenAIStub(_gsm_script) as stub:
-        settings = RunSettings(
-            pack=str(pack),
-            student="tiny",
+        settings = _settings(
+            pack,
+            tmp_path,
             llm=f"teacher={stub.base_url}",
             llm_model="stub",
-            cycles=1,
             budget=len(PROBLEMS),
-            objective="sft",
             plan="uniform",
-            runs_dir=str(tmp_path / "runs"),
         )
         run_id = run_loop(settings, ui=quiet_ui)
     store = RunStore(tmp_path / "runs" / run_id / "run.db")

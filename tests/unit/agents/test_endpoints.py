@@ -1,7 +1,3 @@
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
 import pytest
 
 from agents.endpoints import (
@@ -11,6 +7,7 @@ from agents.endpoints import (
     endpoints_from_flag,
 )
 from tests.fakes import FakeChatModel
+from tests.openai_stub import OpenAIStub
 from tools.store import RunStore
 
 
@@ -50,42 +47,8 @@ def test_bad_flags_are_named(llm, model, message, monkeypatch):
 @pytest.fixture
 def recording_server():
     """A loopback HTTP endpoint that answers chat completions and records request headers."""
-    seen: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            seen.append(dict(self.headers))
-            body = json.dumps(
-                {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": "m",
-                    "choices": [
-                        {
-                            "index": 0,
-                            "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": "3 + 4 = 7"},
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9},
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1", seen
-    server.shutdown()
+    with OpenAIStub(lambda prompt: "3 + 4 = 7", usage=(5, 4)) as stub:
+        yield stub.base_url, stub.headers
 
 
 def test_api_key_is_sent_from_the_environment_and_never_stored(
