@@ -14,7 +14,7 @@ from pathlib import Path
 import jinja2
 
 from agents.schemas import Failure, FailureCluster, Item, PlanTarget
-from tools.packs import PACKS_DIR, Pack, PackError, load_pack, resolve_pack_dir
+from tools.packs import Pack, PackError, load_pack, pack_roots
 from tools.verifiers import Unverifiable, extract_answer, make_solver, make_verifier
 
 
@@ -160,13 +160,10 @@ def _render(pack: Pack, role: str, item: Item) -> str:
 
 def list_packs() -> list[tuple[str, Path, str]]:
     """``(name, folder, description or the load error)`` for every pack on the search path."""
-    import os
-
-    roots = [Path(p) for p in os.environ.get("FAILFORWARD_PACKS", "").split(os.pathsep) if p]
     out = []
-    for root in [*roots, PACKS_DIR]:
+    for root in pack_roots():
         for yaml_path in sorted(root.glob("*/pack.yaml")):
-            folder = resolve_pack_dir(str(yaml_path.parent))
+            folder = yaml_path.parent
             try:
                 pack = load_pack(str(folder))
             except PackError as err:

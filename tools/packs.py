@@ -271,13 +271,18 @@ def first_error(err: ValidationError, *prefix: str) -> str:
     return f"{field}: {first['msg']}"
 
 
+def pack_roots() -> list[Path]:
+    """Where pack names are looked up: each folder in $FAILFORWARD_PACKS, then ``prompts/``."""
+    search = [Path(p) for p in os.environ.get("FAILFORWARD_PACKS", "").split(os.pathsep) if p]
+    return [*search, PACKS_DIR]
+
+
 def resolve_pack_dir(name_or_path: str) -> Path:
-    """A pack directory from a path, or a name looked up in $FAILFORWARD_PACKS then ``prompts/``."""
+    """A pack directory from a path, or a name looked up in :func:`pack_roots`."""
     candidate = Path(name_or_path)
     if (candidate / "pack.yaml").is_file():
         return candidate
-    search = [Path(p) for p in os.environ.get("FAILFORWARD_PACKS", "").split(os.pathsep) if p]
-    for root in [*search, PACKS_DIR]:
+    for root in pack_roots():
         if (root / name_or_path / "pack.yaml").is_file():
             return root / name_or_path
     known = sorted(p.parent.name for p in PACKS_DIR.glob("*/pack.yaml"))
