@@ -1,21 +1,32 @@
 """One client for every OpenAI-compatible endpoint a role may use, with a per-run call cache.
 
-A role (teacher, critic, analyst) gets an :class:`EndpointConfig`; :class:`ChatClient` sends its
-prompts through langchain-openai's ``ChatOpenAI`` and stores every reply in the run store, so a
-resumed run repeats no call. API keys are read from the environment variable the config names and
-are never stored.
+A role (teacher, critic, analyst) gets an :class:`EndpointConfig`; :class:`ChatClient` posts its
+prompts to ``{base_url}/chat/completions`` (aiohttp, ``concurrency`` requests in flight), retries
+transient faults with capped exponential backoff and jitter (honouring ``Retry-After``), keeps to
+the role's request and token rates, and stores every reply in the run store the moment it
+arrives, so a resumed run, even after a kill, repeats no completed call. API keys are read from
+the environment variable the config names (or a key file) and are never stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import concurrent.futures
+import email.utils
+import json
 import os
+import random
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +41,22 @@ class EndpointConfig(BaseModel):
     base_url: str = Field(description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     model: str = Field(description="Model name sent with each request.")
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable with the key.")
+    api_key_file: str | None = Field(
+        None, description="File holding the key (read at each start; used when set)."
+    )
     concurrency: int = Field(4, gt=0, description="Requests in flight at once.")
     timeout: float = Field(120.0, gt=0, description="Seconds per request.")
-    retries: int = Field(2, ge=0, description="Retries per request on transient errors.")
+    retries: int = Field(3, ge=0, description="Retries per request on transient errors.")
+    backoff: float = Field(0.5, ge=0, description="First retry's delay in seconds (doubles).")
+    max_backoff: float = Field(60.0, ge=0, description="Longest wait before a retry, seconds.")
+    requests_per_minute: float | None = Field(None, gt=0, description="Request rate limit.")
+    tokens_per_minute: float | None = Field(
+        None, gt=0, description="Token rate limit (prompt estimate + max_tokens, then actual)."
+    )
+    prompt_price: float | None = Field(None, ge=0, description="Price per 1M prompt tokens.")
+    completion_price: float | None = Field(
+        None, ge=0, description="Price per 1M completion tokens."
+    )
     temperature: float = Field(0.7, ge=0)
     max_tokens: int = Field(512, gt=0)
 
@@ -40,9 +64,57 @@ class EndpointConfig(BaseModel):
         """The config without anything secret (the key itself is never held here anyway)."""
         return self.model_dump()
 
+    def api_key(self) -> str | None:
+        """The key from ``api_key_file`` when set, else from the ``api_key_env`` variable."""
+        if self.api_key_file:
+            try:
+                return Path(self.api_key_file).expanduser().read_text().strip() or None
+            except OSError as err:
+                raise ValueError(
+                    f"api_key_file {self.api_key_file}: cannot read it: {err}"
+                ) from err
+        return os.environ.get(self.api_key_env) or None
+
+
+class CallFailed(Exception):
+    """One attempt at a request failed. ``kind`` says how (``FAULT_KINDS``), ``retryable``
+    whether another attempt may succeed, ``retry_after`` what the server asked us to wait."""
+
+    def __init__(self, kind: str, detail: str, retryable: bool, retry_after: float | None = None):
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+FAULT_KINDS = (
+    "rate_limited",  # 429
+    "server_error",  # 5xx, 408
+    "connection",  # refused, reset, closed mid-reply
+    "timeout",  # no complete reply within the config's timeout
+    "malformed",  # a reply body that is not JSON
+    "bad_reply",  # JSON, but no choices[0].message.content string
+    "auth",  # 401/403: the key is missing or rejected (not retried)
+    "rejected",  # another 4xx (not retried)
+)
+
+
+@dataclass
+class Reply:
+    text: str
+    usage: dict[str, int] = field(default_factory=dict)  # input_tokens, output_tokens
+
+
+Send = Callable[[dict[str, Any]], Awaitable[Reply]]
+
 
 class ChatClient:
     """Sends prompts for one role; replies are cached in the run store by request content.
+
+    ``errors`` has one line per request that failed after its retries; ``faults`` counts every
+    failed attempt by kind (``retried`` those that were tried again). ``send`` replaces the HTTP
+    call in unit tests (an async function of the request dict returning a :class:`Reply`);
+    ``sleep`` replaces the wait between retries.
 
     Example:
         >>> client = ChatClient("teacher", config, store)          # doctest: +SKIP
@@ -50,28 +122,26 @@ class ChatClient:
         ['3 + 4 = 7']
     """
 
-    def __init__(self, role: str, config: EndpointConfig, store, chat_model=None):
+    def __init__(
+        self,
+        role: str,
+        config: EndpointConfig,
+        store,
+        send: Send | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
         self.role = role
         self.config = config
         self.store = store
-        self._chat_model = chat_model
-        self.errors: list[str] = []  # one line per request that failed after its retries
-
-    @property
-    def chat_model(self):
-        if self._chat_model is None:
-            from langchain_openai import ChatOpenAI
-
-            self._chat_model = ChatOpenAI(
-                base_url=self.config.base_url,
-                model=self.config.model,
-                api_key=os.environ.get(self.config.api_key_env) or "not-needed",
-                timeout=self.config.timeout,
-                max_retries=self.config.retries,
-                temperature=self.config.temperature,
-                max_tokens=self.config.max_tokens,
-            )
-        return self._chat_model
+        self.transport = send  # None: HTTP to config.base_url
+        self._sleep = sleep
+        self.errors: list[str] = []
+        self.faults: Counter[str] = Counter()
+        self.retried = 0
+        self.sent = 0  # attempts that reached the transport
+        self.cached = 0  # requests answered from the run's call cache
+        self._requests = RateLimiter(config.requests_per_minute)
+        self._tokens = RateLimiter(config.tokens_per_minute)
 
     def complete(
         self,
@@ -92,35 +162,271 @@ class ChatClient:
         keys = [self.store.call_key(self.role, self.config.model, r) for r in requests]
         replies = [self.store.cached_call(k) for k in keys]
         todo = [i for i, reply in enumerate(replies) if reply is None]
+        self.cached += len(requests) - len(todo)
         if todo:
-            model = self.chat_model.bind(temperature=temperature)
-            results = model.batch(
-                [_messages(requests[i]) for i in todo],
-                config={"max_concurrency": self.config.concurrency},
-                return_exceptions=True,
-            )
-            for i, result in zip(todo, results, strict=True):
-                if isinstance(result, Exception):
-                    self.errors.append(f"{type(result).__name__}: {str(result)[:200]}")
-                    continue
-                text = result.content if isinstance(result.content, str) else str(result.content)
-                usage = dict(getattr(result, "usage_metadata", None) or {})
-                self.store.save_call(
-                    keys[i], self.role, self.config.model, requests[i], text, usage
-                )
+            results = _run(self._send_all([(keys[i], requests[i]) for i in todo]))
+            for i, text in zip(todo, results, strict=True):
                 replies[i] = text
         return replies
+
+    async def _send_all(self, jobs: list[tuple[str, dict]]) -> list[str | None]:
+        limit = asyncio.Semaphore(self.config.concurrency)
+        session = None
+        send = self.transport
+        if send is None:
+            import aiohttp
+
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.config.concurrency),
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+            )
+            send = _http_send(session, self.config, self.config.api_key())
+
+        async def one(key: str, request: dict) -> str | None:
+            async with limit:
+                reply = await self._call(send, request)
+            if reply is None:
+                return None
+            # Saved the moment it arrives: a kill after this line never pays for it again.
+            self.store.save_call(
+                key, self.role, self.config.model, request, reply.text, reply.usage
+            )
+            return reply.text
+
+        try:
+            return await asyncio.gather(*(one(k, r) for k, r in jobs))
+        finally:
+            if session is not None:
+                await session.close()
+
+    async def _call(self, send: Send, request: dict) -> Reply | None:
+        """One request with its retries; None (and a line in ``errors``) when it fails."""
+        estimate = _token_estimate(request, self.config.max_tokens)
+        for attempt in range(self.config.retries + 1):
+            await self._requests.acquire(1)
+            await self._tokens.acquire(estimate)
+            self.sent += 1
+            try:
+                reply = await send(request)
+            except CallFailed as err:
+                self.faults[err.kind] += 1
+                self._tokens.refund(estimate)  # a failed attempt used (almost) no tokens
+                final = not err.retryable or attempt == self.config.retries
+                self.store.save_call_fault(self.role, request, err.kind, str(err), final)
+                if final:
+                    self.errors.append(f"{err} (after {attempt + 1} attempts)")
+                    return None
+                self.retried += 1
+                await self._sleep(retry_delay(attempt, self.config, err.retry_after))
+                continue
+            used = reply.usage.get("input_tokens", 0) + reply.usage.get("output_tokens", 0)
+            if used:
+                self._tokens.refund(estimate - used)
+            return reply
+        return None
+
+
+def retry_delay(
+    attempt: int, config: EndpointConfig, retry_after: float | None = None, rng=random
+) -> float:
+    """Seconds to wait before retry ``attempt + 1``: the server's ``Retry-After`` when it gave
+    one (plus up to 10% jitter), else ``backoff * 2**attempt`` with "equal jitter" (between half
+    and all of it); never more than ``max_backoff``.
+
+    Example:
+        >>> config = EndpointConfig(base_url="http://h/v1", model="m", backoff=1.0)
+        >>> 2.0 <= retry_delay(2, config) <= 4.0
+        True
+    """
+    if retry_after is not None:
+        return min(config.max_backoff, retry_after * (1 + 0.1 * rng.random()))
+    ceiling = min(config.max_backoff, config.backoff * 2**attempt)
+    return ceiling * (0.5 + 0.5 * rng.random())
+
+
+class RateLimiter:
+    """A token bucket for ``per_minute`` units (requests or tokens); ``None`` never waits.
+
+    It holds at most one second of units; an acquisition waits until the bucket has
+    ``min(cost, capacity)`` and may then take it below zero, so a cost larger than a second's
+    worth still goes through, and the debt slows what follows.
+    """
+
+    def __init__(self, per_minute: float | None, clock: Callable[[], float] = time.monotonic):
+        self.rate = per_minute / 60.0 if per_minute else None
+        self.capacity = max(1.0, self.rate or 0.0)
+        self.level = self.capacity
+        self.clock = clock
+        self.stamp = clock()
+        self._lock: asyncio.Lock | None = None
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    async def acquire(self, cost: float) -> None:
+        if self.rate is None:
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # first come, first served
+            need = min(cost, self.capacity)
+            self._refill()
+            while self.level < need:
+                await asyncio.sleep((need - self.level) / self.rate)
+                self._refill()
+            self.level -= cost
+
+    def refund(self, amount: float) -> None:
+        if self.rate is not None:
+            self.level = min(self.capacity, self.level + amount)
+
+
+def _token_estimate(request: dict, max_tokens: int) -> int:
+    chars = len(request["prompt"]) + len(request["system"] or "")
+    return chars // 4 + max_tokens
+
+
+def _http_send(session, config: EndpointConfig, key: str | None) -> Send:
+    """One attempt at a chat completion over HTTP; faults become :class:`CallFailed`."""
+    import aiohttp
+
+    url = config.base_url.rstrip("/") + "/chat/completions"
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def send(request: dict) -> Reply:
+        body = {
+            "model": config.model,
+            "messages": _messages(request),
+            "temperature": request["temperature"],
+            "max_tokens": config.max_tokens,
+        }
+        try:
+            async with session.post(url, json=body, headers=headers) as response:
+                raw = await response.read()
+                status = response.status
+                retry_after = _retry_after(response.headers)
+        except TimeoutError as err:
+            raise CallFailed("timeout", f"no reply within {config.timeout:g}s", True) from err
+        except aiohttp.ClientError as err:
+            raise CallFailed("connection", f"{type(err).__name__}: {err}", True) from err
+        if status != 200:
+            detail = f"HTTP {status}: {raw[:200].decode(errors='replace')}"
+            if status == 429:
+                raise CallFailed("rate_limited", detail, True, retry_after)
+            if status >= 500 or status == 408:
+                raise CallFailed("server_error", detail, True, retry_after)
+            if status in (401, 403):
+                raise CallFailed("auth", detail, False)
+            raise CallFailed("rejected", detail, False)
+        return parse_completion(raw)
+
+    return send
+
+
+def parse_completion(raw: bytes) -> Reply:
+    """The reply text and token usage of a chat-completion body, or :class:`CallFailed`."""
+    try:
+        data = json.loads(raw)
+    except ValueError as err:
+        raise CallFailed("malformed", f"reply is not JSON: {raw[:120]!r}", True) from err
+    try:
+        text = data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError) as err:
+        shape = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise CallFailed("bad_reply", f"no choices[0].message.content (got {shape})", True) from err
+    if not isinstance(text, str):
+        raise CallFailed("bad_reply", f"message content is {type(text).__name__}", True)
+    usage = data.get("usage") or {}
+    return Reply(
+        text,
+        {
+            "input_tokens": int(usage.get("prompt_tokens") or 0),
+            "output_tokens": int(usage.get("completion_tokens") or 0),
+        },
+    )
+
+
+def _retry_after(headers) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    if headers.get("retry-after-ms"):
+        try:
+            return float(headers["retry-after-ms"]) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _run(coroutine):
+    """Run a coroutine to its end from sync code, also where a loop already runs here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _request(prompt: str, system: str | None, temperature: float, tag: str) -> dict[str, Any]:
     return {"system": system, "prompt": prompt, "temperature": temperature, "tag": tag}
 
 
-def _messages(request: dict[str, Any]):
-    from langchain_core.messages import HumanMessage, SystemMessage
+def _messages(request: dict[str, Any]) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": request["system"]}] if request["system"] else []
+    return [*messages, {"role": "user", "content": request["prompt"]}]
 
-    messages = [SystemMessage(request["system"])] if request["system"] else []
-    return [*messages, HumanMessage(request["prompt"])]
+
+def cycle_of(tag: str) -> int | None:
+    """The cycle a request tag names (``c2-k0/1`` -> 2), None for untagged requests."""
+    match = re.match(r"c(\d+)-", tag or "")
+    return int(match.group(1)) if match else None
+
+
+def check_endpoints(configs: dict[str, EndpointConfig], timeout: float = 10.0) -> None:
+    """Fail before any work when a role's endpoint is unreachable or rejects its key.
+
+    One ``GET {base_url}/models`` per distinct URL and key; the error names the role, the URL
+    and where the key came from, never the key. Any other answer (a server without ``/models``
+    says 404) counts as reachable.
+    """
+    import urllib.error
+
+    seen: dict[tuple[str, str | None], str] = {}
+    for role, config in configs.items():
+        key = config.api_key()
+        if (config.base_url, key) in seen:
+            continue
+        seen[(config.base_url, key)] = role
+        request = urllib.request.Request(config.base_url.rstrip("/") + "/models")
+        if key:
+            request.add_header("Authorization", f"Bearer {key}")
+        source = f"file {config.api_key_file}" if config.api_key_file else f"${config.api_key_env}"
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):
+                pass
+        except urllib.error.HTTPError as err:
+            if err.code in (401, 403):
+                state = "rejects the API key from" if key else "needs an API key; none in"
+                raise ValueError(
+                    f"{role} endpoint {config.base_url} {state} {source} (HTTP {err.code})"
+                ) from None
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            reason = getattr(err, "reason", err)
+            raise ValueError(
+                f"{role} endpoint {config.base_url} is unreachable: {reason}"
+            ) from None
 
 
 def endpoints_from_flag(

@@ -20,7 +20,7 @@ def _run(resume: str | None = None, **options) -> None:
     import signal
     import sys
 
-    from graph.runner import run_loop
+    from graph.runner import RunInterrupted, run_loop
 
     # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so a local server is stopped and the
     # checkpoint of the last completed node is what --resume continues from.
@@ -45,8 +45,17 @@ def _run(resume: str | None = None, **options) -> None:
     except (ValueError, FileNotFoundError, ImportError) as err:  # bad input or missing model
         typer.secho(f"error: {err}", fg="red", err=True)
         raise typer.Exit(2) from err
-    except KeyboardInterrupt:
-        typer.secho("interrupted: continue with --resume <run_id>", fg="yellow", err=True)
+    except RunInterrupted as stop:
+        folder = f" --runs-dir {settings.runs_dir}" if settings.runs_dir != "runs" else ""
+        typer.secho(
+            f"interrupted: run {stop.run_id} keeps every node it finished and every reply it"
+            f" received; continue with: failforward run --resume {stop.run_id}{folder}",
+            fg="yellow",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    except KeyboardInterrupt:  # before a run folder existed
+        typer.secho("interrupted before the run started", fg="yellow", err=True)
         raise typer.Exit(130) from None
     typer.echo(f"run folder: {settings.runs_dir}/{run_id}")
 
@@ -185,6 +194,31 @@ def export(
         typer.secho(f"error: {err}", fg="red", err=True)
         raise typer.Exit(2) from err
     typer.echo(f"exported to {target}")
+
+
+@app.command("doctor")
+def doctor(
+    run_id: str = typer.Argument(..., help="The run to check."),
+    runs_dir: str = typer.Option("runs", help="Folder holding run folders."),
+):
+    """Check a run folder: databases intact, examples stored once, counts and checkpoints
+    consistent, cached calls under their own keys. Exits 1 when something is wrong."""
+    from pathlib import Path
+
+    from tools.doctor import check_run
+
+    folder = Path(runs_dir) / run_id
+    if not (folder / "run.db").is_file():
+        typer.secho(f"error: no run folder {folder} with a run.db", fg="red", err=True)
+        raise typer.Exit(2)
+    passed, problems = check_run(folder)
+    for name in passed:
+        typer.echo(f"ok  {name}")
+    for problem in problems:
+        typer.secho(f"bad {problem}", fg="red")
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{run_id}: sound ({len(passed)} checks)")
 
 
 packs_app = typer.Typer(help="List and check prompt packs.", no_args_is_help=True)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from agents.endpoints import check_endpoints
 from graph.state import LoopState, RunContext, RunSettings
 
 INITIAL_STATE: LoopState = {
@@ -18,6 +19,14 @@ INITIAL_STATE: LoopState = {
     "nodes_run": [],
     "stop_reason": None,
 }
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a run; ``run_id`` is what ``--resume`` takes."""
+
+    def __init__(self, run_id: str):
+        super().__init__(run_id)
+        self.run_id = run_id
 
 
 def free_folder_name(runs_dir: str | Path, base: str) -> str:
@@ -88,6 +97,7 @@ def run_loop(
     else:
         pack = load_pack(settings.pack)  # a bad pack fails here, before a run folder exists
         check_teacher(pack, settings)
+        check_endpoints(remote_endpoints(settings))  # and so does an endpoint that cannot work
         run_id = run_id or new_run_id(settings)
         run_dir = Path(settings.runs_dir) / run_id
     with ExitStack() as stack:
@@ -96,6 +106,7 @@ def run_loop(
         if resume:
             stored = store.get_meta("settings")
             settings = RunSettings.from_dict({**stored, "runs_dir": settings.runs_dir})
+            check_endpoints(remote_endpoints(settings))
             pack = load_pack(store.get_meta("pack_dir"))
             if pack.fingerprint() != store.get_meta("pack_fingerprint"):
                 raise ValueError(
@@ -128,7 +139,10 @@ def run_loop(
             f"run {run_id}: pack {pack.name}, student {settings.student}, llm {settings.llm}, "
             f"{settings.cycles} cycles x {settings.budget} examples -> {run_dir}"
         )
-        app.invoke(None if snapshot.values else dict(INITIAL_STATE), config, context=context)
+        try:
+            app.invoke(None if snapshot.values else dict(INITIAL_STATE), config, context=context)
+        except KeyboardInterrupt as stop:
+            raise RunInterrupted(run_id) from stop
     return run_id
 
 
@@ -151,16 +165,23 @@ def record_new_run(store, settings: RunSettings, pack) -> None:
     store.set_meta("pack_fingerprint", pack.fingerprint())
 
 
+def remote_endpoints(settings: RunSettings) -> dict:
+    """The role endpoints the settings name that this process does not start itself."""
+    from agents.endpoints import endpoints_from_file, endpoints_from_flag
+
+    configs = {}
+    if settings.llm != "local":
+        configs = endpoints_from_flag(settings.llm, settings.llm_model, settings.llm_max_tokens)
+    if settings.endpoints:
+        configs |= endpoints_from_file(Path(settings.endpoints))
+    return configs
+
+
 def _clients(settings: RunSettings, store, stack: ExitStack, ui) -> dict:
     """One ChatClient per role that has an endpoint (none for ``--llm none``)."""
-    from agents.endpoints import (
-        ROLES,
-        ChatClient,
-        LocalServer,
-        endpoints_from_file,
-        endpoints_from_flag,
-    )
+    from agents.endpoints import ROLES, ChatClient, LocalServer
 
+    configs = {}
     if settings.llm == "local":
         from training.student_model import smollm2_dir
 
@@ -168,8 +189,5 @@ def _clients(settings: RunSettings, store, stack: ExitStack, ui) -> dict:
         server = stack.enter_context(LocalServer(smollm2_dir()))
         ui.log(f"local endpoint ready at {server.base_url}")
         configs = {role: server.endpoint(max_tokens=settings.llm_max_tokens) for role in ROLES}
-    else:
-        configs = endpoints_from_flag(settings.llm, settings.llm_model, settings.llm_max_tokens)
-    if settings.endpoints:
-        configs |= endpoints_from_file(Path(settings.endpoints))
+    configs |= remote_endpoints(settings)
     return {role: ChatClient(role, config, store) for role, config in configs.items()}

@@ -3,35 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from langchain_core.runnables import Runnable
+from agents.endpoints import CallFailed, Reply
 
 
-class FakeChatModel(FakeListChatModel):
-    """Replies with ``responses`` in turn and counts the calls it received."""
+class FakeSend:
+    """Stands in for a role's HTTP call (``ChatClient(..., send=fake)``).
 
-    calls: int = 0
+    Replies with ``script(prompt)`` when given (the reply depends on the request, not on arrival
+    order, so concurrent batches stay deterministic), else with ``responses`` in turn. ``fail``
+    maps a prompt to a :class:`CallFailed` to raise instead (or None to answer). ``calls`` counts
+    the attempts, ``prompts`` keeps each one's prompt.
+    """
 
-    def _call(self, *args: Any, **kwargs: Any) -> str:
+    def __init__(
+        self,
+        responses: list[str] | None = None,
+        script: Callable[[str], str] | None = None,
+        fail: Callable[[str], CallFailed | None] | None = None,
+    ):
+        self.responses = list(responses or [])
+        self.script = script
+        self.fail = fail
+        self.calls = 0
+        self.prompts: list[str] = []
+
+    async def __call__(self, request: dict) -> Reply:
+        prompt = request["prompt"]
         self.calls += 1
-        return super()._call(*args, **kwargs)
-
-    def batch(self, *args: Any, **kwargs: Any) -> list:
-        # FakeListChatModel's own batch ignores return_exceptions; a real chat model's does not.
-        return Runnable.batch(self, *args, **kwargs)
-
-
-class ScriptedChatModel(FakeChatModel):
-    """Replies with ``script(prompt)``: the reply depends on the request, not on arrival order,
-    so concurrent batches stay deterministic. ``prompts`` keeps every request received."""
-
-    script: Callable[[str], str]
-    prompts: list[str] = []
-
-    def _call(self, messages: list, *args: Any, **kwargs: Any) -> str:
-        self.calls += 1
-        prompt = str(messages[-1].content)
         self.prompts.append(prompt)
-        return self.script(prompt)
+        error = self.fail(prompt) if self.fail else None
+        if error is not None:
+            raise error
+        if self.script is not None:
+            return Reply(self.script(prompt))
+        return Reply(self.responses[(self.calls - 1) % len(self.responses)])

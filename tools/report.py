@@ -57,19 +57,71 @@ def render_report(store: RunStore, run_id: str) -> str:
         totals.setdefault(run["node"], []).append(run["seconds"])
     for node, secs in totals.items():
         lines.append(f"| {node} | {len(secs)} | {sum(secs):.1f} |")
-    usage = store.token_usage()
-    if usage:
-        lines += [
-            "",
-            "## LLM tokens per role",
-            "",
-            "| role | calls | prompt | completion |",
-            "|---|---:|---:|---:|",
-        ]
-        lines += [
-            f"| {r} | {u['calls']} | {u['prompt']} | {u['completion']} |" for r, u in usage.items()
-        ]
+    lines += llm_tables(store)
     return "\n".join(lines) + "\n"
+
+
+def llm_tables(store: RunStore) -> list[str]:
+    """Per role: calls, tokens, cost (when the endpoint settings give prices), attempts that
+    failed and were retried, requests lost after their retries; then tokens per role and cycle."""
+    usage, faults = store.token_usage(), store.call_faults()
+    if not usage and not faults:
+        return []
+    prices = store.get_meta("endpoints") or {}
+
+    def cost(role: str, prompt: int, completion: int) -> str:
+        config = prices.get(role) or {}
+        if config.get("prompt_price") is None and config.get("completion_price") is None:
+            return "-"
+        total = prompt * (config.get("prompt_price") or 0) + completion * (
+            config.get("completion_price") or 0
+        )
+        return f"{total / 1e6:.4f}"
+
+    def kinds(counts: dict[str, int]) -> str:
+        n = sum(counts.values())
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        return f"{n} ({detail})" if n else "0"
+
+    lines = [
+        "",
+        "## LLM calls per role",
+        "",
+        "| role | calls | prompt tokens | completion tokens | cost | retried attempts"
+        " | failed requests |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for role in sorted(set(usage) | set(faults)):
+        u = usage.get(role, {"calls": 0, "prompt": 0, "completion": 0})
+        f = faults.get(role, {"retried": {}, "failed": {}})
+        lines.append(
+            f"| {role} | {u['calls']} | {u['prompt']} | {u['completion']} |"
+            f" {cost(role, u['prompt'], u['completion'])} | {kinds(f['retried'])} |"
+            f" {sum(f['failed'].values())} |"
+        )
+    lines += [
+        "",
+        "## LLM tokens per role and cycle",
+        "",
+        "| role | cycle | calls | prompt | completion | cost |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    by_cycle = store.token_usage_by_cycle()
+    for role, cycle in sorted(by_cycle, key=lambda k: (k[0], -1 if k[1] is None else k[1])):
+        u = by_cycle[(role, cycle)]
+        lines.append(
+            f"| {role} | {'-' if cycle is None else cycle} | {u['calls']} | {u['prompt']} |"
+            f" {u['completion']} | {cost(role, u['prompt'], u['completion'])} |"
+        )
+    failed = store.call_failures()
+    if failed:
+        lines += [
+            "",
+            f"Requests lost after their retries ({len(failed)}; a resume asks again):",
+            "",
+        ]
+        lines += [f"- {f['role']} `{f['tag'] or '-'}`: {f['detail'][:160]}" for f in failed[:20]]
+    return lines
 
 
 def training_table(store: RunStore, settings: dict) -> list[str]:

@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS examples (
     cluster_id INTEGER, source TEXT NOT NULL, question TEXT NOT NULL, solution TEXT NOT NULL,
     answer TEXT NOT NULL, metadata TEXT NOT NULL, lineage TEXT NOT NULL,
     accepted INTEGER NOT NULL, reason TEXT NOT NULL, step TEXT NOT NULL, detail TEXT NOT NULL,
-    scores TEXT NOT NULL DEFAULT '{}');
+    scores TEXT NOT NULL DEFAULT '{}', content_hash TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS metrics (
     cycle INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (cycle, name));
 CREATE TABLE IF NOT EXISTS node_runs (
@@ -63,7 +63,16 @@ CREATE TABLE IF NOT EXISTS train_log (
 CREATE TABLE IF NOT EXISTS llm_calls (
     key TEXT PRIMARY KEY, role TEXT NOT NULL, model TEXT NOT NULL, request TEXT NOT NULL,
     response TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER);
+CREATE TABLE IF NOT EXISTS llm_faults (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, role TEXT NOT NULL, tag TEXT NOT NULL,
+    kind TEXT NOT NULL, detail TEXT NOT NULL, final INTEGER NOT NULL);
 """
+
+
+def content_hash(question: str, answer: str) -> str:
+    """An example's identity: its question (case and spacing ignored) and answer."""
+    text = " ".join(question.lower().split()) + "\0" + answer.strip()
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 class RunStore:
@@ -75,15 +84,28 @@ class RunStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
+        # WAL: each LLM reply is committed as it arrives without an fsync per call; a killed
+        # process loses no committed row (only a power cut could lose the last few).
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self._add_missing_columns()
 
     def _add_missing_columns(self) -> None:
         # Runs written before a column existed can still be resumed and reported.
         columns = {r["name"] for r in self.db.execute("PRAGMA table_info(examples)")}
-        if "scores" not in columns:
-            with self.db:
+        with self.db:
+            if "scores" not in columns:
                 self.db.execute("ALTER TABLE examples ADD COLUMN scores TEXT NOT NULL DEFAULT '{}'")
+            if "content_hash" not in columns:
+                self.db.execute(
+                    "ALTER TABLE examples ADD COLUMN content_hash TEXT NOT NULL DEFAULT ''"
+                )
+            # An accepted example is stored once per run, whatever re-runs a resume makes.
+            self.db.execute(
+                "CREATE UNIQUE INDEX IF NOT EXISTS accepted_once ON examples (content_hash)"
+                " WHERE accepted = 1 AND content_hash != ''"
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -260,8 +282,8 @@ class RunStore:
             self.db.execute("DELETE FROM examples WHERE cycle = ?", (cycle,))
             self.db.executemany(
                 "INSERT INTO examples (cycle, target_id, cluster_id, source, question, solution,"
-                " answer, metadata, lineage, accepted, reason, step, detail, scores)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " answer, metadata, lineage, accepted, reason, step, detail, scores, content_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         cycle,
@@ -278,6 +300,7 @@ class RunStore:
                         v.step,
                         v.detail,
                         json.dumps(v.scores),
+                        content_hash(c.question, c.answer),
                     )
                     for c, v in zip(candidates, verdicts, strict=True)
                 ],
@@ -439,6 +462,49 @@ class RunStore:
                     usage.get("output_tokens"),
                 ),
             )
+
+    def save_call_fault(
+        self, role: str, request: dict, kind: str, detail: str, final: bool
+    ) -> None:
+        """A failed attempt at a request; ``final`` when no retry followed (the request failed,
+        is not cached, and a resume asks again)."""
+        with self.db:
+            self.db.execute(
+                "INSERT INTO llm_faults (role, tag, kind, detail, final) VALUES (?, ?, ?, ?, ?)",
+                (role, request.get("tag") or "", kind, detail[:500], int(final)),
+            )
+
+    def call_failures(self) -> list[dict]:
+        """Requests that failed after their retries, oldest first."""
+        rows = self.db.execute("SELECT * FROM llm_faults WHERE final = 1 ORDER BY id")
+        return [dict(r) for r in rows]
+
+    def call_faults(self) -> dict[str, dict[str, dict[str, int]]]:
+        """``{role: {"retried" | "failed": {kind: count}}}`` over the whole run."""
+        faults: dict[str, dict[str, dict[str, int]]] = {}
+        rows = self.db.execute(
+            "SELECT role, kind, final, COUNT(*) AS n FROM llm_faults GROUP BY role, kind, final"
+        )
+        for r in rows:
+            by = faults.setdefault(r["role"], {"retried": {}, "failed": {}})
+            by["failed" if r["final"] else "retried"][r["kind"]] = r["n"]
+        return faults
+
+    def token_usage_by_cycle(self) -> dict[tuple[str, int | None], dict[str, int]]:
+        """``{(role, cycle): {calls, prompt, completion}}``; the cycle comes from the tag."""
+        from agents.endpoints import cycle_of
+
+        usage: dict[tuple[str, int | None], dict[str, int]] = {}
+        rows = self.db.execute(
+            "SELECT role, request, prompt_tokens, completion_tokens FROM llm_calls"
+        )
+        for r in rows:
+            key = (r["role"], cycle_of(json.loads(r["request"]).get("tag", "")))
+            row = usage.setdefault(key, {"calls": 0, "prompt": 0, "completion": 0})
+            row["calls"] += 1
+            row["prompt"] += r["prompt_tokens"] or 0
+            row["completion"] += r["completion_tokens"] or 0
+        return usage
 
     def token_usage(self) -> dict[str, dict[str, int]]:
         rows = self.db.execute(

@@ -80,10 +80,10 @@ def _script(prompt: str) -> str:
 
 
 def test_llm_written_sql_is_executed_and_sorted_by_the_critic(tmp_path, quiet_ui):
-    from tests.openai_stub import OpenAIStub
+    from tools.fake_endpoint import FakeEndpoint
 
     pack = _small_pack(tmp_path, "sql", max_new_tokens=16, per_call=len(WRITTEN))
-    with OpenAIStub(_script) as stub:
+    with FakeEndpoint(_script) as stub:
         settings = _settings(
             pack,
             tmp_path,
@@ -148,10 +148,10 @@ def _gsm_script(prompt: str) -> str:
 
 
 def test_llm_written_word_problems_are_checked_by_running_their_programs(tmp_path, quiet_ui):
-    from tests.openai_stub import OpenAIStub
+    from tools.fake_endpoint import FakeEndpoint
 
     pack = _small_pack(tmp_path, "gsm", max_new_tokens=16, per_call=len(PROBLEMS))
-    with OpenAIStub(_gsm_script) as stub:
+    with FakeEndpoint(_gsm_script) as stub:
         settings = _settings(
             pack,
             tmp_path,

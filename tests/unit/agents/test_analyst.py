@@ -15,7 +15,7 @@ from agents.analyst import (
 )
 from agents.endpoints import ChatClient, EndpointConfig
 from agents.schemas import Failure, FailureCluster, Item
-from tests.fakes import ScriptedChatModel
+from tests.fakes import FakeSend
 from tools.faiss_index import Clustering
 from tools.packs import load_pack
 from tools.store import RunStore
@@ -151,9 +151,9 @@ def test_llm_names_with_fallback_that_says_why(pack, tmp_path):
             return '{"name": "Carry slips", "description": "d", "hypothesis": "no carrying"}'
         return '{"label": "missing name"}'
 
-    fake = ScriptedChatModel(responses=[""], script=script)
+    fake = FakeSend(script=script)
     config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="m")
-    client = ChatClient("analyst", config, RunStore(tmp_path / "run.db"), chat_model=fake)
+    client = ChatClient("analyst", config, RunStore(tmp_path / "run.db"), send=fake)
     named = name_with_llm(client, pack, clusters, failures, labels, cycle=1)
     assert named[0].name == "Carry slips" and named[0].hypothesis == "no carrying"
     assert named[0].name_source == "analyst"

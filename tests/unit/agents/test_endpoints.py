@@ -1,13 +1,14 @@
 import pytest
 
 from agents.endpoints import (
+    CallFailed,
     ChatClient,
     EndpointConfig,
     endpoints_from_file,
     endpoints_from_flag,
 )
-from tests.fakes import FakeChatModel
-from tests.openai_stub import OpenAIStub
+from tests.fakes import FakeSend
+from tools.fake_endpoint import FakeEndpoint
 from tools.store import RunStore
 
 
@@ -47,7 +48,7 @@ def test_bad_flags_are_named(llm, model, message, monkeypatch):
 @pytest.fixture
 def recording_server():
     """A loopback HTTP endpoint that answers chat completions and records request headers."""
-    with OpenAIStub(lambda prompt: "3 + 4 = 7", usage=(5, 4)) as stub:
+    with FakeEndpoint(lambda prompt: "3 + 4 = 7", usage=(5, 4)) as stub:
         yield stub.base_url, stub.headers
 
 
@@ -59,8 +60,7 @@ def test_api_key_is_sent_from_the_environment_and_never_stored(
     store = RunStore(tmp_path / "run.db")
     config = EndpointConfig(base_url=url, model="m", api_key_env="MY_KEY", retries=0)
     assert ChatClient("teacher", config, store).complete(["Write a sum."]) == ["3 + 4 = 7"]
-    headers = {k.lower(): v for k, v in seen[0].items()}
-    assert headers["authorization"] == "Bearer sk-secret-123"
+    assert seen[0]["authorization"] == "Bearer sk-secret-123"
     assert store.token_usage() == {"teacher": {"calls": 1, "prompt": 5, "completion": 4}}
     store.set_meta("endpoints", {"teacher": config.public()})
     store.close()
@@ -68,16 +68,19 @@ def test_api_key_is_sent_from_the_environment_and_never_stored(
 
 
 def test_failed_requests_are_recorded_not_cached(tmp_path):
-    class Broken(FakeChatModel):
-        def _call(self, *args, **kwargs):
-            raise ConnectionError("endpoint down")
-
+    down = FakeSend(fail=lambda prompt: CallFailed("connection", "endpoint down", retryable=True))
     store = RunStore(tmp_path / "run.db")
-    config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="m", retries=0)
-    client = ChatClient("teacher", config, store, chat_model=Broken(responses=["x"]))
-    assert client.complete(["p", "q"]) == [None, None]
+    config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="m", retries=1, backoff=0)
+    client = ChatClient("teacher", config, store, send=down)
+    assert client.complete(["p", "q"], tags=["c1-a", "c1-b"]) == [None, None]
+    assert down.calls == 4  # one retry each, then given up
     assert len(client.errors) == 2 and "endpoint down" in client.errors[0]
+    assert client.faults == {"connection": 4} and client.retried == 2
     assert store.token_usage() == {}  # nothing cached, so a resume asks again
+    assert [(f["role"], f["tag"], f["kind"]) for f in store.call_failures()] == [
+        ("teacher", "c1-a", "connection"),
+        ("teacher", "c1-b", "connection"),
+    ]
 
 
 def test_env_flag_reads_openai_base_url(monkeypatch):
@@ -97,7 +100,7 @@ def test_endpoint_file_per_role_settings(tmp_path):
     )
     configs = endpoints_from_file(path)
     assert configs["teacher"].concurrency == 8 and configs["teacher"].api_key_env == "TOGETHER_KEY"
-    assert configs["analyst"].retries == 2  # the default
+    assert configs["analyst"].retries == 3  # the default
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ import pytest
 from agents.endpoints import ChatClient, EndpointConfig
 from agents.generator import generate_llm, generate_procedural, parse_candidates, teacher_mode
 from agents.schemas import GenerationPlan, PlanTarget
-from tests.fakes import FakeChatModel
+from tests.fakes import FakeSend
 from tools.packs import load_pack
 from tools.store import RunStore
 
@@ -69,15 +69,13 @@ def test_procedural_follows_knobs_and_records_lineage(pack):
 def test_llm_generation_parses_and_caches(pack, tmp_path):
     store = RunStore(tmp_path / "run.db")
     config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="fake")
-    fake = FakeChatModel(responses=[REPLY] * 10)
-    client = ChatClient("teacher", config, store, chat_model=fake)
+    fake = FakeSend(responses=[REPLY] * 10)
+    client = ChatClient("teacher", config, store, send=fake)
     candidates = generate_llm(client, pack, _plan(budget=8))
     assert fake.calls == 2  # 8 examples at per_call 4
     assert len(candidates) == 2 and all(c.lineage.source == "llm" for c in candidates)
     assert candidates[0].lineage.endpoint_model == "fake"
-    again = generate_llm(
-        ChatClient("teacher", config, store, chat_model=fake), pack, _plan(budget=8)
-    )
+    again = generate_llm(ChatClient("teacher", config, store, send=fake), pack, _plan(budget=8))
     assert fake.calls == 2  # every reply came from the run's call cache
     assert [c.question for c in again] == [c.question for c in candidates]
 
@@ -91,7 +89,7 @@ def test_llm_teacher_cannot_exceed_the_budget(pack, tmp_path):
         "teacher",
         config,
         RunStore(tmp_path / "run.db"),
-        chat_model=FakeChatModel(responses=[many] * 3),
+        send=FakeSend(responses=[many] * 3),
     )
     assert len(generate_llm(client, pack, _plan(budget=6))) == 6  # calls of 4 and 2, not 2 x 9
 
@@ -100,8 +98,8 @@ def test_the_same_prompt_in_a_new_cycle_is_a_new_call(pack, tmp_path):
     from agents.planner import plan_uniform
 
     config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="fake")
-    fake = FakeChatModel(responses=[REPLY] * 10)
-    client = ChatClient("teacher", config, RunStore(tmp_path / "run.db"), chat_model=fake)
+    fake = FakeSend(responses=[REPLY] * 10)
+    client = ChatClient("teacher", config, RunStore(tmp_path / "run.db"), send=fake)
     generate_llm(client, pack, plan_uniform(pack, budget=4, cycle=1))
     generate_llm(client, pack, plan_uniform(pack, budget=4, cycle=2))  # identical prompt text
     assert fake.calls == 2

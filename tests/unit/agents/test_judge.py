@@ -6,10 +6,10 @@ import re
 import pytest
 
 from agents.critic import CriticLLM, Screen, critique
-from agents.endpoints import ChatClient, EndpointConfig
+from agents.endpoints import CallFailed, ChatClient, EndpointConfig
 from agents.judge import JudgeError, parse_judge, repair_prompt
 from agents.schemas import Candidate, Lineage
-from tests.fakes import ScriptedChatModel
+from tests.fakes import FakeSend
 from tools.packs import load_pack
 from tools.store import RunStore
 from tools.verifiers import arithmetic_expression, extract_answer, numeric
@@ -34,9 +34,9 @@ def pack():
 
 
 def _client(tmp_path, script, store=None):
-    fake = ScriptedChatModel(responses=[""], script=script)
-    config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="critic-model")
-    return ChatClient("critic", config, store or RunStore(tmp_path / "run.db"), chat_model=fake)
+    fake = FakeSend(script=script)
+    config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="critic-model", backoff=0)
+    return ChatClient("critic", config, store or RunStore(tmp_path / "run.db"), send=fake)
 
 
 def _critique(client, pack, candidates):
@@ -103,11 +103,11 @@ def test_valid_malformed_then_repaired_and_never_parsed(pack, tmp_path):
     assert verdicts[1].step == "judge" and verdicts[1].accepted
     assert verdicts[2].step == "judge" and "after 3 request(s)" in verdicts[2].detail
     # 1 + (1 + 1 repair) + (1 + 2 repairs): bounded by judge_retries = 2
-    assert client.chat_model.calls == 6
+    assert client.transport.calls == 6
 
     again = _client(tmp_path, script, store=client.store)  # a resumed run: all from the cache
     assert [v.reason for v in _critique(again, pack, candidates)[1]] == [v.reason for v in verdicts]
-    assert again.chat_model.calls == 0
+    assert again.transport.calls == 0
 
 
 def test_judge_only_sees_verified_candidates_and_can_only_reject(pack, tmp_path):
@@ -119,12 +119,12 @@ def test_judge_only_sees_verified_candidates_and_can_only_reject(pack, tmp_path)
     client = _client(tmp_path, script)
     _, verdicts = _critique(client, pack, [_c("4 + 4 =", "9"), _c("5 + 5 =", "10")])
     assert [v.reason for v in verdicts] == ["wrong_answer", "judge_rejected"]
-    assert [_question(p) for p in client.chat_model.prompts] == ["5 + 5 ="]
+    assert [_question(p) for p in client.transport.prompts] == ["5 + 5 ="]
 
 
 def test_no_reply_is_judge_unavailable_not_accepted(pack, tmp_path):
     def script(prompt):
-        raise ConnectionError("server went away")
+        raise CallFailed("connection", "server went away", retryable=True)
 
     client = _client(tmp_path, script)
     _, verdicts = _critique(client, pack, [_c("1 + 1 =", "2")])
@@ -172,9 +172,9 @@ def test_form_only_failures_are_refined_and_checked_again(pack, tmp_path):
     assert refined[0].lineage.original["reason"] == "answer_format"
     assert "rewritten by refine" in verdicts[0].detail
     assert "no usable rewrite" in verdicts[2].detail
-    assert not any("4 + 4" in p for p in client.chat_model.prompts if p.startswith("This"))
+    assert not any("4 + 4" in p for p in client.transport.prompts if p.startswith("This"))
 
     again = _client(tmp_path, script, store=client.store)  # a resumed run: all from the cache
     out_again, verdicts_again = _critique(again, pack, candidates)
-    assert again.chat_model.calls == 0
+    assert again.transport.calls == 0
     assert out_again == out and verdicts_again == verdicts
