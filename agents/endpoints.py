@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 ROLES = ("teacher", "critic", "analyst")
 
@@ -59,6 +59,16 @@ class EndpointConfig(BaseModel):
     )
     temperature: float = Field(0.7, ge=0)
     max_tokens: int = Field(512, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _is_url(cls, value: str) -> str:
+        from urllib.parse import urlparse
+
+        parts = urlparse(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
 
     def public(self) -> dict[str, Any]:
         """The config without anything secret (the key itself is never held here anyway)."""

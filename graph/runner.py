@@ -98,6 +98,8 @@ def run_loop(
         pack = load_pack(settings.pack)  # a bad pack fails here, before a run folder exists
         check_teacher(pack, settings)
         check_endpoints(remote_endpoints(settings))  # and so does an endpoint that cannot work
+        check_student(settings.student)
+        check_runs_dir(settings.runs_dir)
         run_id = run_id or new_run_id(settings)
         run_dir = Path(settings.runs_dir) / run_id
     with ExitStack() as stack:
@@ -154,6 +156,28 @@ def check_teacher(pack, settings: RunSettings) -> None:
             f"pack {pack.name!r} has no procedural source (its items are a fixed file), so the "
             "teacher needs an endpoint: --llm local, --llm <url> or --endpoints FILE"
         )
+
+
+def check_student(student: str) -> None:
+    """A student path must be a saved model folder (smollm2 and tiny are built on demand)."""
+    if student not in ("smollm2", "tiny") and not (Path(student) / "config.json").is_file():
+        raise ValueError(
+            f"--student {student!r}: expected smollm2, tiny, or a model folder with config.json"
+        )
+
+
+def check_runs_dir(runs_dir: str | Path) -> None:
+    """Fail before the run folder is made when ``runs_dir`` cannot hold one."""
+    import tempfile
+
+    try:
+        Path(runs_dir).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=runs_dir):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"--runs-dir {runs_dir}: cannot write run folders there ({err.strerror or err})"
+        ) from None
 
 
 def record_new_run(store, settings: RunSettings, pack) -> None:

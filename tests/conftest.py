@@ -64,3 +64,18 @@ def quiet_ui():
     from graph.progress import LoopUI
 
     return LoopUI(Console(quiet=True))
+
+
+@pytest.fixture
+def crash_pack(tmp_path):
+    """The arithmetic pack, small, one teacher request per plan target (so every prompt in a
+    one-cycle run is distinct and a re-sent call is visible at the server)."""
+    from tools.packs import PACKS_DIR
+
+    target = tmp_path / "crash-arithmetic"
+    shutil.copytree(PACKS_DIR / "arithmetic", target)
+    spec = yaml.safe_load((target / "pack.yaml").read_text())
+    spec["probe"]["size"], spec["test"]["size"] = 40, 60
+    spec["generator"]["per_call"] = 64
+    (target / "pack.yaml").write_text(yaml.safe_dump(spec))
+    return target

@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tools.doctor import check_run
@@ -51,23 +50,6 @@ def _roles(prompt: str) -> str:
             f'"pass": {verdict}, "issue": "{issue}", "reason": "r"}}'
         )
     return f'{{"name": "mode {seed % 97}", "description": "d", "hypothesis": "h"}}'
-
-
-@pytest.fixture
-def crash_pack(tmp_path):
-    """The arithmetic pack, small, one teacher request per plan target (so every prompt in a
-    one-cycle run is distinct and a re-sent call is visible at the server)."""
-    import shutil
-
-    from tools.packs import PACKS_DIR
-
-    target = tmp_path / "crash-arithmetic"
-    shutil.copytree(PACKS_DIR / "arithmetic", target)
-    spec = yaml.safe_load((target / "pack.yaml").read_text())
-    spec["probe"]["size"], spec["test"]["size"] = 40, 60
-    spec["generator"]["per_call"] = 64
-    (target / "pack.yaml").write_text(yaml.safe_dump(spec))
-    return target
 
 
 def _command(pack: Path, runs: Path, endpoints: Path) -> list[str]:

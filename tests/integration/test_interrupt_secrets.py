@@ -1,0 +1,97 @@
+"""Ctrl-C stops a real run cleanly and says how to resume; an API key planted in the environment
+and in a key file reaches the endpoint and nothing the run writes (store, checkpoints, logs,
+reports, exports)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.integration.test_crash_resume import _cached_prompts, _nodes_done, _roles
+from tools.doctor import check_run
+from tools.fake_endpoint import FakeEndpoint
+
+KEY = "sk-planted-7f3a9c1e5b2d4806"
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "graph.cli", *args]
+
+
+def test_ctrl_c_then_resume_and_the_key_is_nowhere(crash_pack, tmp_path, tiny_student_dir):
+    runs, log = tmp_path / "runs", tmp_path / "console.log"
+    key_file = tmp_path / "critic.key"
+    key_file.write_text(KEY + "\n")
+    endpoints = tmp_path / "endpoints.yaml"
+    env = {**os.environ, "FF_PLANTED_KEY": KEY, "PYTHONUNBUFFERED": "1"}
+    with FakeEndpoint(_roles, latency=0.2, api_key=KEY) as server:
+        role = {"base_url": server.base_url, "model": "m", "concurrency": 1}
+        endpoints.write_text(
+            yaml.safe_dump(
+                {
+                    "teacher": {**role, "api_key_env": "FF_PLANTED_KEY"},
+                    "analyst": {**role, "api_key_env": "FF_PLANTED_KEY"},
+                    "critic": {**role, "api_key_file": str(key_file)},
+                }
+            )
+        )
+        command = _cli(
+            "run", "--pack", str(crash_pack), "--student", "tiny", "--endpoints",
+            str(endpoints), "--cycles", "1", "--budget", "24", "--runs-dir", str(runs),
+        )  # fmt: skip
+        with log.open("w") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+            deadline = time.monotonic() + 300
+            while not runs.is_dir() or "generate_examples" not in _nodes_done(
+                next(runs.iterdir()) / "run.db"
+            ):
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.02)
+            time.sleep(1.0)  # the critic is judging, one call at a time
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=60) == 130
+        run_dir = next(runs.iterdir())
+        said = " ".join(log.read_text().split())
+        assert f"failforward run --resume {run_dir.name} --runs-dir {runs}" in said
+        assert "critique_examples" not in _nodes_done(run_dir / "run.db")
+        cached = _cached_prompts(run_dir / "run.db")
+        assert any(p.startswith("You review") for p in cached)  # judged before the stop: kept
+        assert not check_run(run_dir)[1]
+
+        sent_from = len(server.requests)
+        with log.open("a") as out:
+            resumed = subprocess.run(
+                _cli("run", "--resume", run_dir.name, "--runs-dir", str(runs)),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        assert resumed.returncode == 0, log.read_text()[-3000:]
+        assert not cached & set(server.requests[sent_from:])  # nothing judged is asked again
+        assert all(h["authorization"] == f"Bearer {KEY}" for h in server.headers)
+
+    for fmt in ("jsonl", "parquet", "hf"):
+        out = tmp_path / f"export-{fmt}"
+        done = subprocess.run(
+            _cli(
+                "export", run_dir.name, "--format", fmt, "--out", str(out), "--runs-dir", str(runs)
+            ),
+            capture_output=True,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        log.write_bytes(log.read_bytes() + done.stdout + done.stderr)
+    subprocess.run(_cli("report", run_dir.name, "--runs-dir", str(runs)), check=True, env=env)
+
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p != key_file]
+    # Every kind of artifact is there to be searched: stores, weights, reports, exports.
+    assert {".db", ".safetensors", ".md", ".html", ".jsonl", ".parquet", ".arrow"} <= {
+        p.suffix for p in files
+    }
+    holding = [str(p.relative_to(tmp_path)) for p in files if KEY.encode() in p.read_bytes()]
+    assert holding == [], holding
+    assert KEY[:12] not in Path(log).read_text()
