@@ -18,13 +18,12 @@ app = typer.Typer(
 
 def _run(resume: str | None = None, **options) -> None:
     import signal
-    import sys
 
     from graph.runner import RunInterrupted, run_loop
 
     # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so a local server is stopped and the
     # checkpoint of the last completed node is what --resume continues from.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         settings = RunSettings(**options)
     except ValueError as err:

@@ -145,3 +145,24 @@ def test_a_run_db_from_before_scores_existed_still_opens(tmp_path):
         [Verdict(accepted=True, reason="accepted", step="verify", scores={"verify": 1.0})],
     )
     assert store.examples(cycle=2)[0]["scores"] == {"verify": 1.0}
+
+
+def test_llm_tables_count_tokens_cost_and_faults_per_role_and_cycle(tmp_path):
+    from tools.report import llm_tables
+
+    store = RunStore(tmp_path / "run.db")
+    for i, tag in enumerate(["c1-k0/0", "c1-k0/1", "c2-k1/0"]):
+        request = {"prompt": f"p{i}", "tag": tag}
+        usage = {"input_tokens": 1_000_000, "output_tokens": 500_000}
+        store.save_call(store.call_key("teacher", "m", request), "teacher", "m", request, "r", usage)
+    store.save_call_fault("teacher", {"tag": "c1-k0/0"}, "rate_limited", "429", final=False)
+    store.save_call_fault("critic", {"tag": "c2-j/0"}, "timeout", "no reply", final=False)
+    store.save_call_fault("critic", {"tag": "c2-j/0"}, "timeout", "no reply", final=True)
+    store.set_meta("endpoints", {"teacher": {"prompt_price": 0.5, "completion_price": 2.0}})
+    text = "\n".join(llm_tables(store))
+    # 3M prompt tokens at 0.5 + 1.5M completion tokens at 2.0 per million
+    assert "| teacher | 3 | 3000000 | 1500000 | 4.5000 | 1 (rate_limited 1) | 0 |" in text
+    assert "| critic | 0 | 0 | 0 | - | 1 (timeout 1) | 1 |" in text
+    assert "| teacher | 1 | 2 | 2000000 | 1000000 | 3.0000 |" in text
+    assert "| teacher | 2 | 1 | 1000000 | 500000 | 1.5000 |" in text
+    assert "Requests lost after their retries (1" in text
