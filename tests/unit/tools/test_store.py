@@ -154,7 +154,8 @@ def test_llm_tables_count_tokens_cost_and_faults_per_role_and_cycle(tmp_path):
     for i, tag in enumerate(["c1-k0/0", "c1-k0/1", "c2-k1/0"]):
         request = {"prompt": f"p{i}", "tag": tag}
         usage = {"input_tokens": 1_000_000, "output_tokens": 500_000}
-        store.save_call(store.call_key("teacher", "m", request), "teacher", "m", request, "r", usage)
+        key = store.call_key("teacher", "m", request)
+        store.save_call(key, "teacher", "m", request, "r", usage)
     store.save_call_fault("teacher", {"tag": "c1-k0/0"}, "rate_limited", "429", final=False)
     store.save_call_fault("critic", {"tag": "c2-j/0"}, "timeout", "no reply", final=False)
     store.save_call_fault("critic", {"tag": "c2-j/0"}, "timeout", "no reply", final=True)
