@@ -83,6 +83,48 @@ def efficiency_ratio(targeted: Curve, uniform: Curve) -> Ratio | None:
     return Ratio(needed / final_examples, False, final_accuracy, final_examples, needed)
 
 
+def accuracy_at(curve: Curve, examples: float) -> float | None:
+    """The curve's accuracy at ``examples`` (linear between cycles); None beyond its last point.
+
+    Example:
+        >>> round(accuracy_at(Curve([0, 100, 200], [0.1, 0.2, 0.4]), 150), 3)
+        0.3
+    """
+    points = list(zip(curve.examples, curve.accuracy, strict=True))
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        if x0 <= examples <= x1:
+            return y0 if x1 == x0 else y0 + (examples - x0) / (x1 - x0) * (y1 - y0)
+    return None
+
+
+def equal_example_gains(targeted: list[Curve], uniform: list[Curve]) -> list[dict]:
+    """Per targeted cycle (after the first): targeted accuracy minus uniform's at the same
+    number of examples, paired by seed; mean and 95% interval over the seeds where uniform's
+    curve reaches that many examples. Unlike the ratio, which reads one point (the final
+    accuracy), this reads the whole curve."""
+    rows = []
+    for i in range(1, min(len(c.accuracy) for c in targeted)):
+        diffs, examples = [], []
+        for t, u in zip(targeted, uniform, strict=True):
+            at = accuracy_at(u, t.examples[i])
+            if at is not None:
+                diffs.append(t.accuracy[i] - at)
+                examples.append(t.examples[i])
+        if diffs:
+            gain, low, high = mean_interval(diffs)
+            rows.append(
+                {
+                    "cycle": i,
+                    "examples": statistics.fmean(examples),
+                    "gain": gain,
+                    "low": low,
+                    "high": high,
+                    "seeds": len(diffs),
+                }
+            )
+    return rows
+
+
 def mean_interval(values: list[float]) -> tuple[float, float, float]:
     """Mean and 95% t-interval (the mean itself when there is one value)."""
     mean = statistics.fmean(values)
@@ -117,7 +159,11 @@ def summarize(curves: dict[str, list[Curve]]) -> dict:
         efficiency_ratio(t, u) for t, u in zip(curves["targeted"], curves["uniform"], strict=True)
     ]
     known = [r for r in ratios if r is not None]
-    summary: dict = {"arms": {arm: arm_table(curves[arm]) for arm in ARMS}, "ratios": ratios}
+    summary: dict = {
+        "arms": {arm: arm_table(curves[arm]) for arm in ARMS},
+        "ratios": ratios,
+        "gains": equal_example_gains(curves["targeted"], curves["uniform"]),
+    }
     if known:
         mean, low, high = mean_interval([r.value for r in known])
         summary |= {

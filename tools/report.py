@@ -252,6 +252,22 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
                 f"{r['examples']:.0f} | {r['accuracy']:.1%} ({r['low']:.1%}-{r['high']:.1%})"
             )
         lines.append(f"| {i} | " + " | ".join(cells) + " |")
+    if summary.get("gains"):
+        lines += [
+            "",
+            "## Accuracy gain at equal examples (targeted minus uniform, paired by seed)",
+            "",
+            "Uniform's accuracy is read off its curve (linear between cycles) at the number of "
+            "examples the targeted arm had trained on; above 0 means targeted is ahead there.",
+            "",
+            "| cycle | targeted examples | gain (95% interval) | seeds |",
+            "|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {g['cycle']} | {g['examples']:.0f} | {g['gain'] * 100:+.1f} points"
+            f" ({g['low'] * 100:+.1f} to {g['high'] * 100:+.1f}) | {g['seeds']} |"
+            for g in summary["gains"]
+        ]
     lines += [
         "",
         "## Per seed",

@@ -80,3 +80,17 @@ def test_summary_over_seeds_and_its_sentence():
     sentence = ratio_sentence(summary)
     assert sentence.startswith("data-efficiency ratio > 1.50: in 1 of 2 seeds uniform never")
     assert summary["arms"]["targeted"][1]["accuracy"] == pytest.approx(0.7 / 3)
+
+
+def test_gain_at_equal_examples_reads_uniform_where_targeted_stood():
+    from graph.compare import accuracy_at, equal_example_gains
+
+    uniform = [Curve([0, 100, 200], [0.1, 0.2, 0.3]), Curve([0, 100, 200], [0.1, 0.3, 0.3])]
+    targeted = [Curve([0, 50, 150], [0.1, 0.25, 0.3]), Curve([0, 50, 250], [0.1, 0.3, 0.5])]
+    assert accuracy_at(uniform[0], 150) == pytest.approx(0.25)
+    assert accuracy_at(uniform[0], 250) is None
+    gains = equal_example_gains(targeted, uniform)
+    # cycle 1 at 50 examples: 0.25 - 0.15 and 0.3 - 0.2; cycle 2: 0.3 - 0.25, seed 1 beyond uniform
+    assert [g["seeds"] for g in gains] == [2, 1]
+    assert gains[0]["gain"] == pytest.approx(0.1) and gains[1]["gain"] == pytest.approx(0.05)
+    assert gains[0]["examples"] == 50
