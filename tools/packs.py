@@ -332,21 +332,36 @@ def _check_source(spec: PackSpec, directory: Path, yaml_path: Path) -> None:
 
 
 def _load_templates(spec: PackSpec, directory: Path, yaml_path: Path) -> dict[str, jinja2.Template]:
+    return load_templates(
+        directory, yaml_path, spec.templates, TEMPLATE_VARIABLES, REQUIRED_TEMPLATES
+    )
+
+
+def load_templates(
+    directory: Path,
+    yaml_path: Path,
+    overrides: dict[str, str],
+    variables: dict[str, set[str]],
+    required: tuple[str, ...],
+) -> dict[str, jinja2.Template]:
+    """Each role's template (``<role>.jinja`` unless ``overrides`` names another file), checked:
+    a missing required file, a syntax error, or a variable the role does not provide raises
+    :class:`PackError` naming the file."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(directory),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
     )
     env.filters["prose"] = prose
-    unknown_roles = set(spec.templates) - set(TEMPLATE_VARIABLES)
+    unknown_roles = set(overrides) - set(variables)
     if unknown_roles:
         raise PackError(f"{yaml_path}: templates: unknown role(s) {sorted(unknown_roles)}")
     templates = {}
-    for role, allowed in TEMPLATE_VARIABLES.items():
-        filename = spec.templates.get(role, f"{role}.jinja")
+    for role, allowed in variables.items():
+        filename = overrides.get(role, f"{role}.jinja")
         path = directory / filename
         if not path.is_file():
-            if role in REQUIRED_TEMPLATES or role in spec.templates:
+            if role in required or role in overrides:
                 raise PackError(f"{path}: templates.{role}: template file is missing")
             continue
         source = path.read_text()

@@ -1,0 +1,152 @@
+"""The augmentation graph's teacher and critic: rewrites of document chunks, and the checks that
+keep only faithful ones.
+
+A rewrite is checked, in order, for **form** (``empty``, ``truncated``: it stops mid-sentence;
+``length``: too short or too long for its style) and **content** (``unfaithful``: its embedding
+is too far from the chunk's; ``inconsistent``: the optional LLM judge says it states what the chunk
+does not support; ``duplicate``: another accepted rewrite of the same chunk says the same). A
+rewrite that fails only on form is rewritten once, conditioned on the chunk and the reason
+(GDR-style), and checked again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tools.augment_pack import AugmentPack, StyleSpec
+from tools.embeddings import Embedder
+
+FORM_REASONS = ("empty", "truncated", "length")
+_PREAMBLE = re.compile(r"^(?:sure|here(?:'s| is)|certainly)[^\n]*:\s*\n", re.IGNORECASE)
+_ENDS = (".", "!", "?", ")", '"', "'", "`", "]", ":", "*")
+
+
+@dataclass
+class Rewrite:
+    """One rewrite of one chunk, with the critic's verdict once checked."""
+
+    doc_id: str
+    chunk_index: int
+    style: str
+    sample: int  # which of the K rewrites in this style
+    text: str | None
+    refined: bool = False
+    reason: str = "pending"  # accepted, or why not
+    similarity: float | None = None
+    detail: str = ""
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return f"a-{self.doc_id}/{self.chunk_index}/{self.style}/{self.sample}"
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason == "accepted"
+
+
+def clean(text: str | None) -> str:
+    """The rewrite without a chatty first line ("Here is the rewritten text:") or fences."""
+    text = (text or "").strip()
+    text = _PREAMBLE.sub("", text, count=1).strip()
+    if text.startswith("```") and text.endswith("```"):
+        text = text.strip("`").split("\n", 1)[-1].strip()
+    return text
+
+
+def form_problem(chunk: str, text: str, style: StyleSpec) -> tuple[str, str] | None:
+    """``(reason, detail)`` when the rewrite fails on form, else None."""
+    if not text:
+        return "empty", "the reply held no text"
+    if not text.rstrip().endswith(_ENDS):
+        return "truncated", f"it stops mid-sentence ({text[-40:]!r})"
+    ratio = len(text) / max(1, len(chunk))
+    if ratio < style.min_length_ratio:
+        return "length", f"it is {ratio:.2f}x the passage's length, below {style.min_length_ratio}"
+    if ratio > style.max_length_ratio:
+        return "length", f"it is {ratio:.2f}x the passage's length, above {style.max_length_ratio}"
+    return None
+
+
+def check_rewrites(
+    chunks: dict[tuple[str, int], str],
+    rewrites: list[Rewrite],
+    pack: AugmentPack,
+    embed: Embedder,
+    judge: dict[str, bool] | None = None,
+) -> list[Rewrite]:
+    """Set each rewrite's ``reason`` (and similarity); ``judge`` maps a rewrite's tag to the
+    LLM judge's verdict when one was asked. Returns the rewrites, in order."""
+    spec = pack.spec.critic
+    todo = []
+    for r in rewrites:
+        r.text = clean(r.text)
+        problem = form_problem(chunks[(r.doc_id, r.chunk_index)], r.text, pack.spec.styles[r.style])
+        if problem:
+            r.reason, r.detail = problem
+        else:
+            todo.append(r)
+    if todo:
+        sources = embed([chunks[(r.doc_id, r.chunk_index)] for r in todo])
+        vectors = embed([r.text for r in todo])
+        for r, s, v in zip(todo, sources, vectors, strict=True):
+            r.similarity = float(np.dot(s, v))
+            r.scores["similarity"] = r.similarity
+            if r.similarity < spec.min_similarity:
+                r.reason = "unfaithful"
+                r.detail = f"similarity {r.similarity:.2f} to the passage < {spec.min_similarity}"
+            elif judge is not None and judge.get(r.tag) is False:
+                r.reason, r.detail = "inconsistent", "the judge found unsupported statements"
+            else:
+                r.reason = "accepted"
+        _dedupe([r for r in todo if r.accepted], vectors_of(todo, vectors), spec.near_duplicate)
+    return rewrites
+
+
+def vectors_of(rewrites: list[Rewrite], vectors: np.ndarray) -> dict[str, np.ndarray]:
+    return {r.tag: v for r, v in zip(rewrites, vectors, strict=True)}
+
+
+def _dedupe(accepted: list[Rewrite], vectors: dict[str, np.ndarray], threshold: float) -> None:
+    """Within each chunk, a rewrite as close as ``threshold`` to an earlier kept one is dropped."""
+    kept: dict[tuple[str, int], list[np.ndarray]] = {}
+    for r in accepted:
+        mine = kept.setdefault((r.doc_id, r.chunk_index), [])
+        v = vectors[r.tag]
+        best = max((float(np.dot(v, k)) for k in mine), default=-1.0)
+        if best >= threshold:
+            r.reason, r.detail = "duplicate", f"similarity {best:.3f} to another rewrite"
+        else:
+            mine.append(v)
+
+
+def parse_judgement(reply: str | None) -> bool | None:
+    """The judge's ``consistent`` flag from its JSON reply (None when unreadable)."""
+    match = re.search(r"\{.*\}", reply or "", re.DOTALL)
+    if not match:
+        return None
+    try:
+        value = json.loads(match.group(0)).get("consistent")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, bool) else None
+
+
+def parse_rationales(reply: str | None, count: int) -> list[str] | None:
+    """A JSON list of ``count`` strings from the teacher's reply (None when it is not one)."""
+    match = re.search(r"\[.*\]", reply or "", re.DOTALL)
+    if not match:
+        return None
+    try:
+        items = json.loads(match.group(0))
+    except ValueError:
+        return None
+    if not isinstance(items, list) or len(items) != count:
+        return None
+    if not all(isinstance(i, str) for i in items):
+        return None
+    return [i.strip() for i in items]
