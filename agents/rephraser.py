@@ -42,7 +42,9 @@ class Rewrite:
 
     @property
     def tag(self) -> str:
-        return f"a-{self.doc_id}/{self.chunk_index}/{self.style}/{self.sample}"
+        """The request's purpose (cache key and store key); a refined rewrite has its own."""
+        tag = f"a-{self.doc_id}/{self.chunk_index}/{self.style}/{self.sample}"
+        return tag + "/refined" if self.refined else tag
 
     @property
     def accepted(self) -> bool:

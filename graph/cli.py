@@ -195,6 +195,57 @@ def export(
     typer.echo(f"exported to {target}")
 
 
+@app.command("augment")
+def augment(
+    corpus: str = typer.Option(
+        "stdlib-docs", help="JSONL/Parquet with a text field, a folder of .txt/.md, or stdlib-docs."
+    ),
+    pack: str = typer.Option(
+        "rephrase", help="Augmentation pack: a name under prompts/ or a folder."
+    ),
+    mode: str = typer.Option("stitch", help="rephrase, stitch (megadocs) or stretch (rationales)."),
+    styles: str = typer.Option("", help="Comma-separated styles (default: all in the pack)."),
+    k: int = typer.Option(1, help="Rewrites per chunk and style."),
+    docs: int = typer.Option(0, help="Documents to use, in a seeded order (0: all)."),
+    heldout: float = typer.Option(0.2, help="Share of documents held out (never rewritten)."),
+    real_share: float = typer.Option(0.5, help="Real share of the output corpus's tokens."),
+    seed: int = typer.Option(0, help="Seed for the document order and the mix."),
+    llm: str = typer.Option("none", help="Endpoints, as for run: local, <url>, role=<url>,..."),
+    llm_model: str = typer.Option("", help="Model name for --llm <url>."),
+    endpoints: str = typer.Option("", help="YAML file of per-role endpoint settings."),
+    runs_dir: str = typer.Option("runs", help="Folder holding run folders."),
+    resume: str | None = typer.Option(None, help="Continue the stopped augmentation with this id."),
+):
+    """Turn a corpus into more pretraining text: teacher rewrites per style, kept when faithful,
+    assembled as rephrases, megadocs (stitch) or rationale-stretched documents."""
+    import signal
+
+    from graph.augment import AugmentSettings, run_augment
+    from graph.runner import RunInterrupted
+    from tools.packs import PackError
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    settings = AugmentSettings(
+        corpus=corpus, pack=pack, mode=mode, styles=styles, k=k, docs=docs, heldout=heldout,
+        real_share=real_share, seed=seed, llm=llm, llm_model=llm_model, endpoints=endpoints,
+        runs_dir=runs_dir,
+    )  # fmt: skip
+    try:
+        run_id, folder = run_augment(settings, resume=resume)
+    except (ValueError, FileNotFoundError, PackError) as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from err
+    except RunInterrupted as stop:
+        typer.secho(
+            f"interrupted: continue with: failforward augment --resume {stop.run_id}"
+            f" --runs-dir {runs_dir}",
+            fg="yellow",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    typer.echo(f"augmentation folder: {folder}")
+
+
 @app.command("doctor")
 def doctor(
     run_id: str = typer.Argument(..., help="The run to check."),

@@ -1,0 +1,524 @@
+"""The augmentation graph: a small corpus into more pretraining text with teacher rewrites.
+
+START → load_corpus → rephrase → critique ─┬─> rationales (stretch) ─> assemble → END
+                                           └─> assemble → END
+
+``load_corpus`` splits the corpus into documents to augment and held-out documents no agent sees
+(``augment-eval`` measures loss on those), and chunks the former to the endpoint's size; each chunk
+is a unit of the output (its lineage names the document and chunk). ``rephrase`` asks the teacher
+for K rewrites per chunk and style; ``critique`` keeps faithful ones (``agents/rephraser.py``),
+rewriting form-only failures once; ``rationales`` asks for one reasoning sentence per source
+sentence; ``assemble`` writes ``corpus.jsonl`` (``--mode`` rephrase | stitch | stretch, mixed with
+the real chunks at ``--real-share``) and ``report.md``.
+
+Durability is the main loop's: a run folder with a SQLite store (chunks, rewrites with verdicts,
+the LLM call cache) and the LangGraph SQLite checkpointer, so ``--resume`` continues from the last
+node that finished and sends no call that had completed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agents.rephraser import Rewrite, check_rewrites, parse_judgement, parse_rationales
+from tools.assemble import MODES, Row, assemble, mix, sentence_count, token_shares
+from tools.corpus import DEFAULT_CORPUS, Document, chunk, load_corpus, split_sentences
+from tools.store import RunStore
+
+AUGMENT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS aug_chunks (
+    doc_id TEXT NOT NULL, chunk_index INTEGER NOT NULL, text TEXT NOT NULL, split TEXT NOT NULL,
+    PRIMARY KEY (doc_id, chunk_index));
+CREATE TABLE IF NOT EXISTS aug_rewrites (
+    tag TEXT PRIMARY KEY, doc_id TEXT NOT NULL, chunk_index INTEGER NOT NULL, style TEXT NOT NULL,
+    sample INTEGER NOT NULL, text TEXT, refined INTEGER NOT NULL, reason TEXT NOT NULL,
+    similarity REAL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS aug_rationales (
+    doc_id TEXT NOT NULL, chunk_index INTEGER NOT NULL, rationales TEXT NOT NULL,
+    PRIMARY KEY (doc_id, chunk_index));
+"""
+
+
+@dataclass
+class AugmentSettings:
+    """Everything that fixes an augmentation run (stored with it; ``--resume`` needs the id)."""
+
+    corpus: str = DEFAULT_CORPUS
+    pack: str = "rephrase"
+    mode: str = "stitch"
+    styles: str = ""  # comma-separated; empty: every style in the pack
+    k: int = 1  # rewrites per chunk and style
+    docs: int = 0  # documents to use (0: all), taken in a seeded order
+    heldout: float = 0.2  # share of documents no agent sees
+    real_share: float = 0.5  # real share of the output corpus's tokens
+    seed: int = 0
+    llm: str = "none"
+    llm_model: str = ""
+    endpoints: str = ""
+    runs_dir: str = "runs"
+
+    def check(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"--mode {self.mode!r}: choose one of {', '.join(MODES)}")
+        if self.k < 1 or self.docs < 0:
+            raise ValueError("--k must be >= 1 and --docs >= 0")
+        if not 0.0 <= self.heldout < 1.0:
+            raise ValueError(f"--heldout {self.heldout}: must be in [0, 1)")
+        if not 0.0 < self.real_share <= 1.0:
+            raise ValueError(f"--real-share {self.real_share}: must be in (0, 1]")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> AugmentSettings:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+class AugmentState(TypedDict, total=False):
+    mode: str  # the run's --mode (routes after critique)
+    nodes_run: list[str]
+
+
+@dataclass
+class AugmentContext:
+    run_id: str
+    run_dir: Path
+    settings: AugmentSettings
+    pack: Any
+    store: RunStore
+    teacher: Any = None
+    critic: Any = None
+    ui: Any = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+class AugmentStore(RunStore):
+    """The run store plus the augmentation tables."""
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        self.db.executescript(AUGMENT_SCHEMA)
+
+    def save_chunks(self, rows: list[tuple[str, int, str, str]]) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM aug_chunks")
+            self.db.executemany("INSERT INTO aug_chunks VALUES (?, ?, ?, ?)", rows)
+
+    def chunks(self, split: str = "augment") -> dict[tuple[str, int], str]:
+        rows = self.db.execute(
+            "SELECT doc_id, chunk_index, text FROM aug_chunks WHERE split = ? ORDER BY rowid",
+            (split,),
+        )
+        return {(r["doc_id"], r["chunk_index"]): r["text"] for r in rows}
+
+    def save_rewrites(self, rewrites: list[Rewrite]) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO aug_rewrites VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        r.tag,
+                        r.doc_id,
+                        r.chunk_index,
+                        r.style,
+                        r.sample,
+                        r.text,
+                        int(r.refined),
+                        r.reason,
+                        r.similarity,
+                        r.detail,
+                    )
+                    for r in rewrites
+                ],
+            )
+
+    def rewrites(self) -> list[Rewrite]:
+        rows = self.db.execute("SELECT * FROM aug_rewrites ORDER BY rowid")
+        return [
+            Rewrite(
+                r["doc_id"],
+                r["chunk_index"],
+                r["style"],
+                r["sample"],
+                r["text"],
+                bool(r["refined"]),
+                r["reason"],
+                r["similarity"],
+                r["detail"],
+            )
+            for r in rows
+        ]
+
+    def save_rationales(self, values: dict[tuple[str, int], list[str]]) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO aug_rationales VALUES (?, ?, ?)",
+                [(d, i, json.dumps(r)) for (d, i), r in values.items()],
+            )
+
+    def rationales(self) -> dict[tuple[str, int], list[str]]:
+        rows = self.db.execute("SELECT * FROM aug_rationales")
+        return {(r["doc_id"], r["chunk_index"]): json.loads(r["rationales"]) for r in rows}
+
+
+def _timed(name: str):
+    """Name a node, and record each run of it (name and seconds) in the store and the state."""
+
+    def decorate(node):
+        def wrapper(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
+            started = time.perf_counter()
+            update = node(state, runtime)
+            runtime.context.store.record_node(0, name, time.perf_counter() - started)
+            return {**update, "nodes_run": [*state.get("nodes_run", []), name]}
+
+        wrapper.__name__ = name
+        wrapper.__doc__ = node.__doc__
+        return wrapper
+
+    return decorate
+
+
+def _styles(ctx: AugmentContext) -> list[str]:
+    names = [s for s in ctx.settings.styles.split(",") if s] or list(ctx.pack.spec.styles)
+    unknown = [s for s in names if s not in ctx.pack.spec.styles]
+    if unknown:
+        raise ValueError(f"--styles: unknown {unknown}; the pack has {list(ctx.pack.spec.styles)}")
+    return names
+
+
+def split_documents(
+    docs: list[Document], heldout: float, limit: int, seed: int
+) -> tuple[list[Document], list[Document]]:
+    """``(to augment, held out)``: a seeded order, the first ``limit`` (0: all), the last
+    ``heldout`` share of those held out."""
+    import random
+
+    order = list(docs)
+    random.Random(seed).shuffle(order)
+    if limit:
+        order = order[:limit]
+    n_held = round(len(order) * heldout)
+    cut = len(order) - n_held
+    return sorted(order[:cut], key=lambda d: d.doc_id), sorted(order[cut:], key=lambda d: d.doc_id)
+
+
+@_timed("load_corpus")
+def load_corpus_node(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
+    """Read the corpus, hold out a share of documents, chunk the rest; store both."""
+    ctx = runtime.context
+    docs = load_corpus(ctx.settings.corpus, min_chars=1)
+    augment_docs, heldout = split_documents(
+        docs, ctx.settings.heldout, ctx.settings.docs, ctx.settings.seed
+    )
+    rows = []
+    for doc in augment_docs:
+        for i, piece in enumerate(chunk(doc.text, ctx.pack.spec.chunk_tokens)):
+            rows.append((doc.doc_id, i, piece, "augment"))
+    rows += [(doc.doc_id, 0, doc.text, "heldout") for doc in heldout]
+    ctx.store.save_chunks(rows)
+    ctx.ui.log(
+        f"corpus {ctx.settings.corpus}: {len(augment_docs)} documents to augment"
+        f" ({sum(r[3] == 'augment' for r in rows)} chunks), {len(heldout)} held out"
+    )
+    return {}
+
+
+@_timed("rephrase")
+def rephrase(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
+    """K rewrites per chunk and style from the teacher (cached per request)."""
+    ctx = runtime.context
+    chunks = ctx.store.chunks()
+    rewrites = [
+        Rewrite(doc_id, index, style, sample, None)
+        for (doc_id, index) in chunks
+        for style in _styles(ctx)
+        for sample in range(ctx.settings.k)
+    ]
+    prompts = [
+        ctx.pack.render(
+            "rephrase",
+            style=ctx.pack.spec.styles[r.style],
+            chunk=chunks[(r.doc_id, r.chunk_index)],
+            title=r.doc_id,
+        )
+        for r in rewrites
+    ]
+    with ctx.ui.task(f"rephrase ({len(rewrites)} rewrites)", total=len(rewrites)) as bar:
+        replies = ctx.teacher.complete(
+            prompts, temperature=ctx.pack.spec.temperature, tags=[r.tag for r in rewrites]
+        )
+        bar.update(len(rewrites))
+    for r, reply in zip(rewrites, replies, strict=True):
+        r.text = reply
+        r.reason = "pending" if reply is not None else "no_reply"
+    ctx.store.save_rewrites(rewrites)
+    return {}
+
+
+@_timed("critique")
+def critique(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
+    """Check every rewrite; rewrite form-only failures once and check them again."""
+    from tools.embeddings import embed
+
+    ctx = runtime.context
+    chunks = ctx.store.chunks()
+    rewrites = [r for r in ctx.store.rewrites() if r.reason != "no_reply" and not r.refined]
+    with ctx.ui.task("critique", total=len(rewrites)) as bar:
+        judge = _judge(ctx, chunks, rewrites) if ctx.pack.spec.critic.judge else None
+        check_rewrites(chunks, rewrites, ctx.pack, embed, judge)
+        bar.update(len(rewrites))
+    form = [r for r in rewrites if r.reason in ("empty", "truncated", "length")]
+    if form and ctx.pack.spec.critic.refine:
+        prompts = [
+            ctx.pack.render(
+                "refine",
+                style=ctx.pack.spec.styles[r.style],
+                chunk=chunks[(r.doc_id, r.chunk_index)],
+                draft=r.text or "(empty)",
+                problem=r.detail,
+            )
+            for r in form
+        ]
+        replies = ctx.teacher.complete(
+            prompts, temperature=0.0, tags=[f"{r.tag}/refine" for r in form]
+        )
+        retry = []
+        for r, reply in zip(form, replies, strict=True):
+            r.reason = f"{r.reason} (refined)"  # the original stays rejected
+            if reply is not None:
+                retry.append(Rewrite(r.doc_id, r.chunk_index, r.style, r.sample, reply, True))
+        judge = _judge(ctx, chunks, retry) if ctx.pack.spec.critic.judge else None
+        check_rewrites(chunks, retry, ctx.pack, embed, judge)
+        rewrites += retry  # a refined rewrite that passes takes the original's place
+    ctx.store.save_rewrites(rewrites)
+    counts: dict[str, int] = {}
+    for r in rewrites:
+        counts[r.reason] = counts.get(r.reason, 0) + 1
+    ctx.ui.log("  critic: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return {}
+
+
+def _judge(ctx: AugmentContext, chunks, rewrites: list[Rewrite]) -> dict[str, bool]:
+    """The critic endpoint's consistency verdicts (a rewrite it cannot judge is not rejected)."""
+    if ctx.critic is None or not rewrites:
+        return {}
+    prompts = [
+        ctx.pack.render("judge", chunk=chunks[(r.doc_id, r.chunk_index)], rephrase=r.text or "")
+        for r in rewrites
+    ]
+    replies = ctx.critic.complete(
+        prompts, temperature=0.0, tags=[f"{r.tag}/judge" for r in rewrites]
+    )
+    out = {}
+    for r, reply in zip(rewrites, replies, strict=True):
+        verdict = parse_judgement(reply)
+        if verdict is not None:
+            out[r.tag] = verdict
+    return out
+
+
+@_timed("rationales")
+def rationales(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
+    """One reasoning sentence per source sentence, for ``--mode stretch``."""
+    ctx = runtime.context
+    chunks = ctx.store.chunks()
+    keys = list(chunks)
+    prompts, counts = [], []
+    for key in keys:
+        sentences = [s for p in chunks[key].split("\n\n") for s in split_sentences(p)]
+        counts.append(sentence_count(chunks[key]))
+        prompts.append(ctx.pack.render("rationales", sentences=sentences, title=key[0]))
+    with ctx.ui.task(f"rationales ({len(keys)} chunks)", total=len(keys)) as bar:
+        replies = ctx.teacher.complete(
+            prompts,
+            temperature=ctx.pack.spec.temperature,
+            tags=[f"a-{d}/{i}/rationales" for d, i in keys],
+        )
+        bar.update(len(keys))
+    found = {}
+    for key, reply, count in zip(keys, replies, counts, strict=True):
+        parsed = parse_rationales(reply, count)
+        if parsed is not None:
+            found[key] = parsed
+    ctx.store.save_rationales(found)
+    ctx.ui.log(f"  rationales usable for {len(found)} of {len(keys)} chunks")
+    return {}
+
+
+@_timed("assemble")
+def assemble_corpus(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
+    """Write ``corpus.jsonl`` (real chunks + the mode's synthetic rows) and ``report.md``."""
+    ctx = runtime.context
+    chunks = ctx.store.chunks()
+    units = [Document(f"{d}#{i}", text, d) for (d, i), text in chunks.items()]
+    accepted: dict[str, list[tuple[str, str]]] = {}
+    for r in ctx.store.rewrites():
+        if r.accepted:
+            accepted.setdefault(f"{r.doc_id}#{r.chunk_index}", []).append((r.style, r.text))
+    notes = {f"{d}#{i}": v for (d, i), v in ctx.store.rationales().items()}
+    synthetic = assemble(units, accepted, notes, ctx.settings.mode)
+    rows = mix(units, synthetic, ctx.settings.real_share, ctx.settings.seed)
+    path = ctx.run_dir / "corpus.jsonl"
+    write_rows(path, rows)
+    report = render_report(ctx, rows, synthetic)
+    (ctx.run_dir / "report.md").write_text(report)
+    ctx.ui.log(f"wrote {len(rows)} documents to {path}; report: {ctx.run_dir / 'report.md'}")
+    return {}
+
+
+def write_rows(path: Path, rows: list[Row]) -> None:
+    """JSONL rows ``{text, kind, source_id, styles}``, written whole or not at all."""
+    partial = path.with_suffix(".partial")
+    with partial.open("w") as out:
+        for row in rows:
+            out.write(json.dumps(row.as_dict()) + "\n")
+    partial.replace(path)
+
+
+def render_report(ctx: AugmentContext, rows: list[Row], synthetic: list[Row]) -> str:
+    from tools.report import llm_tables
+
+    rewrites = ctx.store.rewrites()
+    reasons: dict[str, int] = {}
+    for r in rewrites:
+        reasons[r.reason] = reasons.get(r.reason, 0) + 1
+    by_style: dict[str, list[int]] = {}
+    for r in rewrites:
+        if not r.refined:
+            by_style.setdefault(r.style, [0, 0])[1] += 1
+        if r.accepted:
+            by_style.setdefault(r.style, [0, 0])[0] += 1
+    s = ctx.settings
+    lines = [
+        f"# failforward augmentation {ctx.run_id}",
+        "",
+        f"corpus `{s.corpus}`, pack `{s.pack}`, mode `{s.mode}`, {s.k} rewrite(s) per chunk and"
+        f" style, real share {s.real_share:.0%}, {len(ctx.store.chunks('heldout'))} documents"
+        " held out.",
+        "",
+        "## Rewrites by style",
+        "",
+        "| style | accepted | asked |",
+        "|---|---:|---:|",
+        *(f"| {k} | {a} | {n} |" for k, (a, n) in sorted(by_style.items())),
+        "",
+        "## Critic verdicts",
+        "",
+        "| reason | rewrites |",
+        "|---|---:|",
+        *(f"| {k} | {v} |" for k, v in sorted(reasons.items())),
+        "",
+        "## Output corpus",
+        "",
+        f"{len(rows)} documents ({len(synthetic)} synthetic made, "
+        f"{sum(r.kind != 'real' for r in rows)} used); token shares: "
+        + ", ".join(f"{k} {v:.0%}" for k, v in token_shares(rows).items()),
+    ]
+    lines += llm_tables(ctx.store)
+    return "\n".join(lines) + "\n"
+
+
+def route_after_critique(state: AugmentState) -> str:
+    return "rationales" if state.get("mode") == "stretch" else "assemble"
+
+
+def build_augment_graph() -> StateGraph:
+    graph = StateGraph(AugmentState, context_schema=AugmentContext)
+    for node in (load_corpus_node, rephrase, critique, rationales, assemble_corpus):
+        graph.add_node(node.__name__, node)
+    graph.add_edge(START, "load_corpus")
+    graph.add_edge("load_corpus", "rephrase")
+    graph.add_edge("rephrase", "critique")
+    graph.add_conditional_edges("critique", route_after_critique, ["rationales", "assemble"])
+    graph.add_edge("rationales", "assemble")
+    graph.add_edge("assemble", END)
+    return graph
+
+
+def run_augment(settings: AugmentSettings, ui=None, resume: str | None = None) -> tuple[str, Path]:
+    """Run (or resume) an augmentation; returns the run id and folder."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from agents.endpoints import check_endpoints
+    from graph.progress import LoopUI
+    from graph.runner import _clients, check_runs_dir, free_folder_name, remote_endpoints
+    from graph.state import RunSettings
+    from tools.augment_pack import load_augment_pack
+
+    ui = ui or LoopUI()
+    if resume:
+        run_id, run_dir = resume, Path(settings.runs_dir) / resume
+        if not (run_dir / "augment.db").is_file():
+            raise FileNotFoundError(f"--resume {resume}: no augmentation folder {run_dir}")
+    else:
+        settings.check()
+        load_corpus(settings.corpus)  # a bad corpus fails before a folder exists
+    with ExitStack() as stack:
+        if resume:
+            store = AugmentStore(run_dir / "augment.db")
+            stack.callback(store.close)
+            settings = AugmentSettings.from_dict(
+                {**store.get_meta("settings"), "runs_dir": settings.runs_dir}
+            )
+        pack = load_augment_pack(settings.pack)
+        roles = RunSettings(
+            llm=settings.llm, llm_model=settings.llm_model, endpoints=settings.endpoints,
+            llm_max_tokens=pack.spec.max_tokens,
+        )  # fmt: skip
+        check_endpoints(remote_endpoints(roles))
+        if not resume:
+            if "teacher" not in remote_endpoints(roles) and settings.llm != "local":
+                raise ValueError(
+                    "augment needs a teacher endpoint: --llm local, --llm <url> or --endpoints FILE"
+                )
+            check_runs_dir(settings.runs_dir)
+            corpus_name = (
+                Path(settings.corpus).stem if settings.corpus != DEFAULT_CORPUS else settings.corpus
+            )
+            run_id = free_folder_name(
+                settings.runs_dir, f"augment-{corpus_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            )
+            run_dir = Path(settings.runs_dir) / run_id
+            store = AugmentStore(run_dir / "augment.db")
+            stack.callback(store.close)
+            store.set_meta("settings", settings.to_dict())
+        clients = _clients(roles, store, stack, ui)
+        store.set_meta("endpoints", {role: c.config.public() for role, c in clients.items()})
+        connection = sqlite3.connect(run_dir / "checkpoints.db", check_same_thread=False)
+        stack.callback(connection.close)
+        app = build_augment_graph().compile(checkpointer=SqliteSaver(connection))
+        config = {"configurable": {"thread_id": run_id}}
+        snapshot = app.get_state(config)
+        if resume and snapshot.values and not snapshot.next:
+            ui.log(f"augmentation {run_id} already finished")
+            return run_id, run_dir
+        context = AugmentContext(
+            run_id,
+            run_dir,
+            settings,
+            pack,
+            store,
+            clients.get("teacher"),
+            clients.get("critic"),
+            ui,
+        )
+        ui.log(f"augmentation {run_id}: {settings.corpus}, mode {settings.mode} -> {run_dir}")
+        try:
+            start = None if snapshot.values else {"mode": settings.mode, "nodes_run": []}
+            app.invoke(start, config, context=context)
+        except KeyboardInterrupt as stop:
+            from graph.runner import RunInterrupted
+
+            raise RunInterrupted(run_id) from stop
+    return run_id, run_dir

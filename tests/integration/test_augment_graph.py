@@ -1,0 +1,120 @@
+"""The augmentation graph end to end against a scripted loopback endpoint: real LangGraph,
+SQLite checkpointer, MiniLM embeddings; rewrites that are faithful, unrelated, cut off or
+duplicated, and a resume that asks nothing again."""
+
+import json
+import re
+
+import pytest
+
+from graph.augment import AugmentSettings, AugmentStore, run_augment
+from tools.corpus import split_sentences
+from tools.fake_endpoint import FakeEndpoint
+
+UNRELATED = (
+    "The tomato is the edible berry of the plant Solanum lycopersicum. The species originated in "
+    "western South America and Central America, and it is grown in temperate climates worldwide."
+)
+
+
+def _passage(prompt: str) -> str:
+    return re.search(r"<passage>\n(.*?)\n</passage>", prompt, re.DOTALL).group(1)
+
+
+def _teacher(prompt: str) -> str:
+    """Faithful rewrites for most styles; the qa style of two documents is unrelated text;
+    the tutorial style is cut off (then fixed when asked to refine)."""
+    if prompt.startswith("Here are the numbered sentences"):
+        n = len(re.findall(r"^\d+\. ", prompt, re.MULTILINE))
+        return json.dumps([f"This is reasoning {i}." for i in range(n)])
+    passage = _passage(prompt)
+    if "turned down" in prompt:  # refine: now a whole rewrite
+        return "In short: " + passage
+    if "questions a reader would ask" in prompt:
+        if re.search(r'"(bisect|glob)"', prompt):  # as long as the passage, off topic
+            return " ".join([UNRELATED] * max(1, round(len(passage) / len(UNRELATED))))
+        return "In other words, " + passage  # the same as the simplified style's: a duplicate
+    if "short tutorial" in prompt:
+        return "Step one: " + passage[: len(passage) // 2].rstrip(".!?") + " and then"
+    return "In other words, " + passage
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    from tools.corpus import stdlib_docs
+
+    docs = [
+        d for d in stdlib_docs() if d.doc_id in ("bisect", "textwrap", "copy", "fnmatch", "glob")
+    ]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"id": d.doc_id, "text": d.text}) + "\n" for d in docs))
+    return path
+
+
+@pytest.mark.parametrize("mode", ["stitch", "stretch"])
+def test_augment_end_to_end_and_resume(corpus, tmp_path, quiet_ui, mode):
+    with FakeEndpoint(_teacher) as server:
+        settings = AugmentSettings(
+            corpus=str(corpus),
+            mode=mode,
+            styles="qa,simplified,tutorial",
+            heldout=0.2,
+            llm=f"teacher={server.base_url}",
+            llm_model="m",
+            runs_dir=str(tmp_path / "runs"),
+        )
+        run_id, folder = run_augment(settings, ui=quiet_ui)
+        asked = len(server.requests)
+        again_id, _ = run_augment(
+            AugmentSettings(runs_dir=str(tmp_path / "runs")), quiet_ui, run_id
+        )
+    assert again_id == run_id and len(server.requests) == asked  # finished: nothing re-sent
+
+    store = AugmentStore(folder / "augment.db")
+    chunks, heldout = store.chunks(), store.chunks("heldout")
+    assert len(heldout) == 1 and not {d for d, _ in chunks} & {d for d, _ in heldout}
+    reasons = {}
+    for r in store.rewrites():
+        reasons.setdefault((r.style, r.refined), set()).add(r.reason.split(" ")[0])
+    # The simplified rewrite repeats the qa one word for word, unless that was the planted
+    # unrelated text: then it is the chunk's first faithful rewrite and is kept.
+    for r in store.rewrites():
+        if r.style == "simplified":
+            planted = r.doc_id in ("bisect", "glob")
+            assert r.reason == ("accepted" if planted else "duplicate"), (r.doc_id, r.reason)
+    assert reasons[("qa", False)] == {"accepted", "unfaithful"}, reasons  # planted: unfaithful
+    assert reasons[("tutorial", False)] == {"truncated"}  # cut off, then refined...
+    assert reasons[("tutorial", True)] == {"accepted"}  # ...and the rewrite passes
+
+    rows = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines()]
+    real = [r for r in rows if r["kind"] == "real"]
+    assert sorted(r["text"] for r in real) == sorted(chunks.values())  # every real chunk, once
+    heldout_text = next(iter(heldout.values()))
+    assert not any(heldout_text[:200] in r["text"] for r in rows)  # held out stays out
+    synthetic = [r for r in rows if r["kind"] != "real"]
+    assert synthetic and {r["kind"] for r in synthetic} == {mode}
+    for row in synthetic:
+        doc, index = row["source_id"].rsplit("#", 1)
+        source = chunks[(doc, int(index))]
+        if mode == "stitch":  # the source chunk, then its accepted rewrites
+            assert row["text"].startswith(source + "\n\n") and UNRELATED not in row["text"]
+            assert set(row["styles"]) <= {"qa", "simplified", "tutorial"}
+        else:  # each source sentence followed by its rationale, in order
+            assert row["text"].count("This is reasoning") == len(
+                [s for p in source.split("\n\n") for s in split_sentences(p)]
+            )
+            stripped = re.sub(r" This is reasoning \d+\.", "", row["text"])
+            assert stripped == "\n\n".join(
+                " ".join(split_sentences(p)) for p in source.split("\n\n") if p.strip()
+            )
+    report = (folder / "report.md").read_text()
+    assert "## Critic verdicts" in report and "unfaithful" in report
+    assert "## LLM calls per role" in report
+
+
+def test_augment_needs_a_teacher_and_names_a_bad_mode(tmp_path, quiet_ui):
+    with pytest.raises(ValueError, match="needs a teacher endpoint"):
+        run_augment(AugmentSettings(runs_dir=str(tmp_path / "runs")), quiet_ui)
+    with pytest.raises(ValueError, match="--mode 'blend'"):
+        run_augment(AugmentSettings(mode="blend", runs_dir=str(tmp_path / "runs")), quiet_ui)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
