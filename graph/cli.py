@@ -246,6 +246,32 @@ def augment(
     typer.echo(f"augmentation folder: {folder}")
 
 
+@app.command("augment-eval")
+def augment_eval_command(
+    run_id: str = typer.Argument(..., help="An augmentation run (failforward augment)."),
+    student: str = typer.Option(
+        "tiny", help="Student model: smollm2, tiny, or a saved model folder."
+    ),
+    tokens: int = typer.Option(40_000, help="Training tokens per arm."),
+    block: int = typer.Option(128, help="Tokens per training block."),
+    lr: float = typer.Option(5e-4, help="Learning rate (whole-model AdamW)."),
+    seed: int = typer.Option(0, help="Seed for the data order and the mixes."),
+    runs_dir: str = typer.Option("runs", help="Folder holding run folders."),
+):
+    """Continued pretraining on equal token budgets of real-only, real+rephrases and
+    real+megadocs text; held-out loss per arm and the implied data efficiency."""
+    from pathlib import Path
+
+    from graph.augment_eval import augment_eval
+
+    try:
+        augment_eval(Path(runs_dir) / run_id, student, tokens, block, lr, seed)
+    except (ValueError, FileNotFoundError) as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from err
+    typer.echo((Path(runs_dir) / run_id / "augment_eval.md").read_text())
+
+
 @app.command("doctor")
 def doctor(
     run_id: str = typer.Argument(..., help="The run to check."),

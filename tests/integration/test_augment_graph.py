@@ -118,3 +118,33 @@ def test_augment_needs_a_teacher_and_names_a_bad_mode(tmp_path, quiet_ui):
     with pytest.raises(ValueError, match="--mode 'blend'"):
         run_augment(AugmentSettings(mode="blend", runs_dir=str(tmp_path / "runs")), quiet_ui)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_augment_eval_trains_equal_budgets_and_scores_held_out_text(corpus, tmp_path, quiet_ui):
+    from graph.augment_eval import augment_eval, implied_ratio
+
+    with FakeEndpoint(_teacher) as server:
+        settings = AugmentSettings(
+            corpus=str(corpus),
+            mode="stitch",
+            styles="qa,simplified",
+            llm=f"teacher={server.base_url}",
+            llm_model="m",
+            runs_dir=str(tmp_path / "runs"),
+        )
+        _, folder = run_augment(settings, ui=quiet_ui)
+    results = augment_eval(folder, "tiny", tokens=4096, block=64, lr=1e-3, ui=quiet_ui)
+    arms = results["arms"]
+    assert set(arms) == {"real-only", "real+rephrases", "real+megadocs"}
+    assert {a["tokens"] for a in arms.values()} == {4096} and {
+        a["steps"] for a in arms.values()
+    } == {8}
+    for arm in arms.values():  # training on the corpus moved the held-out loss
+        assert arm["heldout_loss"] < results["base_heldout_loss"]
+    curve = [r["heldout_loss"] for r in results["real_only_curve"]]
+    assert curve[-1] < curve[0]  # more real tokens, lower held-out loss
+    report = (folder / "augment_eval.md").read_text()
+    assert "| real+megadocs | 4096 | 8 |" in report
+    # the ratio arithmetic: halfway (in log-tokens) between 1000 and 4000 tokens is 2000
+    assert implied_ratio([(1000, 3.0), (4000, 2.0)], 2.5, 1000) == (pytest.approx(2.0), False)
+    assert implied_ratio([(1000, 3.0), (4000, 2.0)], 1.5, 1000) == (4.0, True)

@@ -1,0 +1,149 @@
+"""``failforward augment-eval``: does augmented text teach the student more per token?
+
+From one augmentation run, continued pretraining of fresh copies of the student on equal token
+budgets of: real-only (the run's real chunks, repeated as needed), real + rephrases, real +
+megadocs (stitch), and real + stretched documents when the run made rationales; each mix at the
+run's real share. Reported: the loss on the run's held-out documents (never rewritten, never
+trained on) per arm, and each augmented arm's implied data-efficiency: the real-only tokens needed
+to reach its loss (read off a real-only curve at 1/4, 1/2, 1 and 2 times the budget, linear in
+log-tokens), divided by the budget.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from tools.assemble import assemble, mix
+from tools.corpus import Document
+
+SCALES = (0.25, 0.5, 1.0, 2.0)
+
+
+def arm_texts(store, real_share: float, seed: int) -> dict[str, list[str]]:
+    """Training texts per arm (arms without synthetic rows are left out)."""
+    chunks = store.chunks()
+    units = [Document(f"{d}#{i}", text, d) for (d, i), text in chunks.items()]
+    accepted: dict[str, list[tuple[str, str]]] = {}
+    for r in store.rewrites():
+        if r.accepted:
+            accepted.setdefault(f"{r.doc_id}#{r.chunk_index}", []).append((r.style, r.text))
+    notes = {f"{d}#{i}": v for (d, i), v in store.rationales().items()}
+    arms = {"real-only": [u.text for u in units]}
+    for name, mode in (("real+rephrases", "rephrase"), ("real+megadocs", "stitch"),
+                       ("real+stretch", "stretch")):  # fmt: skip
+        rows = assemble(units, accepted, notes, mode)
+        if rows:
+            arms[name] = [r.text for r in mix(units, rows, real_share, seed)]
+    return arms
+
+
+def implied_ratio(curve: list[tuple[int, float]], loss: float, budget: int) -> tuple[float, bool]:
+    """Real-only tokens to reach ``loss`` (linear in log-tokens between curve points) over the
+    budget; ``(value, True)`` when the curve never gets that low (value: its last point's)."""
+    points = sorted(curve)
+    for (t0, l0), (t1, l1) in zip(points, points[1:], strict=False):
+        if l0 > loss >= l1:
+            share = (l0 - loss) / (l0 - l1)
+            tokens = math.exp(math.log(t0) + share * (math.log(t1) - math.log(t0)))
+            return tokens / budget, False
+    if points and loss >= points[0][1]:
+        return points[0][0] / budget, False  # reached already at the smallest budget: at most
+    return points[-1][0] / budget, True
+
+
+def augment_eval(
+    run_dir: Path,
+    student: str = "tiny",
+    tokens: int = 40_000,
+    block: int = 128,
+    lr: float = 5e-4,
+    seed: int = 0,
+    ui=None,
+) -> dict:
+    """Train and score every arm; write ``augment_eval.json`` and ``augment_eval.md``."""
+    from graph.augment import AugmentSettings, AugmentStore
+    from graph.progress import LoopUI
+    from training.pretrain import loss_on, pretrain
+    from training.student_model import load_student, resolve_student
+
+    ui = ui or LoopUI()
+    run_dir = Path(run_dir)
+    if not (run_dir / "augment.db").is_file():
+        raise FileNotFoundError(f"{run_dir}: no augment.db (not an augmentation run folder)")
+    if tokens < block:
+        raise ValueError(f"--tokens {tokens}: less than one block of {block}")
+    store = AugmentStore(run_dir / "augment.db")
+    try:
+        settings = AugmentSettings.from_dict(store.get_meta("settings"))
+        heldout = list(store.chunks("heldout").values())
+        arms = arm_texts(store, settings.real_share, seed)
+    finally:
+        store.close()
+    if not heldout:
+        raise ValueError(f"{run_dir}: the run held out no documents (--heldout 0)")
+    base = resolve_student(student)
+
+    def train(texts: list[str], budget: int, label: str) -> dict:
+        model, tokenizer = load_student(base)
+        with ui.task(f"{label}: {budget} tokens", total=None) as bar:
+            result = pretrain(model, tokenizer, texts, budget, block, lr=lr, seed=seed,
+                              on_step=lambda s, n: bar.update(s, n))  # fmt: skip
+        loss = loss_on(model, tokenizer, heldout, block)
+        return {"tokens": result.tokens, "steps": result.steps, "heldout_loss": loss,
+                "train_loss_last": result.last_loss, "seconds": result.seconds}  # fmt: skip
+
+    model, tokenizer = load_student(base)
+    results: dict = {
+        "student": student,
+        "budget": tokens,
+        "block": block,
+        "lr": lr,
+        "heldout_documents": len(heldout),
+        "base_heldout_loss": loss_on(model, tokenizer, heldout, block),
+        "real_only_curve": [],
+        "arms": {},
+    }
+    for scale in SCALES:
+        budget = int(tokens * scale)
+        row = train(arms["real-only"], budget, f"real-only x{scale:g}")
+        results["real_only_curve"].append(row)
+        if scale == 1.0:
+            results["arms"]["real-only"] = row
+    curve = [(r["tokens"], r["heldout_loss"]) for r in results["real_only_curve"]]
+    for name, texts in arms.items():
+        if name == "real-only":
+            continue
+        row = train(texts, tokens, name)
+        value, censored = implied_ratio(curve, row["heldout_loss"], row["tokens"])
+        row["implied_ratio"], row["ratio_censored"] = value, censored
+        results["arms"][name] = row
+    (run_dir / "augment_eval.json").write_text(json.dumps(results, indent=2))
+    (run_dir / "augment_eval.md").write_text(render(results))
+    return results
+
+
+def render(results: dict) -> str:
+    lines = [
+        "# augment-eval",
+        "",
+        f"student `{results['student']}`, {results['budget']} training tokens per arm (blocks of"
+        f" {results['block']}, lr {results['lr']:g}), loss on {results['heldout_documents']}"
+        f" held-out documents; untrained: {results['base_heldout_loss']:.4f}.",
+        "",
+        "| arm | tokens | steps | held-out loss | implied data efficiency |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, row in results["arms"].items():
+        ratio = "1 (baseline)" if name == "real-only" else (
+            f"{'> ' if row['ratio_censored'] else ''}{row['implied_ratio']:.2f}x"
+        )  # fmt: skip
+        lines.append(
+            f"| {name} | {row['tokens']} | {row['steps']} | {row['heldout_loss']:.4f} | {ratio} |"
+        )
+    lines += ["", "Real-only curve (held-out loss against tokens):", ""]
+    lines += [
+        f"- {r['tokens']} tokens: {r['heldout_loss']:.4f}" for r in results["real_only_curve"]
+    ]
+    return "\n".join(lines) + "\n"
