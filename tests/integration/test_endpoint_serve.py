@@ -127,3 +127,37 @@ def test_server_failure_is_reported(tmp_path):
     with pytest.raises(RuntimeError, match="transformers serve exited"):
         with LocalServer(tmp_path / "not-a-model", startup_timeout=60):
             pass
+
+
+def test_augment_through_a_real_server(server, tmp_path, quiet_ui):
+    """The augmentation graph against `transformers serve`: the tiny model's rewrites are
+    nonsense, and the critic must sort every one of them without crashing."""
+    import shutil
+
+    import yaml
+
+    from graph.augment import AugmentSettings, AugmentStore, run_augment
+    from tools.packs import PACKS_DIR
+
+    pack = tmp_path / "rephrase"
+    shutil.copytree(PACKS_DIR / "rephrase", pack)
+    spec = yaml.safe_load((pack / "augment.yaml").read_text())
+    spec["max_tokens"], spec["chunk_tokens"] = 24, 120
+    (pack / "augment.yaml").write_text(yaml.safe_dump(spec))
+    settings = AugmentSettings(
+        pack=str(pack),
+        docs=3,
+        heldout=0.34,
+        styles="simplified",
+        mode="rephrase",
+        llm=server.base_url,
+        llm_model=server.model_dir,
+        runs_dir=str(tmp_path / "runs"),
+    )
+    _, folder = run_augment(settings, ui=quiet_ui)
+    store = AugmentStore(folder / "augment.db")
+    rewrites = store.rewrites()
+    assert rewrites and all(r.reason != "pending" for r in rewrites)
+    chunks = len(store.chunks())
+    assert store.token_usage()["teacher"]["calls"] >= chunks  # one rewrite per chunk, + refines
+    assert (folder / "corpus.jsonl").is_file() and (folder / "report.md").is_file()
