@@ -130,45 +130,35 @@ def chunk(text: str, max_tokens: int) -> list[str]:
         ['One. Two.', 'Three.']
     """
     limit = max_tokens * 4
-    pieces: list[str] = []
-    current = ""
-    for paragraph in [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]:
-        for part in _fit(paragraph, limit):
-            if current and len(current) + 2 + len(part) > limit:
-                pieces.append(current)
-                current = part
-            else:
-                current = f"{current}\n\n{part}" if current else part
-    if current:
-        pieces.append(current)
-    return pieces
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return _pack([part for p in paragraphs for part in _fit(p, limit)], limit, "\n\n")
 
 
 def _fit(paragraph: str, limit: int) -> list[str]:
+    """A paragraph in pieces of at most ``limit`` characters: whole sentences where they fit,
+    a sentence longer than that split at spaces."""
     if len(paragraph) <= limit:
         return [paragraph]
-    out, current = [], ""
-    for sentence in split_sentences(paragraph):
-        words = [sentence] if len(sentence) <= limit else _words(sentence, limit)
-        for piece in words:
-            if current and len(current) + 1 + len(piece) > limit:
-                out.append(current)
-                current = piece
-            else:
-                current = f"{current} {piece}" if current else piece
-    if current:
-        out.append(current)
-    return out
+    parts = [
+        piece
+        for sentence in split_sentences(paragraph)
+        for piece in (
+            [sentence] if len(sentence) <= limit else _pack(sentence.split(" "), limit, " ")
+        )
+    ]
+    return _pack(parts, limit, " ")
 
 
-def _words(sentence: str, limit: int) -> list[str]:
+def _pack(parts: list[str], limit: int, sep: str) -> list[str]:
+    """``parts`` joined with ``sep`` greedily into pieces of at most ``limit`` characters (a part
+    longer than that stays whole)."""
     out, current = [], ""
-    for word in sentence.split(" "):
-        if current and len(current) + 1 + len(word) > limit:
+    for part in parts:
+        if current and len(current) + len(sep) + len(part) > limit:
             out.append(current)
-            current = word
+            current = part
         else:
-            current = f"{current} {word}" if current else word
+            current = f"{current}{sep}{part}" if current else part
     return [*out, current] if current else out
 
 
