@@ -22,7 +22,7 @@ import json
 import sqlite3
 import time
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -30,6 +30,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agents.rephraser import Rewrite, check_rewrites, parse_judgement, parse_rationales
+from graph.state import StoredSettings
 from tools.assemble import MODES, Row, assemble, mix, sentence_count, token_shares
 from tools.corpus import DEFAULT_CORPUS, Document, chunk, load_corpus, split_sentences
 from tools.store import RunStore
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS aug_rationales (
 
 
 @dataclass
-class AugmentSettings:
+class AugmentSettings(StoredSettings):
     """Everything that fixes an augmentation run (stored with it; ``--resume`` needs the id)."""
 
     corpus: str = DEFAULT_CORPUS
@@ -75,14 +76,6 @@ class AugmentSettings:
             raise ValueError(f"--heldout {self.heldout}: must be in [0, 1)")
         if not 0.0 < self.real_share <= 1.0:
             raise ValueError(f"--real-share {self.real_share}: must be in (0, 1]")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> AugmentSettings:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
 
 
 class AugmentState(TypedDict, total=False):
@@ -159,6 +152,19 @@ class AugmentStore(RunStore):
             )
             for r in rows
         ]
+
+    def assembly_inputs(
+        self,
+    ) -> tuple[list[Document], dict[str, list[tuple[str, str]]], dict[str, list[str]]]:
+        """What :func:`tools.assemble.assemble` takes: each chunk as a unit ``<doc>#<index>``,
+        its accepted ``(style, text)`` rewrites, and its rationales."""
+        units = [Document(f"{d}#{i}", text, d) for (d, i), text in self.chunks().items()]
+        accepted: dict[str, list[tuple[str, str]]] = {}
+        for r in self.rewrites():
+            if r.accepted:
+                accepted.setdefault(f"{r.doc_id}#{r.chunk_index}", []).append((r.style, r.text))
+        notes = {f"{d}#{i}": v for (d, i), v in self.rationales().items()}
+        return units, accepted, notes
 
     def save_rationales(self, values: dict[tuple[str, int], list[str]]) -> None:
         with self.db:
@@ -360,13 +366,7 @@ def rationales(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
 def assemble_corpus(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
     """Write ``corpus.jsonl`` (real chunks + the mode's synthetic rows) and ``report.md``."""
     ctx = runtime.context
-    chunks = ctx.store.chunks()
-    units = [Document(f"{d}#{i}", text, d) for (d, i), text in chunks.items()]
-    accepted: dict[str, list[tuple[str, str]]] = {}
-    for r in ctx.store.rewrites():
-        if r.accepted:
-            accepted.setdefault(f"{r.doc_id}#{r.chunk_index}", []).append((r.style, r.text))
-    notes = {f"{d}#{i}": v for (d, i), v in ctx.store.rationales().items()}
+    units, accepted, notes = ctx.store.assembly_inputs()
     synthetic = assemble(units, accepted, notes, ctx.settings.mode)
     rows = mix(units, synthetic, ctx.settings.real_share, ctx.settings.seed)
     path = ctx.run_dir / "corpus.jsonl"
@@ -452,7 +452,7 @@ def run_augment(settings: AugmentSettings, ui=None, resume: str | None = None) -
 
     from agents.endpoints import check_endpoints
     from graph.progress import LoopUI
-    from graph.runner import _clients, check_runs_dir, free_folder_name, remote_endpoints
+    from graph.runner import check_runs_dir, free_folder_name, remote_endpoints, role_clients
     from graph.state import RunSettings
     from tools.augment_pack import load_augment_pack
 
@@ -493,7 +493,7 @@ def run_augment(settings: AugmentSettings, ui=None, resume: str | None = None) -
             store = AugmentStore(run_dir / "augment.db")
             stack.callback(store.close)
             store.set_meta("settings", settings.to_dict())
-        clients = _clients(roles, store, stack, ui)
+        clients = role_clients(roles, store, stack, ui)
         store.set_meta("endpoints", {role: c.config.public() for role, c in clients.items()})
         connection = sqlite3.connect(run_dir / "checkpoints.db", check_same_thread=False)
         stack.callback(connection.close)

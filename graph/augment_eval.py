@@ -16,20 +16,13 @@ import math
 from pathlib import Path
 
 from tools.assemble import assemble, mix
-from tools.corpus import Document
 
 SCALES = (0.25, 0.5, 1.0, 2.0)
 
 
 def arm_texts(store, real_share: float, seed: int) -> dict[str, list[str]]:
     """Training texts per arm (arms without synthetic rows are left out)."""
-    chunks = store.chunks()
-    units = [Document(f"{d}#{i}", text, d) for (d, i), text in chunks.items()]
-    accepted: dict[str, list[tuple[str, str]]] = {}
-    for r in store.rewrites():
-        if r.accepted:
-            accepted.setdefault(f"{r.doc_id}#{r.chunk_index}", []).append((r.style, r.text))
-    notes = {f"{d}#{i}": v for (d, i), v in store.rationales().items()}
+    units, accepted, notes = store.assembly_inputs()
     arms = {"real-only": [u.text for u in units]}
     for name, mode in (("real+rephrases", "rephrase"), ("real+megadocs", "stitch"),
                        ("real+stretch", "stretch")):  # fmt: skip

@@ -45,18 +45,23 @@ def _run(resume: str | None = None, **options) -> None:
         typer.secho(f"error: {err}", fg="red", err=True)
         raise typer.Exit(2) from err
     except RunInterrupted as stop:
-        folder = f" --runs-dir {settings.runs_dir}" if settings.runs_dir != "runs" else ""
-        typer.secho(
-            f"interrupted: run {stop.run_id} keeps every node it finished and every reply it"
-            f" received; continue with: failforward run --resume {stop.run_id}{folder}",
-            fg="yellow",
-            err=True,
-        )
-        raise typer.Exit(130) from None
+        _interrupted("run", stop.run_id, settings.runs_dir)
     except KeyboardInterrupt:  # before a run folder existed
         typer.secho("interrupted before the run started", fg="yellow", err=True)
         raise typer.Exit(130) from None
     typer.echo(f"run folder: {settings.runs_dir}/{run_id}")
+
+
+def _interrupted(command: str, run_id: str, runs_dir: str) -> None:
+    """Say what an interrupted run kept and the command that continues it; exit 130."""
+    folder = f" --runs-dir {runs_dir}" if runs_dir != "runs" else ""
+    typer.secho(
+        f"interrupted: run {run_id} keeps every node it finished and every reply it"
+        f" received; continue with: failforward {command} --resume {run_id}{folder}",
+        fg="yellow",
+        err=True,
+    )
+    raise typer.Exit(130) from None
 
 
 def _options_from_settings(func):
@@ -236,13 +241,7 @@ def augment(
         typer.secho(f"error: {err}", fg="red", err=True)
         raise typer.Exit(2) from err
     except RunInterrupted as stop:
-        typer.secho(
-            f"interrupted: continue with: failforward augment --resume {stop.run_id}"
-            f" --runs-dir {runs_dir}",
-            fg="yellow",
-            err=True,
-        )
-        raise typer.Exit(130) from None
+        _interrupted("augment", stop.run_id, runs_dir)
     typer.echo(f"augmentation folder: {folder}")
 
 

@@ -126,7 +126,7 @@ def run_loop(
         if resume and snapshot.values and not snapshot.next:
             ui.log(f"run {run_id} already finished ({snapshot.values.get('stop_reason')})")
             return run_id
-        clients = _clients(settings, store, stack, ui)
+        clients = role_clients(settings, store, stack, ui)
         store.set_meta("endpoints", {role: c.config.public() for role, c in clients.items()})
         context = RunContext(
             run_id=run_id,
@@ -201,7 +201,7 @@ def remote_endpoints(settings: RunSettings) -> dict:
     return configs
 
 
-def _clients(settings: RunSettings, store, stack: ExitStack, ui) -> dict:
+def role_clients(settings: RunSettings, store, stack: ExitStack, ui) -> dict:
     """One ChatClient per role that has an endpoint (none for ``--llm none``)."""
     from agents.endpoints import ROLES, ChatClient, LocalServer
 

@@ -40,8 +40,21 @@ def _train(name: str) -> Any:
     return _opt(getattr(TrainConfig, name), _TRAIN_HELP[name], train=name)
 
 
+class StoredSettings:
+    """For a settings dataclass stored with its run: to and from a plain dict (keys a newer or
+    older version does not know are dropped)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
 @dataclass
-class RunSettings:
+class RunSettings(StoredSettings):
     """Everything that fixes a run. Stored with the run, so ``--resume`` needs only the id.
 
     The CLI's ``run`` options are generated from these fields.
@@ -129,14 +142,6 @@ class RunSettings:
             return PlanRule(weighting=self.plan_weighting, explore=self.explore)
         except ValueError as err:
             raise ValueError(f"--plan-{err}".replace("--plan-explore", "--explore")) from err
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunSettings:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass

@@ -58,7 +58,7 @@ def run_context(run_dir: str) -> RunContext:
     """The run's context, made once per process from its folder (as a resume makes it)."""
     if run_dir not in _CONTEXTS:
         from graph.progress import LoopUI
-        from graph.runner import _clients
+        from graph.runner import role_clients
         from tools.packs import load_pack
         from tools.store import RunStore
 
@@ -72,7 +72,7 @@ def run_context(run_dir: str) -> RunContext:
             settings=settings,
             pack=load_pack(store.get_meta("pack_dir")),
             store=store,
-            clients=_clients(settings, store, _RESOURCES, ui),
+            clients=role_clients(settings, store, _RESOURCES, ui),
             ui=ui,
         )
     return _CONTEXTS[run_dir]

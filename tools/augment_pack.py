@@ -8,15 +8,12 @@ Problems raise :class:`~tools.packs.PackError` naming the file and field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import jinja2
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from tools.packs import PACKS_DIR, PackError, _Strict, first_error, load_templates
+from tools.packs import PACKS_DIR, PackError, TemplatePack, _Strict, first_error, load_templates
 
 TEMPLATE_VARIABLES: dict[str, set[str]] = {
     "rephrase": {"style", "chunk", "title"},
@@ -61,20 +58,10 @@ class AugmentPackSpec(_Strict):
     templates: dict[str, str] = Field(default_factory=dict, description="Role -> file override.")
 
 
-@dataclass
-class AugmentPack:
+class AugmentPack(TemplatePack):
+    """An augmentation pack: its spec (:class:`AugmentPackSpec`), directory and templates."""
+
     spec: AugmentPackSpec
-    directory: Path
-    templates: dict[str, jinja2.Template]
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    def render(self, role: str, **variables: Any) -> str:
-        if role not in self.templates:
-            raise PackError(f"{self.directory}: no {role}.jinja (needed for this mode)")
-        return self.templates[role].render(**variables).strip()
 
 
 def load_augment_pack(name_or_path: str | Path = "rephrase") -> AugmentPack:

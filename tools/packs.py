@@ -205,10 +205,10 @@ class PackSpec(_Strict):
         return value
 
 
-class Pack:
-    """A loaded, validated pack: its spec, its directory and its compiled templates."""
+class TemplatePack:
+    """A loaded, validated folder of a spec and compiled templates (task or augmentation pack)."""
 
-    def __init__(self, spec: PackSpec, directory: Path, templates: dict[str, jinja2.Template]):
+    def __init__(self, spec: Any, directory: Path, templates: dict[str, jinja2.Template]):
         self.spec = spec
         self.directory = directory
         self.templates = templates
@@ -222,12 +222,6 @@ class Pack:
             raise PackError(f"{self.directory}: pack has no {role}.jinja template")
         return self.templates[role].render(**variables).strip()
 
-    def completion(self, question: str, solution: str, answer: str) -> str:
-        """The reply the student is trained to give: ``completion.jinja``, else the answer."""
-        if "completion" not in self.templates:
-            return answer.strip()
-        return self.render("completion", question=question, solution=solution, answer=answer)
-
     def fingerprint(self) -> str:
         """A hash of every file in the pack, so a resumed run can tell if the pack changed."""
         digest = hashlib.sha256()
@@ -235,6 +229,18 @@ class Pack:
             digest.update(str(path.relative_to(self.directory)).encode() + b"\0")
             digest.update(path.read_bytes())
         return digest.hexdigest()[:16]
+
+
+class Pack(TemplatePack):
+    """A task pack: its spec (:class:`PackSpec`), directory and compiled templates."""
+
+    spec: PackSpec
+
+    def completion(self, question: str, solution: str, answer: str) -> str:
+        """The reply the student is trained to give: ``completion.jinja``, else the answer."""
+        if "completion" not in self.templates:
+            return answer.strip()
+        return self.render("completion", question=question, solution=solution, answer=answer)
 
     def make_source(self, role: Literal["eval", "train"] = "eval"):
         """The eval source, or the procedural teacher's (``train_source``, else the eval one)."""
