@@ -2,12 +2,9 @@
 that the result is the uninterrupted run's: nothing lost, nothing stored twice, no completed LLM
 call sent again, training restarted from the last saved checkpoint, a sound store."""
 
-import hashlib
-import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.scripted import arithmetic_roles, cached_prompts, nodes_done
 from tools.doctor import check_run
 from tools.fake_endpoint import FakeEndpoint
 from tools.store import RunStore
@@ -32,26 +30,6 @@ ORDER = [
 ]
 
 
-def _roles(prompt: str) -> str:
-    """Teacher, judge and analyst replies for the arithmetic pack, fixed by the prompt."""
-    seed = int(hashlib.sha256(prompt.encode()).hexdigest()[:6], 16)
-    if prompt.startswith("You write practice problems"):
-        n = int(prompt.split("Write ")[1].split()[0])
-        items = []
-        for i in range(n):
-            a, b = 100 + (seed + 37 * i) % 800, 11 + i
-            items.append({"question": f"{a} + {b} - 5 =", "answer": str(a + b - 5)})
-        return json.dumps(items)
-    if prompt.startswith("You review"):
-        verdict = "true" if seed % 4 else "false"  # a quarter rejected by the judge
-        issue = "none" if seed % 4 else "content"
-        return (
-            '{"scores": {"correct": 5, "clear": 5, "on_task": 5}, '
-            f'"pass": {verdict}, "issue": "{issue}", "reason": "r"}}'
-        )
-    return f'{{"name": "mode {seed % 97}", "description": "d", "hypothesis": "h"}}'
-
-
 def _command(pack: Path, runs: Path, endpoints: Path) -> list[str]:
     return [
         sys.executable, "-m", "graph.cli", "run", "--pack", str(pack), "--student", "tiny",
@@ -64,31 +42,9 @@ def _resume(run_id: str, runs: Path) -> list[str]:
     return [sys.executable, "-m", "graph.cli", "run", "--resume", run_id, "--runs-dir", str(runs)]
 
 
-def _nodes_done(run_db: Path) -> list[str]:
-    if not run_db.is_file():
-        return []
-    try:
-        connection = sqlite3.connect(f"file:{run_db}?mode=ro", uri=True, timeout=5)
-        try:
-            return [r[0] for r in connection.execute("SELECT node FROM node_runs ORDER BY id")]
-        finally:
-            connection.close()
-    except sqlite3.OperationalError:  # the table is not there yet
-        return []
-
-
 def _start(command: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "120"}
     return subprocess.Popen(command, stdout=log.open("a"), stderr=subprocess.STDOUT, env=env)
-
-
-def _cached_prompts(run_db: Path) -> set[str]:
-    store = RunStore(run_db)
-    try:
-        rows = store.db.execute("SELECT request FROM llm_calls").fetchall()
-        return {json.loads(r["request"])["prompt"] for r in rows}
-    finally:
-        store.close()
 
 
 def _weights(run_dir: Path) -> bytes:
@@ -100,7 +56,7 @@ def test_sigkill_inside_every_node_then_resume(crash_pack, tmp_path, tiny_studen
     endpoints = tmp_path / "endpoints.yaml"
     log = tmp_path / "runs.log"
     rng = random.Random(int(os.environ.get("FAILFORWARD_KILL_SEED", "0")))
-    with FakeEndpoint(_roles, latency=0.1) as server:
+    with FakeEndpoint(arithmetic_roles, latency=0.1) as server:
         role = {"base_url": server.base_url, "model": "m", "concurrency": 2, "timeout": 30}
         endpoints.write_text(yaml.safe_dump({r: role for r in ("teacher", "critic", "analyst")}))
 
@@ -131,19 +87,19 @@ def test_sigkill_inside_every_node_then_resume(crash_pack, tmp_path, tiny_studen
                 assert time.monotonic() < deadline, f"timed out waiting for {node}"
                 folders = list(runs.iterdir()) if runs.is_dir() else []
                 run_db = folders[0] / "run.db" if folders else None
-                if run_db and len(_nodes_done(run_db)) >= position:
+                if run_db and len(nodes_done(run_db)) >= position:
                     break
                 time.sleep(0.01)
             time.sleep(rng.uniform(0.1, 0.8) * seconds[position])
             process.send_signal(signal.SIGKILL)
             process.wait()
             sent_by.append(server.requests[started:])
-            completed = _nodes_done(run_db)
+            completed = nodes_done(run_db)
             landed.append(ORDER[len(completed)] if len(completed) < len(ORDER) else "after the end")
             # A killed run's store is sound as it stands, and resumes.
             _, problems = check_run(run_db.parent)
             assert not problems, (node, problems)
-            cached_at_start.append(_cached_prompts(run_db))
+            cached_at_start.append(cached_prompts(run_db))
             process = _start(_resume(run_db.parent.name, runs), log)
             started = len(server.requests)
         assert process.wait(timeout=600) == 0, log.read_text()[-3000:]

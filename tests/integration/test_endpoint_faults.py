@@ -1,7 +1,6 @@
 """The endpoint path against a real loopback server that misbehaves on purpose: every fault kind
 alone, 30% of calls faulted, endpoints that cannot work at start, and a whole run under faults."""
 
-import hashlib
 import json
 import re
 import time
@@ -11,6 +10,7 @@ import pytest
 from agents.endpoints import ChatClient, EndpointConfig, check_endpoints
 from graph.runner import run_loop
 from graph.state import RunSettings
+from tests.scripted import arithmetic_roles
 from tools.fake_endpoint import FAULTS, FakeEndpoint
 from tools.store import RunStore
 
@@ -115,25 +115,10 @@ def test_a_run_with_an_unusable_endpoint_makes_no_folder(small_pack, tmp_path, q
     assert not (tmp_path / "runs").exists()
 
 
-def _arithmetic_roles(prompt: str) -> str:
-    """Teacher, judge and analyst replies for the arithmetic pack (distinct sums per prompt)."""
-    if prompt.startswith("You write practice problems"):
-        n = int(re.search(r"Write (\d+) new problems", prompt).group(1))
-        seed = int(hashlib.sha256(prompt.encode()).hexdigest()[:6], 16)
-        items = []
-        for i in range(n):
-            a, b, c = 100 + (seed + 37 * i) % 800, 11 + i, 3 + (seed % 7)
-            items.append({"question": f"{a} + {b} - {c} =", "answer": str(a + b - c)})
-        return json.dumps(items)
-    if prompt.startswith("You review"):
-        return '{"scores": {"correct": 5, "clear": 5, "on_task": 5}, "pass": true, "issue": "none"}'
-    return '{"name": "Carry slips", "description": "d", "hypothesis": "h"}'
-
-
 def test_a_run_with_thirty_percent_of_calls_faulted_completes(small_pack, tmp_path, quiet_ui):
     endpoints = tmp_path / "endpoints.yaml"
     options = dict(fault_rate=0.3, retry_after=0.05, hang=2.0, slow=0.05, seed=3)
-    with FakeEndpoint(_arithmetic_roles, **options) as server:
+    with FakeEndpoint(arithmetic_roles, **options) as server:
         role = {"base_url": server.base_url, "model": "m", "timeout": 1.0, "backoff": 0.01}
         endpoints.write_text(json.dumps({r: role for r in ("teacher", "critic", "analyst")}))
         settings = RunSettings(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.integration.test_crash_resume import _cached_prompts, _nodes_done, _roles
+from tests.scripted import arithmetic_roles, cached_prompts, nodes_done
 from tools.doctor import check_run
 from tools.fake_endpoint import FakeEndpoint
 
@@ -28,7 +28,7 @@ def test_ctrl_c_then_resume_and_the_key_is_nowhere(crash_pack, tmp_path, tiny_st
     key_file.write_text(KEY + "\n")
     endpoints = tmp_path / "endpoints.yaml"
     env = {**os.environ, "FF_PLANTED_KEY": KEY, "PYTHONUNBUFFERED": "1"}
-    with FakeEndpoint(_roles, latency=0.2, api_key=KEY) as server:
+    with FakeEndpoint(arithmetic_roles, latency=0.2, api_key=KEY) as server:
         role = {"base_url": server.base_url, "model": "m", "concurrency": 1}
         endpoints.write_text(
             yaml.safe_dump(
@@ -46,7 +46,7 @@ def test_ctrl_c_then_resume_and_the_key_is_nowhere(crash_pack, tmp_path, tiny_st
         with log.open("w") as out:
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
             deadline = time.monotonic() + 300
-            while not runs.is_dir() or "generate_examples" not in _nodes_done(
+            while not runs.is_dir() or "generate_examples" not in nodes_done(
                 next(runs.iterdir()) / "run.db"
             ):
                 assert process.poll() is None and time.monotonic() < deadline, log.read_text()
@@ -57,8 +57,8 @@ def test_ctrl_c_then_resume_and_the_key_is_nowhere(crash_pack, tmp_path, tiny_st
         run_dir = next(runs.iterdir())
         said = " ".join(log.read_text().split())
         assert f"failforward run --resume {run_dir.name} --runs-dir {runs}" in said
-        assert "critique_examples" not in _nodes_done(run_dir / "run.db")
-        cached = _cached_prompts(run_dir / "run.db")
+        assert "critique_examples" not in nodes_done(run_dir / "run.db")
+        cached = cached_prompts(run_dir / "run.db")
         assert any(p.startswith("You review") for p in cached)  # judged before the stop: kept
         assert not check_run(run_dir)[1]
 
