@@ -476,9 +476,10 @@ def run_augment(settings: AugmentSettings, ui=None, resume: str | None = None) -
             llm=settings.llm, llm_model=settings.llm_model, endpoints=settings.endpoints,
             llm_max_tokens=pack.spec.max_tokens,
         )  # fmt: skip
-        check_endpoints(remote_endpoints(roles))
+        remote = remote_endpoints(roles)
+        check_endpoints(remote)
         if not resume:
-            if "teacher" not in remote_endpoints(roles) and settings.llm != "local":
+            if "teacher" not in remote and settings.llm != "local":
                 raise ValueError(
                     "augment needs a teacher endpoint: --llm local, --llm <url> or --endpoints FILE"
                 )
