@@ -2,7 +2,8 @@
 keep only faithful ones.
 
 A rewrite is checked, in order, for **form** (``empty``, ``truncated``: it stops mid-sentence;
-``length``: too short or too long for its style) and **content** (``unfaithful``: its embedding
+``repetitive``: it loops, repeating its own word runs more than the chunk does; ``length``: too
+short or too long for its style) and **content** (``unfaithful``: its embedding
 is too far from the chunk's; ``inconsistent``: the optional LLM judge says it states what the chunk
 does not support; ``duplicate``: another accepted rewrite of the same chunk says the same). A
 rewrite that fails only on form is rewritten once, conditioned on the chunk and the reason
@@ -20,7 +21,7 @@ import numpy as np
 from tools.augment_pack import AugmentPack, StyleSpec
 from tools.embeddings import Embedder
 
-FORM_REASONS = ("empty", "truncated", "length")
+FORM_REASONS = ("empty", "truncated", "repetitive", "length")
 _PREAMBLE = re.compile(r"^(?:sure|here(?:'s| is)|certainly)[^\n]*:\s*\n", re.IGNORECASE)
 _ENDS = (".", "!", "?", ")", '"', "'", "`", "]", ":", "*")
 
@@ -60,12 +61,37 @@ def clean(text: str | None) -> str:
     return text
 
 
-def form_problem(chunk: str, text: str, style: StyleSpec) -> tuple[str, str] | None:
-    """``(reason, detail)`` when the rewrite fails on form, else None."""
+def repeated_share(text: str, n: int = 8) -> float:
+    """The share of ``text``'s ``n``-word runs that already occurred earlier in it (0 for text
+    shorter than ``2 n`` words). A small model that loops scores near 1.
+
+    Example:
+        >>> round(repeated_share("the tree is evaluated by eval. " * 6), 2)
+        0.79
+    """
+    words = text.lower().split()
+    if len(words) < 2 * n:
+        return 0.0
+    seen, repeats = set(), 0
+    runs = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    for run in runs:
+        repeats += run in seen
+        seen.add(run)
+    return repeats / len(runs)
+
+
+def form_problem(
+    chunk: str, text: str, style: StyleSpec, max_repeated: float = 0.3
+) -> tuple[str, str] | None:
+    """``(reason, detail)`` when the rewrite fails on form, else None. ``repetitive``: more of
+    its 8-word runs repeat than ``max_repeated`` and than in the chunk itself."""
     if not text:
         return "empty", "the reply held no text"
     if not text.rstrip().endswith(_ENDS):
         return "truncated", f"it stops mid-sentence ({text[-40:]!r})"
+    repeated = repeated_share(text)
+    if repeated > max(max_repeated, repeated_share(chunk)):
+        return "repetitive", f"{repeated:.0%} of its 8-word runs repeat earlier ones (a loop)"
     ratio = len(text) / max(1, len(chunk))
     if ratio < style.min_length_ratio:
         return "length", f"it is {ratio:.2f}x the passage's length, below {style.min_length_ratio}"
@@ -87,7 +113,8 @@ def check_rewrites(
     todo = []
     for r in rewrites:
         r.text = clean(r.text)
-        problem = form_problem(chunks[(r.doc_id, r.chunk_index)], r.text, pack.spec.styles[r.style])
+        chunk = chunks[(r.doc_id, r.chunk_index)]
+        problem = form_problem(chunk, r.text, pack.spec.styles[r.style], spec.max_repeated)
         if problem:
             r.reason, r.detail = problem
         else:

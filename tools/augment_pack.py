@@ -43,6 +43,12 @@ class FaithfulnessSpec(_Strict):
     near_duplicate: float = Field(
         0.97, ge=0, le=1, description="Rewrites of one chunk at least this similar: keep one."
     )
+    max_repeated: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Largest share of a rewrite's 8-word runs that repeat an earlier one (loops).",
+    )
     judge: bool = Field(False, description="Also ask the critic endpoint about consistency.")
     refine: bool = Field(True, description="Rewrite a form-only failure once and check again.")
 

@@ -35,8 +35,23 @@ def test_form_problems():
     assert form_problem(CHUNK, "", style)[0] == "empty"
     assert form_problem(CHUNK, CHUNK[:120], style)[0] == "truncated"
     assert form_problem(CHUNK, "Too short.", style)[0] == "length"
-    assert form_problem(CHUNK, (CHUNK + " ") * 3, style)[0] == "length"
+    assert form_problem(CHUNK, (CHUNK + " ") * 3, style)[0] == "repetitive"
+    padded = CHUNK + " " + " ".join(f"Item {i} is kept in order." for i in range(40))
+    assert form_problem(CHUNK, padded, style)[0] == "length"
     assert form_problem(CHUNK, CHUNK, style) is None
+
+
+def test_a_loop_is_repetitive_but_a_passage_that_repeats_itself_may_be_echoed():
+    """The small local teacher loops ("The tree is evaluated by eval(), ..." to the token limit):
+    rejected on form, so it gets one rewrite. A passage that itself repeats (a table of similar
+    rows) may be rewritten with the same repeats."""
+    style = StyleSpec(instruction="x", min_length_ratio=0.5, max_length_ratio=10.0)
+    loop = "The module sorts lists. " + "The tree is evaluated by the eval function here. " * 8
+    reason, detail = form_problem(CHUNK, loop, style)
+    assert reason == "repetitive" and "8-word runs" in detail
+    table = " ".join(f"Row {i}: the value is returned by the call unchanged." for i in range(8))
+    assert form_problem(table, table, style) is None
+    assert form_problem(CHUNK, loop, style, max_repeated=0.95) is None
 
 
 def test_clean_drops_a_preamble_and_fences():
