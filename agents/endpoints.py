@@ -159,8 +159,11 @@ class ChatClient:
         system: str | None = None,
         temperature: float | None = None,
         tags: list[str] | None = None,
+        advance: Callable[[int], None] | None = None,
     ) -> list[str | None]:
         """One reply per prompt (None where the endpoint failed after its retries).
+
+        ``advance(n)`` is called as requests finish (the cached ones at once), for a progress bar.
 
         ``tags`` name what each request is for (e.g. ``c2-k0/1``: cycle 2, cluster 0, call 1).
         They are part of the cache key but never sent, so two requests with the same prompt for
@@ -173,13 +176,18 @@ class ChatClient:
         replies = [self.store.cached_call(k) for k in keys]
         todo = [i for i, reply in enumerate(replies) if reply is None]
         self.cached += len(requests) - len(todo)
+        if advance and len(requests) > len(todo):
+            advance(len(requests) - len(todo))
         if todo:
-            results = _run(self._send_all([(keys[i], requests[i]) for i in todo]))
+            jobs = [(keys[i], requests[i]) for i in todo]
+            results = _run(self._send_all(jobs, advance))
             for i, text in zip(todo, results, strict=True):
                 replies[i] = text
         return replies
 
-    async def _send_all(self, jobs: list[tuple[str, dict]]) -> list[str | None]:
+    async def _send_all(
+        self, jobs: list[tuple[str, dict]], advance: Callable[[int], None] | None = None
+    ) -> list[str | None]:
         limit = asyncio.Semaphore(self.config.concurrency)
         session = None
         send = self.transport
@@ -195,6 +203,8 @@ class ChatClient:
         async def one(key: str, request: dict) -> str | None:
             async with limit:
                 reply = await self._call(send, request)
+            if advance:
+                advance(1)
             if reply is None:
                 return None
             # Saved the moment it arrives: a kill after this line never pays for it again.

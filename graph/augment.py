@@ -8,8 +8,8 @@ START → load_corpus → rephrase → critique ─┬─> rationales (stretch) 
 is a unit of the output (its lineage names the document and chunk). ``rephrase`` asks the teacher
 for K rewrites per chunk and style; ``critique`` keeps faithful ones (``agents/rephraser.py``),
 rewriting form-only failures once; ``rationales`` asks for one reasoning sentence per source
-sentence; ``assemble`` writes ``corpus.jsonl`` (``--mode`` rephrase | stitch | stretch, mixed with
-the real chunks at ``--real-share``) and ``report.md``.
+sentence; ``assemble`` writes ``corpus.jsonl`` or ``corpus.parquet`` (``--mode`` rephrase |
+stitch | stretch, mixed with the real chunks at ``--real-share``) and ``report.md``.
 
 Durability is the main loop's: a run folder with a SQLite store (chunks, rewrites with verdicts,
 the LLM call cache) and the LangGraph SQLite checkpointer, so ``--resume`` continues from the last
@@ -29,7 +29,13 @@ from typing import Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from agents.rephraser import Rewrite, check_rewrites, parse_judgement, parse_rationales
+from agents.rephraser import (
+    FORM_REASONS,
+    Rewrite,
+    check_rewrites,
+    parse_judgement,
+    parse_rationales,
+)
 from graph.state import StoredSettings
 from tools.assemble import MODES, Row, assemble, mix, sentence_count, token_shares
 from tools.corpus import DEFAULT_CORPUS, Document, chunk, load_corpus, split_sentences
@@ -49,6 +55,9 @@ CREATE TABLE IF NOT EXISTS aug_rationales (
 """
 
 
+OUTPUT_FORMATS = ("jsonl", "parquet")
+
+
 @dataclass
 class AugmentSettings(StoredSettings):
     """Everything that fixes an augmentation run (stored with it; ``--resume`` needs the id)."""
@@ -66,8 +75,11 @@ class AugmentSettings(StoredSettings):
     llm_model: str = ""
     endpoints: str = ""
     runs_dir: str = "runs"
+    format: str = "jsonl"  # of the output corpus: jsonl or parquet
 
     def check(self) -> None:
+        if self.format not in OUTPUT_FORMATS:
+            raise ValueError(f"--format {self.format!r}: choose jsonl or parquet")
         if self.mode not in MODES:
             raise ValueError(f"--mode {self.mode!r}: choose one of {', '.join(MODES)}")
         if self.k < 1 or self.docs < 0:
@@ -262,9 +274,11 @@ def rephrase(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
     ]
     with ctx.ui.task(f"rephrase ({len(rewrites)} rewrites)", total=len(rewrites)) as bar:
         replies = ctx.teacher.complete(
-            prompts, temperature=ctx.pack.spec.temperature, tags=[r.tag for r in rewrites]
+            prompts,
+            temperature=ctx.pack.spec.temperature,
+            tags=[r.tag for r in rewrites],
+            advance=bar.advance,
         )
-        bar.update(len(rewrites))
     for r, reply in zip(rewrites, replies, strict=True):
         r.text = reply
         r.reason = "pending" if reply is not None else "no_reply"
@@ -281,10 +295,10 @@ def critique(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
     chunks = ctx.store.chunks()
     rewrites = [r for r in ctx.store.rewrites() if r.reason != "no_reply" and not r.refined]
     with ctx.ui.task("critique", total=len(rewrites)) as bar:
-        judge = _judge(ctx, chunks, rewrites) if ctx.pack.spec.critic.judge else None
+        judge = _judge(ctx, chunks, rewrites, bar.advance) if ctx.pack.spec.critic.judge else None
         check_rewrites(chunks, rewrites, ctx.pack, embed, judge)
         bar.update(len(rewrites))
-    form = [r for r in rewrites if r.reason in ("empty", "truncated", "length")]
+    form = [r for r in rewrites if r.reason in FORM_REASONS]
     if form and ctx.pack.spec.critic.refine:
         prompts = [
             ctx.pack.render(
@@ -296,9 +310,13 @@ def critique(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
             )
             for r in form
         ]
-        replies = ctx.teacher.complete(
-            prompts, temperature=0.0, tags=[f"{r.tag}/refine" for r in form]
-        )
+        with ctx.ui.task(f"refine ({len(form)} form failures)", total=len(form)) as bar:
+            replies = ctx.teacher.complete(
+                prompts,
+                temperature=0.0,
+                tags=[f"{r.tag}/refine" for r in form],
+                advance=bar.advance,
+            )
         retry = []
         for r, reply in zip(form, replies, strict=True):
             r.reason = f"{r.reason} (refined)"  # the original stays rejected
@@ -315,7 +333,7 @@ def critique(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
     return {}
 
 
-def _judge(ctx: AugmentContext, chunks, rewrites: list[Rewrite]) -> dict[str, bool]:
+def _judge(ctx: AugmentContext, chunks, rewrites: list[Rewrite], advance=None) -> dict[str, bool]:
     """The critic endpoint's consistency verdicts (a rewrite it cannot judge is not rejected)."""
     if ctx.critic is None or not rewrites:
         return {}
@@ -324,7 +342,7 @@ def _judge(ctx: AugmentContext, chunks, rewrites: list[Rewrite]) -> dict[str, bo
         for r in rewrites
     ]
     replies = ctx.critic.complete(
-        prompts, temperature=0.0, tags=[f"{r.tag}/judge" for r in rewrites]
+        prompts, temperature=0.0, tags=[f"{r.tag}/judge" for r in rewrites], advance=advance
     )
     out = {}
     for r, reply in zip(rewrites, replies, strict=True):
@@ -350,8 +368,8 @@ def rationales(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
             prompts,
             temperature=ctx.pack.spec.temperature,
             tags=[f"a-{d}/{i}/rationales" for d, i in keys],
+            advance=bar.advance,
         )
-        bar.update(len(keys))
     found = {}
     for key, reply, count in zip(keys, replies, counts, strict=True):
         parsed = parse_rationales(reply, count)
@@ -364,12 +382,13 @@ def rationales(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
 
 @_timed("assemble")
 def assemble_corpus(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
-    """Write ``corpus.jsonl`` (real chunks + the mode's synthetic rows) and ``report.md``."""
+    """Write ``corpus.jsonl``/``.parquet`` (real chunks + the mode's synthetic rows) and
+    ``report.md``."""
     ctx = runtime.context
     units, accepted, notes = ctx.store.assembly_inputs()
     synthetic = assemble(units, accepted, notes, ctx.settings.mode)
     rows = mix(units, synthetic, ctx.settings.real_share, ctx.settings.seed)
-    path = ctx.run_dir / "corpus.jsonl"
+    path = ctx.run_dir / f"corpus.{ctx.settings.format}"
     write_rows(path, rows)
     report = render_report(ctx, rows, synthetic)
     (ctx.run_dir / "report.md").write_text(report)
@@ -378,11 +397,22 @@ def assemble_corpus(state: AugmentState, runtime: Runtime[AugmentContext]) -> di
 
 
 def write_rows(path: Path, rows: list[Row]) -> None:
-    """JSONL rows ``{text, kind, source_id, styles}``, written whole or not at all."""
+    """Rows ``{text, kind, source_id, styles}`` as JSONL, or Parquet when ``path`` ends in
+    ``.parquet``; written whole or not at all."""
     partial = path.with_suffix(".partial")
-    with partial.open("w") as out:
-        for row in rows:
-            out.write(json.dumps(row.as_dict()) + "\n")
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema(
+            [("text", pa.string()), ("kind", pa.string()), ("source_id", pa.string()),
+             ("styles", pa.list_(pa.string()))]
+        )  # fmt: skip
+        pq.write_table(pa.Table.from_pylist([r.as_dict() for r in rows], schema), partial)
+    else:
+        with partial.open("w") as out:
+            for row in rows:
+                out.write(json.dumps(row.as_dict()) + "\n")
     partial.replace(path)
 
 

@@ -7,6 +7,10 @@ run's real share. Reported: the loss on the run's held-out documents (never rewr
 trained on) per arm, and each augmented arm's implied data-efficiency: the real-only tokens needed
 to reach its loss (read off a real-only curve at 1/4, 1/2, 1 and 2 times the budget, linear in
 log-tokens), divided by the budget.
+
+Each arm's result is written to ``augment_eval.partial.json`` as it finishes; a run of the same
+command (same student, budget, block, learning rate and seed) after a crash or Ctrl-C trains only
+the arms that had not finished.
 """
 
 from __future__ import annotations
@@ -78,14 +82,29 @@ def augment_eval(
         raise ValueError(f"{run_dir}: the run held out no documents (--heldout 0)")
     base = resolve_student(student)
 
+    partial = run_dir / "augment_eval.partial.json"
+    key = {"student": student, "budget": tokens, "block": block, "lr": lr, "seed": seed}
+    done: dict[str, dict] = {}
+    if partial.is_file():
+        saved = json.loads(partial.read_text())
+        if saved.get("key") == key:
+            done = saved["rows"]
+            ui.log(f"augment-eval: {len(done)} arm(s) already trained, kept from {partial.name}")
+
     def train(texts: list[str], budget: int, label: str) -> dict:
+        if label in done:
+            return done[label]
         model, tokenizer = load_student(base)
         with ui.task(f"{label}: {budget} tokens", total=None) as bar:
             result = pretrain(model, tokenizer, texts, budget, block, lr=lr, seed=seed,
                               on_step=lambda s, n: bar.update(s, n))  # fmt: skip
         loss = loss_on(model, tokenizer, heldout, block)
-        return {"tokens": result.tokens, "steps": result.steps, "heldout_loss": loss,
-                "train_loss_last": result.last_loss, "seconds": result.seconds}  # fmt: skip
+        done[label] = {"tokens": result.tokens, "steps": result.steps, "heldout_loss": loss,
+                       "train_loss_last": result.last_loss, "seconds": result.seconds}  # fmt: skip
+        staged = partial.with_suffix(".tmp")
+        staged.write_text(json.dumps({"key": key, "rows": done}, indent=2))
+        staged.replace(partial)
+        return done[label]
 
     model, tokenizer = load_student(base)
     results: dict = {
@@ -114,6 +133,7 @@ def augment_eval(
         results["arms"][name] = row
     (run_dir / "augment_eval.json").write_text(json.dumps(results, indent=2))
     (run_dir / "augment_eval.md").write_text(render(results))
+    partial.unlink(missing_ok=True)
     return results
 
 

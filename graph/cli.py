@@ -214,6 +214,7 @@ def augment(
     docs: int = typer.Option(0, help="Documents to use, in a seeded order (0: all)."),
     heldout: float = typer.Option(0.2, help="Share of documents held out (never rewritten)."),
     real_share: float = typer.Option(0.5, help="Real share of the output corpus's tokens."),
+    format: str = typer.Option("jsonl", help="Output corpus file: jsonl or parquet."),
     seed: int = typer.Option(0, help="Seed for the document order and the mix."),
     llm: str = typer.Option("none", help="Endpoints, as for run: local, <url>, role=<url>,..."),
     llm_model: str = typer.Option("", help="Model name for --llm <url>."),
@@ -233,7 +234,7 @@ def augment(
     settings = AugmentSettings(
         corpus=corpus, pack=pack, mode=mode, styles=styles, k=k, docs=docs, heldout=heldout,
         real_share=real_share, seed=seed, llm=llm, llm_model=llm_model, endpoints=endpoints,
-        runs_dir=runs_dir,
+        runs_dir=runs_dir, format=format,
     )  # fmt: skip
     try:
         run_id, folder = run_augment(settings, resume=resume)

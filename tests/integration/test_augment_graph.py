@@ -117,11 +117,13 @@ def test_augment_needs_a_teacher_and_names_a_bad_mode(tmp_path, quiet_ui):
         run_augment(AugmentSettings(runs_dir=str(tmp_path / "runs")), quiet_ui)
     with pytest.raises(ValueError, match="--mode 'blend'"):
         run_augment(AugmentSettings(mode="blend", runs_dir=str(tmp_path / "runs")), quiet_ui)
+    with pytest.raises(ValueError, match="--format 'csv': choose jsonl or parquet"):
+        run_augment(AugmentSettings(format="csv", runs_dir=str(tmp_path / "runs")), quiet_ui)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_augment_eval_trains_equal_budgets_and_scores_held_out_text(corpus, tmp_path, quiet_ui):
-    from graph.augment_eval import augment_eval, implied_ratio
+    from graph.augment_eval import SCALES, augment_eval, implied_ratio
 
     with FakeEndpoint(_teacher) as server:
         settings = AugmentSettings(
@@ -145,6 +147,104 @@ def test_augment_eval_trains_equal_budgets_and_scores_held_out_text(corpus, tmp_
     assert curve[-1] < curve[0]  # more real tokens, lower held-out loss
     report = (folder / "augment_eval.md").read_text()
     assert "| real+megadocs | 4096 | 8 |" in report
+    assert not (folder / "augment_eval.partial.json").exists()
+
+    # Stopped while training its third arm, the same command trains only what was left.
+    class StopAt(type(quiet_ui)):
+        def __init__(self, stop_at):
+            super().__init__(quiet_ui.console)
+            self.labels, self.stop_at = [], stop_at
+
+        def task(self, description, total):
+            self.labels.append(description)
+            if len(self.labels) == self.stop_at:
+                raise KeyboardInterrupt
+            return super().task(description, total)
+
+    (folder / "augment_eval.json").unlink()
+    with pytest.raises(KeyboardInterrupt):
+        augment_eval(folder, "tiny", tokens=4096, block=64, lr=1e-3, ui=StopAt(3))
+    assert not (folder / "augment_eval.json").exists()
+    again = StopAt(0)
+    resumed = augment_eval(folder, "tiny", tokens=4096, block=64, lr=1e-3, ui=again)
+    first_two = {r["tokens"] for r in results["real_only_curve"][:2]}
+    assert len(again.labels) == len(SCALES) + 2 - 2  # the two finished arms were not retrained
+    assert not any(f": {t} tokens" in label and "real-only" in label
+                   for label in again.labels for t in first_two)  # fmt: skip
+    for row, first in zip(resumed["real_only_curve"], results["real_only_curve"], strict=True):
+        assert row["heldout_loss"] == pytest.approx(first["heldout_loss"], rel=1e-4)
+    assert resumed["arms"]["real+megadocs"]["heldout_loss"] == pytest.approx(
+        arms["real+megadocs"]["heldout_loss"], rel=1e-4
+    )
+    # A different budget does not reuse the stopped run's arms.
+    with pytest.raises(KeyboardInterrupt):
+        augment_eval(folder, "tiny", tokens=4096, block=64, lr=1e-3, ui=StopAt(2))
+    other = StopAt(0)
+    augment_eval(folder, "tiny", tokens=2048, block=64, lr=1e-3, ui=other)
+    assert len(other.labels) == len(SCALES) + 2
+
     # the ratio arithmetic: halfway (in log-tokens) between 1000 and 4000 tokens is 2000
     assert implied_ratio([(1000, 3.0), (4000, 2.0)], 2.5, 1000) == (pytest.approx(2.0), False)
     assert implied_ratio([(1000, 3.0), (4000, 2.0)], 1.5, 1000) == (4.0, True)
+
+
+def _critic_for(corpus):
+    """The LLM judge: rewrites of fnmatch's chunks are called inconsistent; its replies about
+    textwrap's are unreadable (those rewrites are not rejected for it)."""
+    from tools.corpus import chunk, load_corpus
+
+    pieces = {d.doc_id: set(chunk(d.text, 400)) for d in load_corpus(str(corpus))}
+
+    def critic(prompt: str) -> str:
+        passage = _passage(prompt)
+        if passage in pieces["fnmatch"]:
+            return '{"consistent": false, "reason": "it adds a claim"}'
+        if passage in pieces["textwrap"]:
+            return "I think it is fine."
+        return 'Verdict: {"consistent": true, "reason": "all supported"}'
+
+    return critic
+
+
+def test_the_llm_judge_rejects_what_it_finds_inconsistent_and_parquet_output(
+    corpus, tmp_path, quiet_ui
+):
+    import shutil
+
+    import pyarrow.parquet as pq
+    import yaml
+
+    from tools.augment_pack import PACKS_DIR
+
+    pack = tmp_path / "judged"
+    shutil.copytree(PACKS_DIR / "rephrase", pack)
+    spec = yaml.safe_load((pack / "augment.yaml").read_text())
+    spec["critic"]["judge"] = True
+    (pack / "augment.yaml").write_text(yaml.safe_dump(spec))
+    with FakeEndpoint(_teacher) as teacher, FakeEndpoint(_critic_for(corpus)) as critic:
+        settings = AugmentSettings(
+            corpus=str(corpus),
+            pack=str(pack),
+            mode="rephrase",
+            styles="simplified",
+            heldout=0.0,
+            llm=f"teacher={teacher.base_url},critic={critic.base_url}",
+            llm_model="m",
+            format="parquet",
+            runs_dir=str(tmp_path / "runs"),
+        )
+        _, folder = run_augment(settings, ui=quiet_ui)
+        judged = list(critic.requests)
+    store = AugmentStore(folder / "augment.db")
+    rewrites = store.rewrites()
+    assert len(judged) == len(rewrites)  # every faithful-by-embedding rewrite went to the judge
+    for r in rewrites:
+        assert r.reason == ("inconsistent" if r.doc_id == "fnmatch" else "accepted"), r
+    assert any(r.doc_id == "textwrap" for r in rewrites)  # unreadable verdict: kept
+
+    table = pq.read_table(folder / "corpus.parquet").to_pylist()
+    assert not (folder / "corpus.jsonl").exists()
+    assert {r["kind"] for r in table} == {"real", "rephrase"}
+    made = {r["source_id"] for r in table if r["kind"] == "rephrase"}
+    assert made and not any(s.startswith("fnmatch#") for s in made)
+    assert all(set(r) == {"text", "kind", "source_id", "styles"} for r in table)

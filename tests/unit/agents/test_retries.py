@@ -159,3 +159,19 @@ def test_the_rate_limit_holds_across_concurrent_requests(tmp_path):
     )
     client.complete([f"q{i}" for i in range(25)])
     assert stamps[-1] - stamps[0] >= 1.3  # 10 at once, then 10 per second
+
+
+def test_progress_counts_cached_replies_at_once_and_each_request_as_it_ends(tmp_path):
+    """``advance`` drives the nodes' progress bars: a failed request counts as finished too."""
+    send = FakeSend(
+        script=lambda p: f"reply to {p}",
+        fail=lambda p: CallFailed("rejected", "HTTP 400", False) if p == "bad" else None,
+    )
+    client, _ = _client(tmp_path, send, retries=0)
+    steps: list[int] = []
+    assert client.complete(["a", "b"], advance=steps.append) == ["reply to a", "reply to b"]
+    assert steps == [1, 1]
+    steps.clear()
+    replies = client.complete(["a", "b", "c", "bad"], advance=steps.append)
+    assert replies == ["reply to a", "reply to b", "reply to c", None]
+    assert steps[0] == 2 and sorted(steps[1:]) == [1, 1]  # two cached, then c and bad
