@@ -61,8 +61,15 @@ def generate_procedural(source, plan: GenerationPlan, run_seed: int) -> list[Can
     return candidates
 
 
-def generate_llm(client, pack: Pack, plan: GenerationPlan) -> list[Candidate]:
-    """Candidates written by the teacher endpoint, ``generator.per_call`` per request."""
+def request_count(pack: Pack, plan: GenerationPlan) -> int:
+    """How many teacher requests :func:`generate_llm` sends for ``plan``."""
+    per_call = pack.spec.generator.per_call
+    return sum(math.ceil(target.budget / per_call) for target in plan.targets)
+
+
+def generate_llm(client, pack: Pack, plan: GenerationPlan, advance=None) -> list[Candidate]:
+    """Candidates written by the teacher endpoint, ``generator.per_call`` per request;
+    ``advance(n)`` is called as requests finish."""
     per_call = pack.spec.generator.per_call
     jobs: list[tuple[PlanTarget, int, str, str]] = []
     for target in plan.targets:
@@ -74,6 +81,7 @@ def generate_llm(client, pack: Pack, plan: GenerationPlan) -> list[Candidate]:
         [job[2] for job in jobs],
         temperature=pack.spec.generator.temperature,
         tags=[job[3] for job in jobs],
+        advance=advance,
     )
     candidates = []
     for (target, n, _, _), reply in zip(jobs, replies, strict=True):

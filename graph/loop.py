@@ -317,16 +317,21 @@ def generate_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     ctx = runtime.context
     plan = GenerationPlan.model_validate(state["plan"])
     mode = generator.teacher_mode(ctx.pack, "teacher" in ctx.clients)
-    with ctx.ui.task(f"cycle {plan.cycle}: generate ({mode})", total=plan.budget) as bar:
+    if mode == "llm":  # the bar counts teacher requests as they finish
+        label, total = "teacher requests", generator.request_count(ctx.pack, plan)
+    else:
+        label, total = "examples", plan.budget
+    with ctx.ui.task(f"cycle {plan.cycle}: generate ({mode}, {label})", total=total) as bar:
         if mode == "llm":
             since = len(ctx.clients["teacher"].errors)
-            candidates = generator.generate_llm(ctx.clients["teacher"], ctx.pack, plan)
+            teacher = ctx.clients["teacher"]
+            candidates = generator.generate_llm(teacher, ctx.pack, plan, advance=bar.advance)
             _report_failed_calls(ctx, "teacher", since)
         else:
             candidates = generator.generate_procedural(
                 _source(ctx, "train"), plan, ctx.settings.seed
             )
-        bar.update(len(candidates))
+            bar.update(len(candidates))
     pending = [Verdict(accepted=False, reason="pending", step="generate")] * len(candidates)
     ctx.store.save_examples(plan.cycle, candidates, pending)
     return {}

@@ -1,7 +1,13 @@
 import pytest
 
 from agents.endpoints import ChatClient, EndpointConfig
-from agents.generator import generate_llm, generate_procedural, parse_candidates, teacher_mode
+from agents.generator import (
+    generate_llm,
+    generate_procedural,
+    parse_candidates,
+    request_count,
+    teacher_mode,
+)
 from agents.schemas import GenerationPlan, PlanTarget
 from tests.fakes import FakeSend
 from tools.packs import load_pack
@@ -91,7 +97,10 @@ def test_llm_teacher_cannot_exceed_the_budget(pack, tmp_path):
         RunStore(tmp_path / "run.db"),
         send=FakeSend(responses=[many] * 3),
     )
-    assert len(generate_llm(client, pack, _plan(budget=6))) == 6  # calls of 4 and 2, not 2 x 9
+    finished: list[int] = []
+    plan = _plan(budget=6)
+    assert len(generate_llm(client, pack, plan, advance=finished.append)) == 6  # 4 + 2, not 2 x 9
+    assert request_count(pack, plan) == sum(finished) == 2  # what the node's progress bar counts
 
 
 def test_the_same_prompt_in_a_new_cycle_is_a_new_call(pack, tmp_path):
