@@ -1,8 +1,8 @@
 """The augmentation graph's teacher and critic: rewrites of document chunks, and the checks that
 keep only faithful ones.
 
-A rewrite is checked, in order, for **form** (``empty``, ``truncated``: it stops mid-sentence;
-``repetitive``: it loops, repeating its own word runs more than the chunk does; ``length``: too
+A rewrite is checked, in order, for **form** (``empty``; ``repetitive``: it loops, repeating its
+own word runs more than the chunk does; ``truncated``: it stops mid-sentence; ``length``: too
 short or too long for its style) and **content** (``unfaithful``: its embedding
 is too far from the chunk's; ``inconsistent``: the optional LLM judge says it states what the chunk
 does not support; ``duplicate``: another accepted rewrite of the same chunk says the same). A
@@ -21,7 +21,7 @@ import numpy as np
 from tools.augment_pack import AugmentPack, StyleSpec
 from tools.embeddings import Embedder
 
-FORM_REASONS = ("empty", "truncated", "repetitive", "length")
+FORM_REASONS = ("empty", "repetitive", "truncated", "length")
 _PREAMBLE = re.compile(r"^(?:sure|here(?:'s| is)|certainly)[^\n]*:\s*\n", re.IGNORECASE)
 _ENDS = (".", "!", "?", ")", '"', "'", "`", "]", ":", "*")
 
@@ -87,11 +87,11 @@ def form_problem(
     its 8-word runs repeat than ``max_repeated`` and than in the chunk itself."""
     if not text:
         return "empty", "the reply held no text"
-    if not text.rstrip().endswith(_ENDS):
-        return "truncated", f"it stops mid-sentence ({text[-40:]!r})"
-    repeated = repeated_share(text)
+    repeated = repeated_share(text)  # before truncation: a loop runs into the token limit
     if repeated > max(max_repeated, repeated_share(chunk)):
         return "repetitive", f"{repeated:.0%} of its 8-word runs repeat earlier ones (a loop)"
+    if not text.rstrip().endswith(_ENDS):
+        return "truncated", f"it stops mid-sentence ({text[-40:]!r})"
     ratio = len(text) / max(1, len(chunk))
     if ratio < style.min_length_ratio:
         return "length", f"it is {ratio:.2f}x the passage's length, below {style.min_length_ratio}"

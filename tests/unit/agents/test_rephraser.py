@@ -49,6 +49,7 @@ def test_a_loop_is_repetitive_but_a_passage_that_repeats_itself_may_be_echoed():
     loop = "The module sorts lists. " + "The tree is evaluated by the eval function here. " * 8
     reason, detail = form_problem(CHUNK, loop, style)
     assert reason == "repetitive" and "8-word runs" in detail
+    assert form_problem(CHUNK, loop + " The tree is", style)[0] == "repetitive"  # cut off too
     table = " ".join(f"Row {i}: the value is returned by the call unchanged." for i in range(8))
     assert form_problem(table, table, style) is None
     assert form_problem(CHUNK, loop, style, max_repeated=0.95) is None
