@@ -524,20 +524,32 @@ def _role_values(flag_value: str, flag: str) -> dict[str, str]:
     return values
 
 
+KV_BLOCK_TOKENS = 64  # tokens per page of the local server's KV cache
+
+
 class LocalServer:
     """``transformers serve`` on a free 127.0.0.1 port for a local model folder.
 
     Started on ``__enter__`` (waits until ``/health`` answers), stopped on ``__exit__``, also when
-    the body raises or the user presses Ctrl-C.
+    the body raises or the user presses Ctrl-C. With ``batch`` > 1 the server runs continuous
+    batching and the endpoint sends up to ``batch`` requests at once: SmolLM2 on 2 CPU cores wrote
+    rephrases 1.5x as fast at 8 or 16 in flight as one at a time (``benchmarks/local_teacher.py``).
+    Its paged KV cache holds ``batch`` requests of ``context`` tokens (prompt and reply); left to
+    itself transformers sizes that cache from the machine's memory (14 GiB resident for SmolLM2 on
+    a 24 GiB machine, and slower).
 
     Example:
         >>> with LocalServer(model_dir) as server:                  # doctest: +SKIP
         ...     config = server.endpoint()
     """
 
-    def __init__(self, model_dir: Path, startup_timeout: float = 180.0):
+    def __init__(
+        self, model_dir: Path, startup_timeout: float = 180.0, batch: int = 8, context: int = 2048
+    ):
         self.model_dir = str(model_dir)
         self.startup_timeout = startup_timeout
+        self.batch = batch
+        self.context = context
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
         self.log_path: Path | None = None
@@ -547,13 +559,13 @@ class LocalServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def endpoint(self, **overrides: Any) -> EndpointConfig:
-        # The server runs one request at a time; retries would resend slow CPU generations.
+        # Retries would resend slow CPU generations.
         defaults = dict(
             base_url=self.base_url,
             model=self.model_dir,
-            concurrency=1,
+            concurrency=self.batch,
             retries=0,
-            timeout=600.0,
+            timeout=1800.0,  # a reply waits its turn in the batch on a slow CPU
             max_tokens=256,
         )
         return EndpointConfig(**{**defaults, **overrides})
@@ -574,6 +586,10 @@ class LocalServer:
             "--device",
             "cpu",
         ]
+        if self.batch > 1:
+            blocks = -(-self.batch * self.context // KV_BLOCK_TOKENS)
+            command += ["--continuous-batching", "--cb-block-size", str(KV_BLOCK_TOKENS)]
+            command += ["--cb-num-blocks", str(blocks), "--cb-max-batch-tokens", "1024"]
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
                 command,
