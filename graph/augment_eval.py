@@ -19,20 +19,20 @@ import json
 import math
 from pathlib import Path
 
-from tools.assemble import assemble, mix
+from tools.assemble import Row, assemble, mix, token_shares
 
 SCALES = (0.25, 0.5, 1.0, 2.0)
 
 
-def arm_texts(store, real_share: float, seed: int) -> dict[str, list[str]]:
-    """Training texts per arm (arms without synthetic rows are left out)."""
+def arm_rows(store, real_share: float, seed: int) -> dict[str, list[Row]]:
+    """Training documents per arm (arms without synthetic rows are left out)."""
     units, accepted, notes = store.assembly_inputs()
-    arms = {"real-only": [u.text for u in units]}
+    arms = {"real-only": [Row(u.text, "real", u.doc_id) for u in units]}
     for name, mode in (("real+rephrases", "rephrase"), ("real+megadocs", "stitch"),
                        ("real+stretch", "stretch")):  # fmt: skip
         rows = assemble(units, accepted, notes, mode)
         if rows:
-            arms[name] = [r.text for r in mix(units, rows, real_share, seed)]
+            arms[name] = mix(units, rows, real_share, seed)
     return arms
 
 
@@ -75,7 +75,7 @@ def augment_eval(
     try:
         settings = AugmentSettings.from_dict(store.get_meta("settings"))
         heldout = list(store.chunks("heldout").values())
-        arms = arm_texts(store, settings.real_share, seed)
+        arms = arm_rows(store, settings.real_share, seed)
     finally:
         store.close()
     if not heldout:
@@ -91,16 +91,18 @@ def augment_eval(
             done = saved["rows"]
             ui.log(f"augment-eval: {len(done)} arm(s) already trained, kept from {partial.name}")
 
-    def train(texts: list[str], budget: int, label: str) -> dict:
+    def train(rows: list[Row], budget: int, label: str) -> dict:
         if label in done:
             return done[label]
         model, tokenizer = load_student(base)
         with ui.task(f"{label}: {budget} tokens", total=None) as bar:
-            result = pretrain(model, tokenizer, texts, budget, block, lr=lr, seed=seed,
-                              on_step=lambda s, n: bar.update(s, n))  # fmt: skip
+            result = pretrain(model, tokenizer, [r.text for r in rows], budget, block, lr=lr,
+                              seed=seed, on_step=lambda s, n: bar.update(s, n))  # fmt: skip
         loss = loss_on(model, tokenizer, heldout, block)
         done[label] = {"tokens": result.tokens, "steps": result.steps, "heldout_loss": loss,
-                       "train_loss_last": result.last_loss, "seconds": result.seconds}  # fmt: skip
+                       "train_loss_last": result.last_loss, "seconds": result.seconds,
+                       "documents": len(rows),
+                       "synthetic_share": 1.0 - token_shares(rows).get("real", 0.0)}  # fmt: skip
         staged = partial.with_suffix(".tmp")
         staged.write_text(json.dumps({"key": key, "rows": done}, indent=2))
         staged.replace(partial)
@@ -124,10 +126,10 @@ def augment_eval(
         if scale == 1.0:
             results["arms"]["real-only"] = row
     curve = [(r["tokens"], r["heldout_loss"]) for r in results["real_only_curve"]]
-    for name, texts in arms.items():
+    for name, rows in arms.items():
         if name == "real-only":
             continue
-        row = train(texts, tokens, name)
+        row = train(rows, tokens, name)
         value, censored = implied_ratio(curve, row["heldout_loss"], row["tokens"])
         row["implied_ratio"], row["ratio_censored"] = value, censored
         results["arms"][name] = row
@@ -145,15 +147,17 @@ def render(results: dict) -> str:
         f" {results['block']}, lr {results['lr']:g}), loss on {results['heldout_documents']}"
         f" held-out documents; untrained: {results['base_heldout_loss']:.4f}.",
         "",
-        "| arm | tokens | steps | held-out loss | implied data efficiency |",
-        "|---|---:|---:|---:|---:|",
+        "| arm | documents | synthetic share | tokens | steps | held-out loss |"
+        " implied data efficiency |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in results["arms"].items():
         ratio = "1 (baseline)" if name == "real-only" else (
             f"{'> ' if row['ratio_censored'] else ''}{row['implied_ratio']:.2f}x"
         )  # fmt: skip
         lines.append(
-            f"| {name} | {row['tokens']} | {row['steps']} | {row['heldout_loss']:.4f} | {ratio} |"
+            f"| {name} | {row['documents']} | {row['synthetic_share']:.0%} | {row['tokens']} |"
+            f" {row['steps']} | {row['heldout_loss']:.4f} | {ratio} |"
         )
     lines += ["", "Real-only curve (held-out loss against tokens):", ""]
     lines += [

@@ -17,6 +17,16 @@ UNRELATED = (
 )
 
 
+def _unrelated(chars: int) -> str:
+    """Off-topic text of about ``chars`` characters that does not repeat itself (a repeat would
+    be rejected as a loop before faithfulness is checked)."""
+    sentences = [UNRELATED]
+    while len(" ".join(sentences)) < chars:
+        i = len(sentences)
+        sentences.append(f"Variety number {i} of the tomato ripens in week {i}.")
+    return " ".join(sentences)
+
+
 def _passage(prompt: str) -> str:
     return re.search(r"<passage>\n(.*?)\n</passage>", prompt, re.DOTALL).group(1)
 
@@ -32,7 +42,7 @@ def _teacher(prompt: str) -> str:
         return "In short: " + passage
     if "questions a reader would ask" in prompt:
         if re.search(r'"(bisect|glob)"', prompt):  # as long as the passage, off topic
-            return " ".join([UNRELATED] * max(1, round(len(passage) / len(UNRELATED))))
+            return _unrelated(len(passage))
         return "In other words, " + passage  # the same as the simplified style's: a duplicate
     if "short tutorial" in prompt:
         return "Step one: " + passage[: len(passage) // 2].rstrip(".!?") + " and then"
@@ -97,7 +107,7 @@ def test_augment_end_to_end_and_resume(corpus, tmp_path, quiet_ui, mode):
         doc, index = row["source_id"].rsplit("#", 1)
         source = chunks[(doc, int(index))]
         if mode == "stitch":  # the source chunk, then its accepted rewrites
-            assert row["text"].startswith(source + "\n\n") and UNRELATED not in row["text"]
+            assert row["text"].startswith(source + "\n\n") and "tomato" not in row["text"]
             assert set(row["styles"]) <= {"qa", "simplified", "tutorial"}
         else:  # each source sentence followed by its rationale, in order
             assert row["text"].count("This is reasoning") == len(
@@ -146,7 +156,12 @@ def test_augment_eval_trains_equal_budgets_and_scores_held_out_text(corpus, tmp_
     curve = [r["heldout_loss"] for r in results["real_only_curve"]]
     assert curve[-1] < curve[0]  # more real tokens, lower held-out loss
     report = (folder / "augment_eval.md").read_text()
-    assert "| real+megadocs | 4096 | 8 |" in report
+    megadocs = arms["real+megadocs"]
+    assert 0.0 < megadocs["synthetic_share"] < 1.0 and arms["real-only"]["synthetic_share"] == 0
+    assert (
+        f"| real+megadocs | {megadocs['documents']} | {megadocs['synthetic_share']:.0%} |" in report
+    )
+    assert "| 4096 | 8 |" in report
     assert not (folder / "augment_eval.partial.json").exists()
 
     # Stopped while training its third arm, the same command trains only what was left.
