@@ -117,7 +117,8 @@ def llm_tables(store: RunStore) -> list[str]:
     if failed:
         lines += [
             "",
-            f"Requests lost after their retries ({len(failed)}; a resume asks again):",
+            f"Requests lost after their retries ({len(failed)}; not cached: a resume before"
+            " their node finished asks again, a finished node goes on without them):",
             "",
         ]
         lines += [f"- {f['role']} `{f['tag'] or '-'}`: {f['detail'][:160]}" for f in failed[:20]]
