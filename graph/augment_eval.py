@@ -4,9 +4,11 @@ From one augmentation run, continued pretraining of fresh copies of the student 
 budgets of: real-only (the run's real chunks, repeated as needed), real + rephrases, real +
 megadocs (stitch), and real + stretched documents when the run made rationales; each mix at the
 run's real share. Reported: the loss on the run's held-out documents (never rewritten, never
-trained on) per arm, and each augmented arm's implied data-efficiency: the real-only tokens needed
-to reach its loss (read off a real-only curve at 1/4, 1/2, 1 and 2 times the budget, linear in
-log-tokens), divided by the budget.
+trained on) per arm, its difference from real-only's at the same tokens, and each augmented arm's
+implied data-efficiency: the real-only tokens needed to reach its loss (read off a real-only curve
+at 1/4, 1/2, 1 and 2 times the budget, linear in log-tokens), divided by the budget. The ratio is
+left undefined when the real-only curve rises anywhere (repeating a small real corpus overfits);
+the equal-token difference always holds.
 
 Each arm's result is written to ``augment_eval.partial.json`` as it finishes; a run of the same
 command (same student, budget, block, learning rate and seed) after a crash or Ctrl-C trains only
@@ -36,18 +38,30 @@ def arm_rows(store, real_share: float, seed: int) -> dict[str, list[Row]]:
     return arms
 
 
-def implied_ratio(curve: list[tuple[int, float]], loss: float, budget: int) -> tuple[float, bool]:
+def implied_ratio(
+    curve: list[tuple[int, float]], loss: float, budget: int
+) -> tuple[float | None, str]:
     """Real-only tokens to reach ``loss`` (linear in log-tokens between curve points) over the
-    budget; ``(value, True)`` when the curve never gets that low (value: its last point's)."""
+    budget, with a note: ``""``; ``"censored"`` when the curve never gets that low (the value is
+    its last point's, a lower bound); ``"rising"`` (value None) when the real-only loss goes up
+    somewhere along the curve (more passes over the same real text overfit), so "the tokens
+    needed to reach a loss" has no single answer; compare at equal tokens instead.
+
+    Example:
+        >>> implied_ratio([(1000, 3.0), (2000, 2.8), (4000, 2.9)], 2.9, 2000)
+        (None, 'rising')
+    """
     points = sorted(curve)
+    if any(l1 > l0 for (_, l0), (_, l1) in zip(points, points[1:], strict=False)):
+        return None, "rising"
     for (t0, l0), (t1, l1) in zip(points, points[1:], strict=False):
         if l0 > loss >= l1:
             share = (l0 - loss) / (l0 - l1)
             tokens = math.exp(math.log(t0) + share * (math.log(t1) - math.log(t0)))
-            return tokens / budget, False
+            return tokens / budget, ""
     if points and loss >= points[0][1]:
-        return points[0][0] / budget, False  # reached already at the smallest budget: at most
-    return points[-1][0] / budget, True
+        return points[0][0] / budget, ""  # reached already at the smallest budget: at most
+    return points[-1][0] / budget, "censored"
 
 
 def augment_eval(
@@ -130,8 +144,12 @@ def augment_eval(
         if name == "real-only":
             continue
         row = train(rows, tokens, name)
-        value, censored = implied_ratio(curve, row["heldout_loss"], row["tokens"])
-        row["implied_ratio"], row["ratio_censored"] = value, censored
+        row["implied_ratio"], row["ratio_note"] = implied_ratio(
+            curve, row["heldout_loss"], row["tokens"]
+        )
+        row["loss_vs_real_only"] = (
+            row["heldout_loss"] - results["arms"]["real-only"]["heldout_loss"]
+        )
         results["arms"][name] = row
     (run_dir / "augment_eval.json").write_text(json.dumps(results, indent=2))
     (run_dir / "augment_eval.md").write_text(render(results))
@@ -147,17 +165,23 @@ def render(results: dict) -> str:
         f" {results['block']}, lr {results['lr']:g}), loss on {results['heldout_documents']}"
         f" held-out documents; untrained: {results['base_heldout_loss']:.4f}.",
         "",
-        "| arm | documents | synthetic share | tokens | steps | held-out loss |"
+        "| arm | documents | synthetic share | tokens | steps | held-out loss | vs real-only |"
         " implied data efficiency |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in results["arms"].items():
-        ratio = "1 (baseline)" if name == "real-only" else (
-            f"{'> ' if row['ratio_censored'] else ''}{row['implied_ratio']:.2f}x"
-        )  # fmt: skip
+        if name == "real-only":
+            ratio, delta = "1 (baseline)", "-"
+        else:
+            delta = f"{row['loss_vs_real_only']:+.4f}"
+            if row["ratio_note"] == "rising":
+                ratio = "n/a (real-only curve rises)"
+            else:
+                bound = "> " if row["ratio_note"] == "censored" else ""
+                ratio = f"{bound}{row['implied_ratio']:.2f}x"
         lines.append(
             f"| {name} | {row['documents']} | {row['synthetic_share']:.0%} | {row['tokens']} |"
-            f" {row['steps']} | {row['heldout_loss']:.4f} | {ratio} |"
+            f" {row['steps']} | {row['heldout_loss']:.4f} | {delta} | {ratio} |"
         )
     lines += ["", "Real-only curve (held-out loss against tokens):", ""]
     lines += [

@@ -133,7 +133,7 @@ def test_augment_needs_a_teacher_and_names_a_bad_mode(tmp_path, quiet_ui):
 
 
 def test_augment_eval_trains_equal_budgets_and_scores_held_out_text(corpus, tmp_path, quiet_ui):
-    from graph.augment_eval import SCALES, augment_eval, implied_ratio
+    from graph.augment_eval import SCALES, augment_eval, implied_ratio, render
 
     with FakeEndpoint(_teacher) as server:
         settings = AugmentSettings(
@@ -199,8 +199,22 @@ def test_augment_eval_trains_equal_budgets_and_scores_held_out_text(corpus, tmp_
     assert len(other.labels) == len(SCALES) + 2
 
     # the ratio arithmetic: halfway (in log-tokens) between 1000 and 4000 tokens is 2000
-    assert implied_ratio([(1000, 3.0), (4000, 2.0)], 2.5, 1000) == (pytest.approx(2.0), False)
-    assert implied_ratio([(1000, 3.0), (4000, 2.0)], 1.5, 1000) == (4.0, True)
+    assert implied_ratio([(1000, 3.0), (4000, 2.0)], 2.5, 1000) == (pytest.approx(2.0), "")
+    assert implied_ratio([(1000, 3.0), (4000, 2.0)], 1.5, 1000) == (4.0, "censored")
+    # SmolLM2 on 7,770 real tokens: the loss rose after 10k tokens, so no tokens-needed reading
+    rising = [(5000, 2.739), (10000, 2.723), (20000, 2.819), (40000, 3.408)]
+    assert implied_ratio(rising, 2.813, 20000) == (None, "rising")
+    base = {"documents": 24, "synthetic_share": 0.0, "tokens": 20000, "steps": 20}
+    table = render(
+        {"student": "smollm2", "budget": 20000, "block": 128, "lr": 1e-4,
+         "heldout_documents": 8, "base_heldout_loss": 2.911,
+         "real_only_curve": [{"tokens": t, "heldout_loss": v} for t, v in rising],
+         "arms": {"real-only": {**base, "heldout_loss": 2.819},
+                  "real+megadocs": {**base, "synthetic_share": 0.16, "heldout_loss": 2.813,
+                                    "loss_vs_real_only": -0.006, "implied_ratio": None,
+                                    "ratio_note": "rising"}}}
+    )  # fmt: skip
+    assert "| real+megadocs | 24 | 16% | 20000 | 20 | 2.8130 | -0.0060 | n/a (real-only" in table
 
 
 def _critic_for(corpus):

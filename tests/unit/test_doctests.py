@@ -7,6 +7,8 @@ import pytest
 
 MODULES = [
     "agents.endpoints",
+    "agents.rephraser",
+    "graph.augment_eval",
     "graph.compare",
     "tools.assemble",
     "tools.corpus",
