@@ -44,7 +44,15 @@ def test_ctrl_c_then_resume_and_the_key_is_nowhere(crash_pack, tmp_path, tiny_st
             str(endpoints), "--cycles", "1", "--budget", "24", "--runs-dir", str(runs),
         )  # fmt: skip
         with log.open("w") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+            process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                # A shell without job control starts background jobs with SIGINT ignored, and
+                # the child would inherit that; Ctrl-C reaches a foreground run.
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            )
             deadline = time.monotonic() + 300
             while not runs.is_dir() or "generate_examples" not in nodes_done(
                 next(runs.iterdir()) / "run.db"
