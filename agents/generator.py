@@ -61,22 +61,29 @@ def generate_procedural(source, plan: GenerationPlan, run_seed: int) -> list[Can
     return candidates
 
 
+def _calls(pack: Pack, plan: GenerationPlan) -> list[tuple[PlanTarget, int, int]]:
+    """``(target, call index, examples asked)`` per teacher request: ``generator.per_call`` each."""
+    per_call = pack.spec.generator.per_call
+    return [
+        (target, call, min(per_call, target.budget - call * per_call))
+        for target in plan.targets
+        for call in range(math.ceil(target.budget / per_call))
+    ]
+
+
 def request_count(pack: Pack, plan: GenerationPlan) -> int:
     """How many teacher requests :func:`generate_llm` sends for ``plan``."""
-    per_call = pack.spec.generator.per_call
-    return sum(math.ceil(target.budget / per_call) for target in plan.targets)
+    return len(_calls(pack, plan))
 
 
 def generate_llm(client, pack: Pack, plan: GenerationPlan, advance=None) -> list[Candidate]:
     """Candidates written by the teacher endpoint, ``generator.per_call`` per request;
     ``advance(n)`` is called as requests finish."""
-    per_call = pack.spec.generator.per_call
-    jobs: list[tuple[PlanTarget, int, str, str]] = []
-    for target in plan.targets:
-        for call in range(math.ceil(target.budget / per_call)):
-            n = min(per_call, target.budget - call * per_call)
-            prompt = pack.render("generator", target=target, n=n, task=pack.spec.task)
-            jobs.append((target, n, prompt, f"{target.target_id}/{call}"))
+    jobs = [
+        (target, n, pack.render("generator", target=target, n=n, task=pack.spec.task),
+         f"{target.target_id}/{call}")
+        for target, call, n in _calls(pack, plan)
+    ]  # fmt: skip
     replies = client.complete(
         [job[2] for job in jobs],
         temperature=pack.spec.generator.temperature,

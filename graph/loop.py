@@ -323,8 +323,8 @@ def generate_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         label, total = "examples", plan.budget
     with ctx.ui.task(f"cycle {plan.cycle}: generate ({mode}, {label})", total=total) as bar:
         if mode == "llm":
-            since = len(ctx.clients["teacher"].errors)
             teacher = ctx.clients["teacher"]
+            since = len(teacher.errors)
             candidates = generator.generate_llm(teacher, ctx.pack, plan, advance=bar.advance)
             _report_failed_calls(ctx, "teacher", since)
         else:
