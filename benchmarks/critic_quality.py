@@ -1,6 +1,11 @@
 """How well the critic separates good candidates from planted bad ones, and how fast.
 
     .venv/bin/python benchmarks/critic_quality.py                 # 1,000 candidates, --llm none
+    .venv/bin/python benchmarks/critic_quality.py --programs --n 200 --rounds 1   # sandboxed
+
+With ``--programs`` every candidate carries its worked solution as a Python program
+(``answer = <expression>``) and the critic's solver is ``python_program``: each candidate runs
+once in the code sandbox, as a program-of-thought pack's candidates do.
 
 Builds arithmetic candidates (as an LLM teacher would hand them over) from the pack's own source:
 good items, items with a planted wrong answer (20%), rewordings of earlier good items in the batch
@@ -121,6 +126,12 @@ def build(pack, n: int, seed: int) -> tuple[list[Candidate], list[str], list[Ite
     return [r[0] for r in rows], [r[1] for r in rows], test
 
 
+def as_program(candidate: Candidate) -> Candidate:
+    """The candidate with its solution written as a program that computes its expression."""
+    program = f"```python\nanswer = {candidate.metadata['expression']}\n```"
+    return candidate.model_copy(update={"solution": program})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pack", default="arithmetic")
@@ -130,6 +141,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed repeats (median reported)")
     parser.add_argument("--near-duplicate", type=float, help="override the pack's threshold")
     parser.add_argument("--contamination", type=float, help="override the pack's threshold")
+    parser.add_argument(
+        "--programs", action="store_true", help="solutions as Python programs, run sandboxed"
+    )
     args = parser.parse_args()
 
     pack = load_pack(args.pack)
@@ -141,7 +155,9 @@ def main() -> None:
     verifier = make_verifier(
         spec.verifier, pack.make_source(), spec.verifier_options, pack.directory
     )
-    solver = make_solver(spec.critic.solver)
+    solver = make_solver("python_program" if args.programs else spec.critic.solver)
+    if args.programs:
+        candidates = [as_program(c) for c in candidates]
     extract = lambda text: extract_answer(text, spec.answer.pattern, spec.answer.pick)  # noqa: E731
 
     started = time.perf_counter()
@@ -160,7 +176,8 @@ def main() -> None:
     report(kinds, verdicts)
     rates.sort()
     print(
-        f"\nspeed: {rates[len(rates) // 2]:.0f} candidates/s (median of {args.rounds}; "
+        f"\nspeed ({'python_program' if args.programs else spec.critic.solver} solver): "
+        f"{rates[len(rates) // 2]:.0f} candidates/s (median of {args.rounds}; "
         f"min {rates[0]:.0f}, max {rates[-1]:.0f}), test set of {len(test)} screened each time; "
         f"embedding model loaded once in {load_seconds:.1f}s before timing"
     )

@@ -297,6 +297,28 @@ def doctor(
     typer.echo(f"{run_id}: sound ({len(passed)} checks)")
 
 
+@app.command("sandbox-check")
+def sandbox_check():
+    """Say which isolation runs untrusted programs here, and try it: a program that reaches for
+    the network, a new process, files outside its folder and the caller's environment. Exits 1
+    when there is no isolation (packs whose solver is python_program are then refused)."""
+    from tools.sandbox import SandboxUnavailable, isolation, self_test
+
+    try:
+        found = isolation()
+    except SandboxUnavailable as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(1) from err
+    for line in found.describe():
+        typer.echo(line)
+    problems = 0
+    for name, verdict, held in self_test():
+        problems += not held
+        typer.echo(f"{'ok ' if held else 'BAD'} {name}: {verdict}")
+    if problems:
+        raise typer.Exit(1)
+
+
 packs_app = typer.Typer(help="List and check prompt packs.", no_args_is_help=True)
 app.add_typer(packs_app, name="packs")
 

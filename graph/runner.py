@@ -97,6 +97,7 @@ def run_loop(
     else:
         pack = load_pack(settings.pack)  # a bad pack fails here, before a run folder exists
         check_teacher(pack, settings)
+        check_sandbox(pack)
         check_endpoints(remote_endpoints(settings))  # and so does an endpoint that cannot work
         check_student(settings.student)
         check_runs_dir(settings.runs_dir)
@@ -115,6 +116,7 @@ def run_loop(
                     f"--resume {run_id}: the pack in {pack.directory} changed since the run "
                     "started; restore it or start a new run"
                 )
+            check_sandbox(pack)
         else:
             record_new_run(store, settings, pack)
         app = stack.enter_context(checkpointed_graph(run_dir))
@@ -156,6 +158,18 @@ def check_teacher(pack, settings: RunSettings) -> None:
             f"pack {pack.name!r} has no procedural source (its items are a fixed file), so the "
             "teacher needs an endpoint: --llm local, --llm <url> or --endpoints FILE"
         )
+
+
+def check_sandbox(pack) -> None:
+    """Refuse a pack whose solver runs programs where no OS isolation is to be had."""
+    if pack.spec.critic.solver != "python_program":
+        return
+    from tools.sandbox import SandboxUnavailable, isolation
+
+    try:
+        isolation()
+    except SandboxUnavailable as err:
+        raise ValueError(f"pack {pack.name!r} (critic.solver: python_program): {err}") from err
 
 
 def check_student(student: str) -> None:

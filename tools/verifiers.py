@@ -259,6 +259,9 @@ def make_solver(
     if name == "arithmetic_expression":
         return arithmetic_expression
     if name == "python_program":
+        from tools.sandbox import isolation
+
+        isolation()  # no OS isolation here: the pack is refused, its programs never run bare
         return python_program
     if name == "sql_query":
         return sql_query(*_sql_options("solver 'sql_query'", options, base))

@@ -12,6 +12,8 @@ MODULES = [
     "graph.compare",
     "tools.assemble",
     "tools.corpus",
+    "tools.sandbox",
+    "tools.seccomp",
 ]
 
 

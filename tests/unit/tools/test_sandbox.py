@@ -52,3 +52,25 @@ def test_writes_outside_are_refused_and_nothing_lands(tmp_path):
 
 def test_no_project_packages_inside():
     assert run_python("import torch").reason == "error"  # site-packages are not on the path
+
+
+def test_without_bubblewrap_programs_are_refused_never_run_bare(monkeypatch):
+    from graph.runner import check_sandbox
+    from tools.packs import load_pack
+    from tools.sandbox import SandboxUnavailable, isolation
+    from tools.verifiers import make_solver
+
+    isolation.cache_clear()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    try:
+        with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap"):
+            run_python("answer = 1")
+        with pytest.raises(SandboxUnavailable, match="bubblewrap"):
+            make_solver("python_program")
+        with pytest.raises(ValueError, match="pack 'gsm' .critic.solver: python_program.: "):
+            check_sandbox(load_pack("gsm"))
+        check_sandbox(load_pack("arithmetic"))  # a pack without programs is not held up
+    finally:
+        monkeypatch.undo()
+        isolation.cache_clear()
+    assert run_python("answer = 1").value == "1"

@@ -1,4 +1,7 @@
+import resource
 import sqlite3
+import time
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +79,62 @@ def test_long_queries_are_stopped(database):
 def test_same_rows_rounds_floats():
     assert same_rows([(0.1 + 0.2,)], [(0.3,)])
     assert not same_rows([(1,), (1,)], [(1,)])
+
+
+BOMBS = {
+    "randomblob": "SELECT length(randomblob(900000000))",
+    "printf width": "SELECT length(printf('%.*c', 1000000000, 'x'))",
+    "zeroblob": "SELECT length(zeroblob(2000000000))",
+    "replace amplification": (
+        "SELECT length(replace(replace(replace(replace(hex(randomblob(5000)), 'A', "
+        "hex(randomblob(50))), 'B', hex(randomblob(50))), 'C', hex(randomblob(50))), 'D', "
+        "hex(randomblob(50))))"
+    ),
+    "group_concat over a long CTE": (
+        "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r LIMIT 100000000) "
+        "SELECT length(group_concat(hex(randomblob(64)))) FROM r"
+    ),
+    "two long calls in one step": (
+        "SELECT length(printf('%.*c', 1000000000, 'x')) + length(printf('%.*c', 1000000000, 'x'))"
+        " + length(printf('%.*c', 1000000000, 'x'))"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOMBS))
+def test_single_call_bombs_are_refused_or_stopped_in_time(database, name):
+    from tools import sqlcheck
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    result = run_readonly(database, BOMBS[name], timeout=0.5)
+    elapsed = time.monotonic() - started
+    assert result.reason in ("sql_error", "sql_timeout"), result
+    assert elapsed < 0.5 + sqlcheck.GRACE_SECONDS + 0.5
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 50 << 10  # the query's memory is never the verifying process's
+    worker = sqlcheck._worker._process
+    if worker is not None:  # still alive: its peak stays under its address-space limit
+        peak = next(
+            line
+            for line in Path(f"/proc/{worker.pid}/status").read_text().splitlines()
+            if line.startswith("VmHWM")
+        )
+        assert int(peak.split()[1]) < sqlcheck.WORKER_MEMORY_MB << 10
+    assert run_readonly(database, "SELECT COUNT(*) FROM trials").rows == [(4,)]
+
+
+def test_a_call_past_the_deadline_is_killed_and_the_next_query_gets_a_new_worker(database):
+    from tools import sqlcheck
+
+    run_readonly(database, "SELECT 1")
+    first = sqlcheck._worker._process.pid
+    result = run_readonly(database, BOMBS["two long calls in one step"], timeout=0.2)
+    assert result.reason == "sql_timeout" and "killed" in result.detail
+    assert run_readonly(database, "SELECT id FROM trials WHERE id = 1").rows == [(1,)]
+    assert sqlcheck._worker._process.pid != first
+
+
+def test_values_of_every_type_come_back_as_sqlite_gave_them(database):
+    rows = run_readonly(database, "SELECT x'00ff', 1.5, NULL, 'a', 7, 1e999").rows
+    assert rows == [(b"\x00\xff", 1.5, None, "a", 7, float("inf"))]
