@@ -18,11 +18,11 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from agents.replies import json_object
-from agents.schemas import Failure, FailureCluster, Item, KnobCell
 from tools.embeddings import Embedder
 from tools.faiss_index import Clustering
 from tools.features import describe
 from tools.packs import Pack, first_error
+from tools.records import Failure, FailureCluster, Item, KnobCell
 
 Clusterer = Callable[[np.ndarray, int], Clustering]  # (vectors, seed) -> Clustering
 

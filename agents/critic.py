@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from agents.judge import judge_candidates, judge_verdict, refine_candidates
-from agents.schemas import Candidate, Item, Verdict
 from tools.embeddings import Embedder
 from tools.packs import CriticSpec, Pack
+from tools.records import Candidate, Item, Verdict
 from tools.similarity import NearIndex
 from tools.sources import normalize
 from tools.verifiers import Solver, Unverifiable, Verifier

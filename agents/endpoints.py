@@ -17,7 +17,6 @@ import email.utils
 import json
 import os
 import random
-import re
 import socket
 import subprocess
 import sys
@@ -406,12 +405,6 @@ def _request(prompt: str, system: str | None, temperature: float, tag: str) -> d
 def _messages(request: dict[str, Any]) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": request["system"]}] if request["system"] else []
     return [*messages, {"role": "user", "content": request["prompt"]}]
-
-
-def cycle_of(tag: str) -> int | None:
-    """The cycle a request tag names (``c2-k0/1`` -> 2), None for untagged requests."""
-    match = re.match(r"c(\d+)-", tag or "")
-    return int(match.group(1)) if match else None
 
 
 def check_endpoints(configs: dict[str, EndpointConfig], timeout: float = 10.0) -> None:

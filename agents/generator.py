@@ -14,8 +14,8 @@ import zlib
 
 from pydantic import ValidationError
 
-from agents.schemas import Candidate, GenerationPlan, Lineage, PlanTarget, TeacherCandidate
 from tools.packs import Pack
+from tools.records import Candidate, GenerationPlan, Lineage, PlanTarget, TeacherCandidate
 
 
 def teacher_mode(pack: Pack, has_endpoint: bool) -> str:

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.generator import parse_candidates
 from agents.replies import json_object
-from agents.schemas import Candidate, Verdict
 from tools.packs import Pack, first_error
+from tools.records import Candidate, Verdict
 
 MAX_ECHO = 1500  # characters of a bad reply quoted back in a repair prompt
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from agents.analyst import cell_accuracy
-from agents.schemas import FailureCluster, GenerationPlan, Item, PlanTarget
 from tools.packs import Pack
+from tools.records import FailureCluster, GenerationPlan, Item, PlanTarget
 
 
 @dataclass

@@ -11,8 +11,8 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
-from agents.schemas import Item, StudentAttempt
 from tools.packs import Pack
+from tools.records import Item, StudentAttempt
 from tools.verifiers import Verifier, extract_answer
 
 

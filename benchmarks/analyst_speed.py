@@ -21,10 +21,10 @@ import time
 import numpy as np
 
 from agents.analyst import failure_text
-from agents.schemas import Failure
 from tools.embeddings import _model, embed
 from tools.faiss_index import cluster, kmeans_fit
 from tools.packs import load_pack
+from tools.records import Failure
 
 
 def planted(n: int, k: int, dim: int = 384, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -26,9 +26,9 @@ import time
 from collections import Counter
 
 from agents.critic import Screen, critique
-from agents.schemas import Candidate, Item, Lineage
 from tools.embeddings import embed
 from tools.packs import load_pack
+from tools.records import Candidate, Item, Lineage
 from tools.sources import ReasoningGymSource, split_disjoint
 from tools.verifiers import extract_answer, make_solver, make_verifier
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from graph.runner import run_loop
+from app.runner import run_loop
 from graph.state import RunSettings
 from tools.store import RunStore
 

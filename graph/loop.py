@@ -24,8 +24,8 @@ from langgraph.runtime import Runtime
 from rich.markup import escape
 
 from agents import analyst, critic, generator, planner
-from agents.schemas import Failure, GenerationPlan, Item, Verdict
 from graph.state import LoopState, RunContext, RunSettings
+from tools.records import Failure, GenerationPlan, Item, Verdict
 from tools.sources import split_disjoint
 from tools.verifiers import extract_answer, make_solver, make_verifier
 
@@ -603,7 +603,7 @@ def build_graph(
     """The loop's graph, uncompiled (compile it with a checkpointer to run it).
 
     ``wrap`` turns each node into the function the graph runs (same name); ``first`` is a node
-    that runs before ``bootstrap`` (``graph/studio.py`` uses both to make the run from its input).
+    that runs before ``bootstrap`` (``app/studio.py`` uses both to make the run from its input).
     """
     graph = StateGraph(state_schema, context_schema=context_schema)
     for node in LOOP_NODES:

@@ -157,5 +157,5 @@ class RunContext:
     pack: Any  # tools.packs.Pack
     store: Any  # tools.store.RunStore
     clients: dict[str, Any] = field(default_factory=dict)  # role -> agents.endpoints.ChatClient
-    ui: Any = None  # graph.progress.Progress-like reporter
+    ui: Any = None  # app.progress.Progress-like reporter
     cache: dict[str, Any] = field(default_factory=dict)

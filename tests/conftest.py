@@ -61,7 +61,7 @@ def small_pack(tmp_path) -> Path:
 def quiet_ui():
     from rich.console import Console
 
-    from graph.progress import LoopUI
+    from app.progress import LoopUI
 
     return LoopUI(Console(quiet=True))
 

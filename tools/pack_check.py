@@ -13,8 +13,8 @@ from pathlib import Path
 
 import jinja2
 
-from agents.schemas import Failure, FailureCluster, Item, PlanTarget
 from tools.packs import Pack, PackError, load_pack, pack_roots
+from tools.records import Failure, FailureCluster, Item, PlanTarget
 from tools.verifiers import Unverifiable, extract_answer, make_solver, make_verifier
 
 

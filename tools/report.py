@@ -224,7 +224,7 @@ def write_report(store: RunStore, run_dir: Path, run_id: str) -> Path:
 
 def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) -> str:
     """``report.md`` of a targeted-vs-uniform comparison."""
-    from graph.compare import ARMS, ratio_sentence
+    from tools.curves import ARMS, ratio_sentence
 
     s = record["settings"]
     seeds = record["seeds"]
@@ -293,7 +293,7 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
 
 def write_compare_report(folder: Path) -> tuple[Path, dict]:
     """Write a comparison's report.md and report.html; returns the .md path and the summary."""
-    from graph.compare import load_compare, summarize
+    from tools.curves import load_compare, summarize
     from tools.html import page
     from tools.plots import compare_figure
 

@@ -1,6 +1,6 @@
 """Task sources: where evaluation items and procedural training items come from.
 
-A source turns ``(n, seed, overrides)`` into :class:`~agents.schemas.Item` s. reasoning-gym datasets
+A source turns ``(n, seed, overrides)`` into :class:`~tools.records.Item` s. reasoning-gym datasets
 are procedural (every knob setting is a new distribution, items carry their knob values in
 ``metadata``); a JSONL source serves a fixed file.
 """
@@ -12,7 +12,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from agents.schemas import Item
+from tools.records import Item
 from tools.sqlcheck import run_readonly
 
 

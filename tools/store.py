@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from agents.schemas import (
+from tools.records import (
     Candidate,
     Failure,
     FailureCluster,
@@ -20,6 +20,7 @@ from agents.schemas import (
     Item,
     Lineage,
     Verdict,
+    cycle_of,
 )
 
 SCHEMA = """
@@ -492,8 +493,6 @@ class RunStore:
 
     def token_usage_by_cycle(self) -> dict[tuple[str, int | None], dict[str, int]]:
         """``{(role, cycle): {calls, prompt, completion}}``; the cycle comes from the tag."""
-        from agents.endpoints import cycle_of
-
         usage: dict[tuple[str, int | None], dict[str, int]] = {}
         rows = self.db.execute(
             "SELECT role, request, prompt_tokens, completion_tokens FROM llm_calls"

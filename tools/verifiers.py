@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from agents.schemas import Item
+from tools.records import Item
 
 
 class Check(NamedTuple):

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from graph.augment import AugmentSettings, AugmentStore, run_augment
+from app.augment import run_augment
+from graph.augment import AugmentSettings, AugmentStore
 from tools.corpus import split_sentences
 from tools.fake_endpoint import FakeEndpoint
 
@@ -133,7 +134,7 @@ def test_augment_needs_a_teacher_and_names_a_bad_mode(tmp_path, quiet_ui):
 
 
 def test_augment_eval_trains_equal_budgets_and_scores_held_out_text(corpus, tmp_path, quiet_ui):
-    from graph.augment_eval import SCALES, augment_eval, implied_ratio, render
+    from app.augment_eval import SCALES, augment_eval, implied_ratio, render
 
     with FakeEndpoint(_teacher) as server:
         settings = AugmentSettings(

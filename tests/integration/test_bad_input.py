@@ -7,7 +7,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from graph.cli import app
+from app.cli import app
 from tools.packs import PACKS_DIR
 
 

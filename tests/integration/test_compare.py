@@ -5,14 +5,15 @@ import json
 
 import pytest
 
-from graph.compare import load_compare, run_compare
+from app.compare import run_compare
 from graph.state import RunSettings
+from tools.curves import load_compare
 from tools.report import write_compare_report
 from tools.store import RunStore
 
 
 def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet_ui, monkeypatch):
-    import graph.runner as runner
+    import app.runner as runner
 
     real_run, calls, power = runner.run_loop, [], ["on"]
 

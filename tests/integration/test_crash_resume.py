@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from app.doctor import check_run
 from tests.scripted import arithmetic_roles, cached_prompts, nodes_done
-from tools.doctor import check_run
 from tools.fake_endpoint import FakeEndpoint
 from tools.store import RunStore
 
@@ -32,14 +32,14 @@ ORDER = [
 
 def _command(pack: Path, runs: Path, endpoints: Path) -> list[str]:
     return [
-        sys.executable, "-m", "graph.cli", "run", "--pack", str(pack), "--student", "tiny",
+        sys.executable, "-m", "app.cli", "run", "--pack", str(pack), "--student", "tiny",
         "--endpoints", str(endpoints), "--cycles", "1", "--budget", "24",
         "--objective", "sft+dpo", "--runs-dir", str(runs),
     ]  # fmt: skip
 
 
 def _resume(run_id: str, runs: Path) -> list[str]:
-    return [sys.executable, "-m", "graph.cli", "run", "--resume", run_id, "--runs-dir", str(runs)]
+    return [sys.executable, "-m", "app.cli", "run", "--resume", run_id, "--runs-dir", str(runs)]
 
 
 def _start(command: list[str], log: Path) -> subprocess.Popen:

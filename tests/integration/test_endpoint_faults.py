@@ -8,7 +8,7 @@ import time
 import pytest
 
 from agents.endpoints import ChatClient, EndpointConfig, check_endpoints
-from graph.runner import run_loop
+from app.runner import run_loop
 from graph.state import RunSettings
 from tests.scripted import arithmetic_roles
 from tools.fake_endpoint import FAULTS, FakeEndpoint

@@ -8,10 +8,10 @@ import pytest
 
 from agents.endpoints import ChatClient, LocalServer
 from agents.generator import generate_llm
-from agents.schemas import GenerationPlan, PlanTarget
-from graph.runner import run_loop
+from app.runner import run_loop
 from graph.state import RunSettings
 from tools.packs import load_pack
+from tools.records import GenerationPlan, PlanTarget
 from tools.store import RunStore
 
 pytestmark = pytest.mark.llm
@@ -70,7 +70,7 @@ def test_teacher_through_real_endpoint(server, tmp_path):
 
 def test_judge_through_real_endpoint(server, tmp_path):
     from agents.critic import CriticLLM, Screen, critique
-    from agents.schemas import Candidate, Lineage
+    from tools.records import Candidate, Lineage
     from tools.verifiers import arithmetic_expression, numeric
 
     pack = load_pack("arithmetic")
@@ -153,7 +153,8 @@ def test_augment_through_a_real_server(server, tmp_path, quiet_ui):
 
     import yaml
 
-    from graph.augment import AugmentSettings, AugmentStore, run_augment
+    from app.augment import run_augment
+    from graph.augment import AugmentSettings, AugmentStore
     from tools.packs import PACKS_DIR
 
     pack = tmp_path / "rephrase"

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import yaml
 
+from app.doctor import check_run
 from tests.scripted import arithmetic_roles, cached_prompts, nodes_done
-from tools.doctor import check_run
 from tools.fake_endpoint import FakeEndpoint
 
 KEY = "sk-planted-7f3a9c1e5b2d4806"
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "graph.cli", *args]
+    return [sys.executable, "-m", "app.cli", *args]
 
 
 def test_ctrl_c_then_resume_and_the_key_is_nowhere(crash_pack, tmp_path, tiny_student_dir):

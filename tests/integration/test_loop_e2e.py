@@ -5,7 +5,7 @@ import re
 import pytest
 import torch
 
-from graph.runner import load_state, run_loop
+from app.runner import load_state, run_loop
 from graph.state import RunSettings
 from tools.sources import normalize
 from tools.store import RunStore

@@ -5,7 +5,7 @@ import shutil
 
 import yaml
 
-from graph.runner import run_loop
+from app.runner import run_loop
 from graph.state import RunSettings
 from tools.packs import PACKS_DIR, load_pack
 from tools.sources import normalize

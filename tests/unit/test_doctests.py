@@ -8,8 +8,8 @@ import pytest
 MODULES = [
     "agents.endpoints",
     "agents.rephraser",
-    "graph.augment_eval",
-    "graph.compare",
+    "app.augment_eval",
+    "tools.curves",
     "tools.assemble",
     "tools.corpus",
     "tools.sandbox",

@@ -14,10 +14,10 @@ from agents.analyst import (
     track_clusters,
 )
 from agents.endpoints import ChatClient, EndpointConfig
-from agents.schemas import Failure, FailureCluster, Item
 from tests.fakes import FakeSend
 from tools.faiss_index import Clustering
 from tools.packs import load_pack
+from tools.records import Failure, FailureCluster, Item
 from tools.store import RunStore
 
 

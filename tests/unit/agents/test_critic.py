@@ -1,5 +1,5 @@
 from agents.critic import Screen, critique
-from agents.schemas import Candidate, Lineage
+from tools.records import Candidate, Lineage
 from tools.verifiers import arithmetic_expression, numeric
 
 

@@ -8,9 +8,9 @@ from agents.generator import (
     request_count,
     teacher_mode,
 )
-from agents.schemas import GenerationPlan, PlanTarget
 from tests.fakes import FakeSend
 from tools.packs import load_pack
+from tools.records import GenerationPlan, PlanTarget
 from tools.store import RunStore
 
 REPLY = (

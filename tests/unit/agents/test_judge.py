@@ -8,9 +8,9 @@ import pytest
 from agents.critic import CriticLLM, Screen, critique
 from agents.endpoints import CallFailed, ChatClient, EndpointConfig
 from agents.judge import JudgeError, parse_judge, repair_prompt
-from agents.schemas import Candidate, Lineage
 from tests.fakes import FakeSend
 from tools.packs import load_pack
+from tools.records import Candidate, Lineage
 from tools.store import RunStore
 from tools.verifiers import arithmetic_expression, extract_answer, numeric
 

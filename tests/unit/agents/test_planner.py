@@ -11,8 +11,8 @@ from agents.planner import (
     source_overrides,
     stepping_stone_cell,
 )
-from agents.schemas import FailureCluster, Item, KnobCell
 from tools.packs import load_pack
+from tools.records import FailureCluster, Item, KnobCell
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 the critic treats prose solutions and programs."""
 
 from agents.critic import verify
-from agents.schemas import Candidate, Lineage
 from tools.packs import load_pack, prose
+from tools.records import Candidate, Lineage
 from tools.verifiers import extract_answer, make_solver, make_verifier
 from training.offpolicy import preference_pairs, sft_rows
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from graph.cli import app
+from app.cli import app
 from tools.pack_check import list_packs, validate_pack
 from tools.packs import PACKS_DIR, PackError
 

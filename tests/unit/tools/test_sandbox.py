@@ -55,7 +55,7 @@ def test_no_project_packages_inside():
 
 
 def test_without_bubblewrap_programs_are_refused_never_run_bare(monkeypatch):
-    from graph.runner import check_sandbox
+    from app.runner import check_sandbox
     from tools.packs import load_pack
     from tools.sandbox import SandboxUnavailable, isolation
     from tools.verifiers import make_solver

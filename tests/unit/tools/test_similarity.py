@@ -3,9 +3,9 @@
 import pytest
 
 from agents.critic import Screen, critique
-from agents.schemas import Candidate, Item, Lineage
 from tools.embeddings import embed
 from tools.packs import load_pack
+from tools.records import Candidate, Item, Lineage
 from tools.similarity import NearIndex, answer_key, number_signature, word_ngrams
 from tools.verifiers import arithmetic_expression, numeric
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.schemas import Item
+from tools.records import Item
 from tools.sqlcheck import run_readonly, same_rows
 from tools.verifiers import sql_verifier
 

@@ -1,4 +1,4 @@
-from agents.schemas import (
+from tools.records import (
     Candidate,
     Failure,
     FailureCluster,

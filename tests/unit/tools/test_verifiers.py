@@ -2,7 +2,7 @@ from fractions import Fraction
 
 import pytest
 
-from agents.schemas import Item
+from tools.records import Item
 from tools.sources import ReasoningGymSource
 from tools.verifiers import (
     Unverifiable,

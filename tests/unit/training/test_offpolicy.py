@@ -6,8 +6,8 @@ import random
 import pytest
 import torch
 
-from agents.schemas import Item, StudentAttempt
 from agents.student import generate
+from tools.records import Item, StudentAttempt
 from training.config import TrainConfig
 from training.offpolicy import (
     dpo_rows,

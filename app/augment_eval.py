@@ -74,8 +74,8 @@ def augment_eval(
     ui=None,
 ) -> dict:
     """Train and score every arm; write ``augment_eval.json`` and ``augment_eval.md``."""
+    from app.progress import LoopUI
     from graph.augment import AugmentSettings, AugmentStore
-    from graph.progress import LoopUI
     from training.pretrain import loss_on, pretrain
     from training.student_model import load_student, resolve_student
 

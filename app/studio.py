@@ -35,7 +35,7 @@ _RESOURCES = ExitStack()  # endpoint clients (and a local server) live as long a
 
 def start_run(state: StudioState) -> dict:
     """Validate the input's settings, make the run folder and record the run."""
-    from graph.runner import INITIAL_STATE, check_teacher, new_run_id, record_new_run
+    from app.runner import INITIAL_STATE, check_teacher, new_run_id, record_new_run
     from tools.packs import load_pack
     from tools.store import RunStore
 
@@ -57,8 +57,8 @@ def start_run(state: StudioState) -> dict:
 def run_context(run_dir: str) -> RunContext:
     """The run's context, made once per process from its folder (as a resume makes it)."""
     if run_dir not in _CONTEXTS:
-        from graph.progress import LoopUI
-        from graph.runner import role_clients
+        from app.progress import LoopUI
+        from app.runner import role_clients
         from tools.packs import load_pack
         from tools.store import RunStore
 

@@ -4,13 +4,13 @@ from dataclasses import fields
 
 from typer.testing import CliRunner
 
-from graph.cli import app
+from app.cli import app
 from graph.state import RunSettings
 
 
 def test_help_does_not_import_torch():
     code = (
-        "import sys; from graph.cli import app; "
+        "import sys; from app.cli import app; "
         "print('torch' in sys.modules, 'transformers' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

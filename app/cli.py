@@ -19,7 +19,7 @@ app = typer.Typer(
 def _run(resume: str | None = None, **options) -> None:
     import signal
 
-    from graph.runner import RunInterrupted, run_loop
+    from app.runner import RunInterrupted, run_loop
 
     # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so a local server is stopped and the
     # checkpoint of the last completed node is what --resume continues from.
@@ -105,7 +105,8 @@ def compare(seeds: int | None = None, **options) -> None:
     import signal
     import sys
 
-    from graph.compare import ratio_sentence, run_compare
+    from app.compare import run_compare
+    from tools.curves import ratio_sentence
     from tools.report import write_compare_report
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -190,7 +191,7 @@ def export(
     """Export accepted examples (with lineage and verdicts) and DPO pairs."""
     from pathlib import Path
 
-    from tools.export import export_run
+    from app.export import export_run
 
     try:
         target = export_run(Path(runs_dir) / run_id, format, Path(out) if out else None, rejected)
@@ -226,8 +227,9 @@ def augment(
     assembled as rephrases, megadocs (stitch) or rationale-stretched documents."""
     import signal
 
-    from graph.augment import AugmentSettings, run_augment
-    from graph.runner import RunInterrupted
+    from app.augment import run_augment
+    from app.runner import RunInterrupted
+    from graph.augment import AugmentSettings
     from tools.packs import PackError
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -262,7 +264,7 @@ def augment_eval_command(
     real+megadocs text; held-out loss per arm and the implied data efficiency."""
     from pathlib import Path
 
-    from graph.augment_eval import augment_eval
+    from app.augment_eval import augment_eval
 
     try:
         augment_eval(Path(runs_dir) / run_id, student, tokens, block, lr, seed)
@@ -281,7 +283,7 @@ def doctor(
     consistent, cached calls under their own keys. Exits 1 when something is wrong."""
     from pathlib import Path
 
-    from tools.doctor import check_run
+    from app.doctor import check_run
 
     folder = Path(runs_dir) / run_id
     if not (folder / "run.db").is_file():

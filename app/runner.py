@@ -77,7 +77,7 @@ def run_loop(
     ``settings.runs_dir`` says where run folders live; a resumed run reads its other settings,
     and the pack folder it started with, from its own store, and refuses a pack that changed.
     """
-    from graph.progress import LoopUI
+    from app.progress import LoopUI
     from tools.packs import load_pack
     from tools.store import RunStore
 

@@ -65,7 +65,7 @@ def _integrity(path: Path) -> list[str]:
 
 
 def _graph_state(run_dir: Path, run_id: str) -> dict:
-    from graph.runner import checkpointed_graph
+    from app.runner import checkpointed_graph
 
     if not (run_dir / "checkpoints.db").exists():
         return {"values": {}, "next": ()}

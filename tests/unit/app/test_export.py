@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from agents.schemas import Candidate, Lineage, Verdict
-from tools.export import export_run
+from app.export import export_run
+from tools.records import Candidate, Lineage, Verdict
 from tools.store import RunStore
 
 

@@ -6,6 +6,7 @@ that the graph state stays plain JSON (``model_dump``) for the LangGraph checkpo
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -169,3 +170,9 @@ class TeacherCandidate(BaseModel):
     question: str
     solution: str = ""
     answer: str
+
+
+def cycle_of(tag: str) -> int | None:
+    """The cycle a request tag names (``c2-k0/1`` -> 2), None for untagged requests."""
+    match = re.match(r"c(\d+)-", tag or "")
+    return int(match.group(1)) if match else None

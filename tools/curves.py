@@ -1,9 +1,11 @@
-"""Targeted vs uniform: the same loop on both plans over several seeds, and the data-efficiency
-ratio (uniform examples needed to reach the targeted arm's final accuracy / targeted examples).
+"""Learning curves of a comparison's arms and the statistics over them: the data-efficiency
+ratio (uniform examples needed to reach the targeted arm's final accuracy / targeted examples),
+equal-example gains and their intervals.
 
 A comparison is a folder ``<runs_dir>/<compare_id>/`` holding ``compare.json`` (settings and the
 run id of every arm and seed, written before each run starts) and its reports; the runs are
-ordinary run folders next to it, so each can be reported, resumed or exported on its own.
+ordinary run folders next to it. :func:`load_compare` reads the curves back from their stores;
+running a comparison is ``app.compare``.
 """
 
 from __future__ import annotations
@@ -11,11 +13,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-from graph.state import RunSettings
 
 ARMS = ("targeted", "uniform")
 
@@ -199,70 +198,6 @@ def ratio_sentence(summary: dict) -> str:
             f"(95% interval of that bound {summary['ratio_low']:.2f}-{summary['ratio_high']:.2f})"
         )
     return text
-
-
-# -- running ---------------------------------------------------------------------------------
-def new_compare_id(settings: RunSettings) -> str:
-    """``compare-<pack>-<date>-<time>``, with a suffix if that folder already exists."""
-    from graph.runner import free_folder_name
-
-    base = f"compare-{Path(settings.pack).name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return free_folder_name(settings.runs_dir, base)
-
-
-def run_compare(
-    settings: RunSettings, seeds: int | None, ui=None, resume: str | None = None
-) -> tuple[str, Path]:
-    """Run (or continue) every arm and seed one after another; returns the id and its folder.
-
-    Each run gets the same settings but its plan and seed, and patience past the last cycle, so
-    every arm runs all its cycles and the curves line up. With ``resume``, ``seeds`` above the
-    recorded count adds seeds to the comparison (None: the recorded ones).
-    """
-    from graph.runner import new_run_id, run_loop
-
-    runs_dir = Path(settings.runs_dir)
-    if resume:
-        folder = runs_dir / resume
-        if not (folder / "compare.json").is_file():
-            raise FileNotFoundError(f"--resume {resume}: no comparison {folder} with compare.json")
-        record = json.loads((folder / "compare.json").read_text())
-        compare_id = resume
-        if seeds is not None and seeds < len(record["seeds"]):
-            raise ValueError(
-                f"--seeds {seeds}: comparison {resume} already has {len(record['seeds'])} "
-                "seeds; --seeds can only add more"
-            )
-        if seeds is not None:
-            record["seeds"] = list(range(seeds))
-    else:
-        seeds = 3 if seeds is None else seeds
-        if seeds < 1:
-            raise ValueError(f"--seeds must be >= 1, got {seeds}")
-        compare_id = new_compare_id(settings)
-        folder = runs_dir / compare_id
-        base = {**settings.to_dict(), "patience": settings.cycles + 1, "target_accuracy": 1.0}
-        record = {"settings": base, "seeds": list(range(seeds)), "runs": {a: {} for a in ARMS}}
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def save() -> None:
-        (folder / "compare.json").write_text(json.dumps(record, indent=2))
-
-    save()
-    for seed in record["seeds"]:
-        for arm in ARMS:
-            run_id = record["runs"][arm].get(str(seed))
-            if run_id and (runs_dir / run_id / "run.db").is_file():
-                # started before: finish it (a finished run returns at once)
-                run_loop(RunSettings(runs_dir=str(runs_dir)), ui=ui, resume=run_id)
-                continue
-            options = {**record["settings"], "plan": arm, "seed": seed, "runs_dir": str(runs_dir)}
-            run_settings = RunSettings.from_dict(options)
-            run_id = run_id or new_run_id(run_settings)
-            record["runs"][arm][str(seed)] = run_id
-            save()
-            run_loop(run_settings, ui=ui, run_id=run_id)
-    return compare_id, folder
 
 
 def load_compare(folder: Path) -> tuple[dict, dict[str, list[Curve]], dict[str, list[str]]]:

@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from agents.schemas import Candidate, Item, Lineage, Verdict
-from tools.doctor import check_run
+from app.doctor import check_run
+from tools.records import Candidate, Item, Lineage, Verdict
 from tools.store import RunStore
 
 

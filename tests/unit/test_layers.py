@@ -1,0 +1,93 @@
+"""Imports point down the layers (docs/architecture.md), and no module imports itself back.
+
+    app       command line, run sessions, compare, doctor, export, studio
+    graph     state, nodes, graph assembly
+    agents    the LLM roles, student answering, endpoint clients
+    training  TRL objectives, student loading and checkpoints
+    tools     leaf utilities and the shared record types
+
+Every import counts, at module level or inside a function: a deferred import is still an arrow.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYERS = ["tools", "training", "agents", "graph", "app"]  # bottom to top
+ALLOWED = {
+    "tools": {"tools"},
+    "training": {"training", "tools"},
+    "agents": {"agents", "training", "tools"},
+    "graph": {"graph", "agents", "training", "tools"},
+    "app": {"app", "graph", "agents", "training", "tools"},
+}
+
+
+def _module(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _imports(path: Path) -> set[str]:
+    """The project modules ``path`` imports (``from tools import plots`` -> ``tools.plots``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found |= {name for name in names if name.split(".")[0] in LAYERS}
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    files = [p for layer in LAYERS for p in sorted((ROOT / layer).glob("*.py"))]
+    modules = {_module(p): p for p in files}
+    return {name: {m for m in _imports(path) if m in modules} for name, path in modules.items()}
+
+
+def test_every_import_points_down_the_layers():
+    upward = [
+        f"{module} imports {target}"
+        for module, targets in _graph().items()
+        for target in sorted(targets)
+        if target.split(".")[0] not in ALLOWED[module.split(".")[0]]
+    ]
+    assert not upward
+
+
+def test_no_import_cycles():
+    graph = _graph()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                cycles.append(" -> ".join([*path[path.index(target) :], target]))
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles
+
+
+@pytest.mark.parametrize(
+    ("source", "arrow"),
+    [
+        ("from graph.loop import build_graph\n", "graph.loop"),
+        ("def f():\n    from app import runner\n", "app.runner"),
+        ("import agents.critic as c\n", "agents.critic"),
+    ],
+)
+def test_the_check_sees_module_level_deferred_and_aliased_imports(tmp_path, source, arrow):
+    path = tmp_path / "m.py"
+    path.write_text(source)
+    assert arrow in _imports(path)
