@@ -14,42 +14,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from tools.augment_pack import AugmentPack, StyleSpec
 from tools.embeddings import Embedder
+from tools.records import Rewrite
 
 FORM_REASONS = ("empty", "repetitive", "truncated", "length")
 _PREAMBLE = re.compile(r"^(?:sure|here(?:'s| is)|certainly)[^\n]*:\s*\n", re.IGNORECASE)
 _ENDS = (".", "!", "?", ")", '"', "'", "`", "]", ":", "*")
-
-
-@dataclass
-class Rewrite:
-    """One rewrite of one chunk, with the critic's verdict once checked."""
-
-    doc_id: str
-    chunk_index: int
-    style: str
-    sample: int  # which of the K rewrites in this style
-    text: str | None
-    refined: bool = False
-    reason: str = "pending"  # accepted, or why not
-    similarity: float | None = None
-    detail: str = ""
-    scores: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def tag(self) -> str:
-        """The request's purpose (cache key and store key); a refined rewrite has its own."""
-        tag = f"a-{self.doc_id}/{self.chunk_index}/{self.style}/{self.sample}"
-        return tag + "/refined" if self.refined else tag
-
-    @property
-    def accepted(self) -> bool:
-        return self.reason == "accepted"
 
 
 def clean(text: str | None) -> str:

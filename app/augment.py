@@ -12,10 +12,10 @@ from app.runner import RunInterrupted
 from graph.augment import (
     AugmentContext,
     AugmentSettings,
-    AugmentStore,
     build_augment_graph,
 )
 from graph.state import RunSettings
+from tools.augment_store import AugmentStore
 from tools.corpus import DEFAULT_CORPUS, load_corpus
 
 

@@ -75,7 +75,8 @@ def augment_eval(
 ) -> dict:
     """Train and score every arm; write ``augment_eval.json`` and ``augment_eval.md``."""
     from app.progress import LoopUI
-    from graph.augment import AugmentSettings, AugmentStore
+    from graph.augment import AugmentSettings
+    from tools.augment_store import AugmentStore
     from training.pretrain import loss_on, pretrain
     from training.student_model import load_student, resolve_student
 

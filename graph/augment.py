@@ -18,7 +18,6 @@ node that finished and sends no call that had completed.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,23 +34,9 @@ from agents.rephraser import (
     parse_rationales,
 )
 from graph.state import StoredSettings
-from tools.assemble import MODES, Row, assemble, mix, sentence_count, token_shares
+from tools.assemble import MODES, Row, assemble, mix, sentence_count, token_shares, write_rows
+from tools.augment_store import AugmentStore
 from tools.corpus import DEFAULT_CORPUS, Document, chunk, load_corpus, split_sentences
-from tools.store import RunStore
-
-AUGMENT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS aug_chunks (
-    doc_id TEXT NOT NULL, chunk_index INTEGER NOT NULL, text TEXT NOT NULL, split TEXT NOT NULL,
-    PRIMARY KEY (doc_id, chunk_index));
-CREATE TABLE IF NOT EXISTS aug_rewrites (
-    tag TEXT PRIMARY KEY, doc_id TEXT NOT NULL, chunk_index INTEGER NOT NULL, style TEXT NOT NULL,
-    sample INTEGER NOT NULL, text TEXT, refined INTEGER NOT NULL, reason TEXT NOT NULL,
-    similarity REAL, detail TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS aug_rationales (
-    doc_id TEXT NOT NULL, chunk_index INTEGER NOT NULL, rationales TEXT NOT NULL,
-    PRIMARY KEY (doc_id, chunk_index));
-"""
-
 
 OUTPUT_FORMATS = ("jsonl", "parquet")
 
@@ -99,93 +84,11 @@ class AugmentContext:
     run_dir: Path
     settings: AugmentSettings
     pack: Any
-    store: RunStore
+    store: AugmentStore
     teacher: Any = None
     critic: Any = None
     ui: Any = None
     cache: dict[str, Any] = field(default_factory=dict)
-
-
-class AugmentStore(RunStore):
-    """The run store plus the augmentation tables."""
-
-    def __init__(self, path: Path):
-        super().__init__(path)
-        self.db.executescript(AUGMENT_SCHEMA)
-
-    def save_chunks(self, rows: list[tuple[str, int, str, str]]) -> None:
-        with self.db:
-            self.db.execute("DELETE FROM aug_chunks")
-            self.db.executemany("INSERT INTO aug_chunks VALUES (?, ?, ?, ?)", rows)
-
-    def chunks(self, split: str = "augment") -> dict[tuple[str, int], str]:
-        rows = self.db.execute(
-            "SELECT doc_id, chunk_index, text FROM aug_chunks WHERE split = ? ORDER BY rowid",
-            (split,),
-        )
-        return {(r["doc_id"], r["chunk_index"]): r["text"] for r in rows}
-
-    def save_rewrites(self, rewrites: list[Rewrite]) -> None:
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO aug_rewrites VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        r.tag,
-                        r.doc_id,
-                        r.chunk_index,
-                        r.style,
-                        r.sample,
-                        r.text,
-                        int(r.refined),
-                        r.reason,
-                        r.similarity,
-                        r.detail,
-                    )
-                    for r in rewrites
-                ],
-            )
-
-    def rewrites(self) -> list[Rewrite]:
-        rows = self.db.execute("SELECT * FROM aug_rewrites ORDER BY rowid")
-        return [
-            Rewrite(
-                r["doc_id"],
-                r["chunk_index"],
-                r["style"],
-                r["sample"],
-                r["text"],
-                bool(r["refined"]),
-                r["reason"],
-                r["similarity"],
-                r["detail"],
-            )
-            for r in rows
-        ]
-
-    def assembly_inputs(
-        self,
-    ) -> tuple[list[Document], dict[str, list[tuple[str, str]]], dict[str, list[str]]]:
-        """What :func:`tools.assemble.assemble` takes: each chunk as a unit ``<doc>#<index>``,
-        its accepted ``(style, text)`` rewrites, and its rationales."""
-        units = [Document(f"{d}#{i}", text, d) for (d, i), text in self.chunks().items()]
-        accepted: dict[str, list[tuple[str, str]]] = {}
-        for r in self.rewrites():
-            if r.accepted:
-                accepted.setdefault(f"{r.doc_id}#{r.chunk_index}", []).append((r.style, r.text))
-        notes = {f"{d}#{i}": v for (d, i), v in self.rationales().items()}
-        return units, accepted, notes
-
-    def save_rationales(self, values: dict[tuple[str, int], list[str]]) -> None:
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO aug_rationales VALUES (?, ?, ?)",
-                [(d, i, json.dumps(r)) for (d, i), r in values.items()],
-            )
-
-    def rationales(self) -> dict[tuple[str, int], list[str]]:
-        rows = self.db.execute("SELECT * FROM aug_rationales")
-        return {(r["doc_id"], r["chunk_index"]): json.loads(r["rationales"]) for r in rows}
 
 
 def _timed(name: str):
@@ -392,26 +295,6 @@ def assemble_corpus(state: AugmentState, runtime: Runtime[AugmentContext]) -> di
     (ctx.run_dir / "report.md").write_text(report)
     ctx.ui.log(f"wrote {len(rows)} documents to {path}; report: {ctx.run_dir / 'report.md'}")
     return {}
-
-
-def write_rows(path: Path, rows: list[Row]) -> None:
-    """Rows ``{text, kind, source_id, styles}`` as JSONL, or Parquet when ``path`` ends in
-    ``.parquet``; written whole or not at all."""
-    partial = path.with_suffix(".partial")
-    if path.suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        schema = pa.schema(
-            [("text", pa.string()), ("kind", pa.string()), ("source_id", pa.string()),
-             ("styles", pa.list_(pa.string()))]
-        )  # fmt: skip
-        pq.write_table(pa.Table.from_pylist([r.as_dict() for r in rows], schema), partial)
-    else:
-        with partial.open("w") as out:
-            for row in rows:
-                out.write(json.dumps(row.as_dict()) + "\n")
-    partial.replace(path)
 
 
 def render_report(ctx: AugmentContext, rows: list[Row], synthetic: list[Row]) -> str:

@@ -8,8 +8,10 @@ Every output row keeps its lineage: the source document, the kind, the styles it
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from tools.corpus import Document, approx_tokens, split_sentences
 
@@ -127,3 +129,23 @@ def token_shares(rows: list[Row]) -> dict[str, float]:
         totals[row.kind] = totals.get(row.kind, 0) + approx_tokens(row.text)
     whole = sum(totals.values()) or 1
     return {kind: n / whole for kind, n in sorted(totals.items())}
+
+
+def write_rows(path: Path, rows: list[Row]) -> None:
+    """Rows ``{text, kind, source_id, styles}`` as JSONL, or Parquet when ``path`` ends in
+    ``.parquet``; written whole or not at all."""
+    partial = path.with_suffix(".partial")
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema(
+            [("text", pa.string()), ("kind", pa.string()), ("source_id", pa.string()),
+             ("styles", pa.list_(pa.string()))]
+        )  # fmt: skip
+        pq.write_table(pa.Table.from_pylist([r.as_dict() for r in rows], schema), partial)
+    else:
+        with partial.open("w") as out:
+            for row in rows:
+                out.write(json.dumps(row.as_dict()) + "\n")
+    partial.replace(path)

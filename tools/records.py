@@ -7,6 +7,7 @@ that the graph state stays plain JSON (``model_dump``) for the LangGraph checkpo
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -176,3 +177,29 @@ def cycle_of(tag: str) -> int | None:
     """The cycle a request tag names (``c2-k0/1`` -> 2), None for untagged requests."""
     match = re.match(r"c(\d+)-", tag or "")
     return int(match.group(1)) if match else None
+
+
+@dataclass
+class Rewrite:
+    """One rewrite of one chunk, with the critic's verdict once checked."""
+
+    doc_id: str
+    chunk_index: int
+    style: str
+    sample: int  # which of the K rewrites in this style
+    text: str | None
+    refined: bool = False
+    reason: str = "pending"  # accepted, or why not
+    similarity: float | None = None
+    detail: str = ""
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        """The request's purpose (cache key and store key); a refined rewrite has its own."""
+        tag = f"a-{self.doc_id}/{self.chunk_index}/{self.style}/{self.sample}"
+        return tag + "/refined" if self.refined else tag
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason == "accepted"

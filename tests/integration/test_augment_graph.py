@@ -8,7 +8,8 @@ import re
 import pytest
 
 from app.augment import run_augment
-from graph.augment import AugmentSettings, AugmentStore
+from graph.augment import AugmentSettings
+from tools.augment_store import AugmentStore
 from tools.corpus import split_sentences
 from tools.fake_endpoint import FakeEndpoint
 

@@ -154,7 +154,8 @@ def test_augment_through_a_real_server(server, tmp_path, quiet_ui):
     import yaml
 
     from app.augment import run_augment
-    from graph.augment import AugmentSettings, AugmentStore
+    from graph.augment import AugmentSettings
+    from tools.augment_store import AugmentStore
     from tools.packs import PACKS_DIR
 
     pack = tmp_path / "rephrase"
