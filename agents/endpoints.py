@@ -525,11 +525,10 @@ class LocalServer:
 
     Started on ``__enter__`` (waits until ``/health`` answers), stopped on ``__exit__``, also when
     the body raises or the user presses Ctrl-C. With ``batch`` > 1 the server runs continuous
-    batching and the endpoint sends up to ``batch`` requests at once: SmolLM2 on 2 CPU cores wrote
-    rephrases 1.5x as fast at 8 or 16 in flight as one at a time (``benchmarks/local_teacher.py``).
-    Its paged KV cache holds ``batch`` requests of ``context`` tokens (prompt and reply); left to
-    itself transformers sizes that cache from the machine's memory (14 GiB resident for SmolLM2 on
-    a 24 GiB machine, and slower).
+    batching and the endpoint sends up to ``batch`` requests at once (the README has the measured
+    speed-up, ``benchmarks/local_teacher.py``). Its paged KV cache holds ``batch`` requests of
+    ``context`` tokens (prompt and reply); left to itself transformers sizes that cache from the
+    machine's memory.
 
     Example:
         >>> with LocalServer(model_dir) as server:                  # doctest: +SKIP

@@ -58,12 +58,6 @@ def checkpointed_graph(run_dir: Path) -> Iterator:
         connection.close()
 
 
-def load_state(run_dir: Path, run_id: str) -> dict:
-    """The latest checkpointed loop state of a run (empty if it never checkpointed)."""
-    with checkpointed_graph(run_dir) as app:
-        return dict(app.get_state({"configurable": {"thread_id": run_id}}).values)
-
-
 def run_loop(
     settings: RunSettings | None = None,
     ui=None,

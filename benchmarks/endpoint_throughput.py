@@ -3,7 +3,7 @@ anything, against a plain aiohttp loop run side by side.
 
     .venv/bin/python benchmarks/endpoint_throughput.py            # 10,000 calls, 64 in flight
 
-The fake endpoint (``tools/fake_endpoint.py``) runs in its own process and answers every chat
+The fake endpoint (``tests/fake_endpoint.py``) runs in its own process and answers every chat
 request after a fixed latency (50 ms). With C requests in flight the ideal is C / latency calls per
 second. Three passes over N distinct prompts, each with a fresh server and run store:
 
@@ -45,13 +45,14 @@ class Server:
             [
                 sys.executable,
                 "-m",
-                "tools.fake_endpoint",
+                "tests.fake_endpoint",
                 "--port-file",
                 str(port_file),
                 *self.args,
             ],
             stdout=subprocess.PIPE,
             text=True,
+            cwd=Path(__file__).resolve().parents[1],  # tests/ is not installed: run from the root
         )
         deadline = time.monotonic() + 30
         while not port_file.exists():

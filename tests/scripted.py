@@ -49,3 +49,11 @@ def cached_prompts(run_db: Path) -> set[str]:
         return {json.loads(r["request"])["prompt"] for r in rows}
     finally:
         store.close()
+
+
+def load_state(run_dir: Path, run_id: str) -> dict:
+    """The latest checkpointed loop state of a run (empty if it never checkpointed)."""
+    from app.runner import checkpointed_graph
+
+    with checkpointed_graph(run_dir) as app:
+        return dict(app.get_state({"configurable": {"thread_id": run_id}}).values)

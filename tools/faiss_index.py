@@ -50,11 +50,6 @@ def kmeans_fit(
     return labels, _centroids(x, labels, int(labels.max()) + 1)
 
 
-def kmeans(vectors: np.ndarray, k: int, seed: int = 0, iterations: int = 25) -> np.ndarray:
-    """Cluster label per row (spherical k-means on unit vectors, deterministic for a seed)."""
-    return kmeans_fit(vectors, k, seed, iterations)[0]
-
-
 def silhouette(vectors: np.ndarray, labels: np.ndarray) -> float:
     """Mean silhouette with cosine distance (points alone in their cluster count 0)."""
     k = int(labels.max()) + 1

@@ -9,9 +9,9 @@ import pytest
 
 from app.augment import run_augment
 from graph.augment import AugmentSettings
+from tests.fake_endpoint import FakeEndpoint
 from tools.augment_store import AugmentStore
 from tools.corpus import split_sentences
-from tools.fake_endpoint import FakeEndpoint
 
 UNRELATED = (
     "The tomato is the edible berry of the plant Solanum lycopersicum. The species originated in "

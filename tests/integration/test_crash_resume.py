@@ -13,8 +13,8 @@ from pathlib import Path
 import yaml
 
 from app.doctor import check_run
+from tests.fake_endpoint import FakeEndpoint
 from tests.scripted import arithmetic_roles, cached_prompts, nodes_done
-from tools.fake_endpoint import FakeEndpoint
 from tools.store import RunStore
 
 # One cycle's nodes in the order they run; each is killed once, somewhere inside.

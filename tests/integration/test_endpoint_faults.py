@@ -10,8 +10,8 @@ import pytest
 from agents.endpoints import ChatClient, EndpointConfig, check_endpoints
 from app.runner import run_loop
 from graph.state import RunSettings
+from tests.fake_endpoint import FAULTS, FakeEndpoint
 from tests.scripted import arithmetic_roles
-from tools.fake_endpoint import FAULTS, FakeEndpoint
 from tools.store import RunStore
 
 # What the client calls each injected fault (None: not a fault to the client).

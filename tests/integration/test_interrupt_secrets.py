@@ -12,8 +12,8 @@ from pathlib import Path
 import yaml
 
 from app.doctor import check_run
+from tests.fake_endpoint import FakeEndpoint
 from tests.scripted import arithmetic_roles, cached_prompts, nodes_done
-from tools.fake_endpoint import FakeEndpoint
 
 KEY = "sk-planted-7f3a9c1e5b2d4806"
 

@@ -5,8 +5,9 @@ import re
 import pytest
 import torch
 
-from app.runner import load_state, run_loop
+from app.runner import run_loop
 from graph.state import RunSettings
+from tests.scripted import load_state
 from tools.sources import normalize
 from tools.store import RunStore
 from training.student_model import load_student

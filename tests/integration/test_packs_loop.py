@@ -80,7 +80,7 @@ def _script(prompt: str) -> str:
 
 
 def test_llm_written_sql_is_executed_and_sorted_by_the_critic(tmp_path, quiet_ui):
-    from tools.fake_endpoint import FakeEndpoint
+    from tests.fake_endpoint import FakeEndpoint
 
     pack = _small_pack(tmp_path, "sql", max_new_tokens=16, per_call=len(WRITTEN))
     with FakeEndpoint(_script) as stub:
@@ -148,7 +148,7 @@ def _gsm_script(prompt: str) -> str:
 
 
 def test_llm_written_word_problems_are_checked_by_running_their_programs(tmp_path, quiet_ui):
-    from tools.fake_endpoint import FakeEndpoint
+    from tests.fake_endpoint import FakeEndpoint
 
     pack = _small_pack(tmp_path, "gsm", max_new_tokens=16, per_call=len(PROBLEMS))
     with FakeEndpoint(_gsm_script) as stub:

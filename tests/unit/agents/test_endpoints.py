@@ -7,8 +7,8 @@ from agents.endpoints import (
     endpoints_from_file,
     endpoints_from_flag,
 )
+from tests.fake_endpoint import FakeEndpoint
 from tests.fakes import FakeSend
-from tools.fake_endpoint import FakeEndpoint
 from tools.store import RunStore
 
 

@@ -1,6 +1,10 @@
 import numpy as np
 
-from tools.faiss_index import OUTLIER, cluster, kmeans, match_centroids, silhouette
+from tools.faiss_index import OUTLIER, cluster, kmeans_fit, match_centroids, silhouette
+
+
+def kmeans(vectors, k, seed=0):
+    return kmeans_fit(vectors, k, seed)[0]
 
 
 def _blobs(seed=0, per=30, k=3, dim=32):

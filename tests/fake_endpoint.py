@@ -13,7 +13,7 @@ Example:
 
 Run it on its own (the benchmark does, so the server has its own interpreter)::
 
-    python -m tools.fake_endpoint --latency 0.05 --fault-rate 0.3 --port-file port.txt
+    python -m tests.fake_endpoint --latency 0.05 --fault-rate 0.3 --port-file port.txt
 """
 
 from __future__ import annotations
