@@ -15,14 +15,13 @@ from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
+from failforward.agents.replies import json_object
+from failforward.tools.embeddings import Embedder
+from failforward.tools.faiss_index import Clustering
+from failforward.tools.features import describe
+from failforward.tools.packs import Pack, first_error
+from failforward.tools.records import Failure, FailureCluster, Item, KnobCell
 from pydantic import BaseModel, Field, ValidationError
-
-from agents.replies import json_object
-from tools.embeddings import Embedder
-from tools.faiss_index import Clustering
-from tools.features import describe
-from tools.packs import Pack, first_error
-from tools.records import Failure, FailureCluster, Item, KnobCell
 
 Clusterer = Callable[[np.ndarray, int], Clustering]  # (vectors, seed) -> Clustering
 
@@ -56,7 +55,7 @@ def cluster_failures(
     texts = [failure_text(f, spec.features) for f in failures]
     vectors = embedder(texts)
     if clusterer is None:
-        from tools.faiss_index import cluster
+        from failforward.tools.faiss_index import cluster
 
         def clusterer(v, s):
             return cluster(v, spec.min_cluster_size, spec.max_clusters, s)
@@ -275,7 +274,7 @@ def track_clusters(
     with budget) and did not shrink. Unmatched current clusters are ``new``; the returned links
     also list the previous clusters that vanished.
     """
-    from tools.faiss_index import match_centroids
+    from failforward.tools.faiss_index import match_centroids
 
     cur = [c for c in current if not c.outlier and c.centroid]
     prev = [c for c in previous if not c.outlier and c.centroid]

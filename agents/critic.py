@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from agents.judge import judge_candidates, judge_verdict, refine_candidates
-from tools.embeddings import Embedder
-from tools.packs import CriticSpec, Pack
-from tools.records import Candidate, Item, Verdict
-from tools.similarity import NearIndex
-from tools.sources import normalize
-from tools.verifiers import Solver, Unverifiable, Verifier
+from failforward.agents.judge import judge_candidates, judge_verdict, refine_candidates
+from failforward.tools.embeddings import Embedder
+from failforward.tools.packs import CriticSpec, Pack
+from failforward.tools.records import Candidate, Item, Verdict
+from failforward.tools.similarity import NearIndex
+from failforward.tools.sources import normalize
+from failforward.tools.verifiers import Solver, Unverifiable, Verifier
 
 
 def reference_item(candidate: Candidate, solver: Solver | None) -> Item | None:

@@ -12,10 +12,15 @@ import math
 import re
 import zlib
 
+from failforward.tools.packs import Pack
+from failforward.tools.records import (
+    Candidate,
+    GenerationPlan,
+    Lineage,
+    PlanTarget,
+    TeacherCandidate,
+)
 from pydantic import ValidationError
-
-from tools.packs import Pack
-from tools.records import Candidate, GenerationPlan, Lineage, PlanTarget, TeacherCandidate
 
 
 def teacher_mode(pack: Pack, has_endpoint: bool) -> str:

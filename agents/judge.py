@@ -12,12 +12,11 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from failforward.agents.generator import parse_candidates
+from failforward.agents.replies import json_object
+from failforward.tools.packs import Pack, first_error
+from failforward.tools.records import Candidate, Verdict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from agents.generator import parse_candidates
-from agents.replies import json_object
-from tools.packs import Pack, first_error
-from tools.records import Candidate, Verdict
 
 MAX_ECHO = 1500  # characters of a bad reply quoted back in a repair prompt
 

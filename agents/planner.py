@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from agents.analyst import cell_accuracy
-from tools.packs import Pack
-from tools.records import FailureCluster, GenerationPlan, Item, PlanTarget
+from failforward.agents.analyst import cell_accuracy
+from failforward.tools.packs import Pack
+from failforward.tools.records import FailureCluster, GenerationPlan, Item, PlanTarget
 
 
 @dataclass

@@ -16,10 +16,9 @@ import json
 import re
 
 import numpy as np
-
-from tools.augment_pack import AugmentPack, StyleSpec
-from tools.embeddings import Embedder
-from tools.records import Rewrite
+from failforward.tools.augment_pack import AugmentPack, StyleSpec
+from failforward.tools.embeddings import Embedder
+from failforward.tools.records import Rewrite
 
 FORM_REASONS = ("empty", "repetitive", "truncated", "length")
 _PREAMBLE = re.compile(r"^(?:sure|here(?:'s| is)|certainly)[^\n]*:\s*\n", re.IGNORECASE)

@@ -11,9 +11,9 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.packs import Pack
-from tools.records import Item, StudentAttempt
-from tools.verifiers import Verifier, extract_answer
+from failforward.tools.packs import Pack
+from failforward.tools.records import Item, StudentAttempt
+from failforward.tools.verifiers import Verifier, extract_answer
 
 
 def student_messages(pack: Pack, question: str) -> list[dict[str, str]]:

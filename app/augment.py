@@ -8,25 +8,29 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from app.runner import RunInterrupted
-from graph.augment import (
+from failforward.app.runner import RunInterrupted
+from failforward.graph.augment import (
     AugmentContext,
     AugmentSettings,
     build_augment_graph,
 )
-from graph.state import RunSettings
-from tools.augment_store import AugmentStore
-from tools.corpus import DEFAULT_CORPUS, load_corpus
+from failforward.graph.state import RunSettings
+from failforward.tools.augment_store import AugmentStore
+from failforward.tools.corpus import DEFAULT_CORPUS, load_corpus
 
 
 def run_augment(settings: AugmentSettings, ui=None, resume: str | None = None) -> tuple[str, Path]:
     """Run (or resume) an augmentation; returns the run id and folder."""
+    from failforward.agents.endpoints import check_endpoints
+    from failforward.app.progress import LoopUI
+    from failforward.app.runner import (
+        check_runs_dir,
+        free_folder_name,
+        remote_endpoints,
+        role_clients,
+    )
+    from failforward.tools.augment_pack import load_augment_pack
     from langgraph.checkpoint.sqlite import SqliteSaver
-
-    from agents.endpoints import check_endpoints
-    from app.progress import LoopUI
-    from app.runner import check_runs_dir, free_folder_name, remote_endpoints, role_clients
-    from tools.augment_pack import load_augment_pack
 
     ui = ui or LoopUI()
     if resume:

@@ -21,7 +21,7 @@ import json
 import math
 from pathlib import Path
 
-from tools.assemble import Row, assemble, mix, token_shares
+from failforward.tools.assemble import Row, assemble, mix, token_shares
 
 SCALES = (0.25, 0.5, 1.0, 2.0)
 
@@ -74,11 +74,11 @@ def augment_eval(
     ui=None,
 ) -> dict:
     """Train and score every arm; write ``augment_eval.json`` and ``augment_eval.md``."""
-    from app.progress import LoopUI
-    from graph.augment import AugmentSettings
-    from tools.augment_store import AugmentStore
-    from training.pretrain import loss_on, pretrain
-    from training.student_model import load_student, resolve_student
+    from failforward.app.progress import LoopUI
+    from failforward.graph.augment import AugmentSettings
+    from failforward.tools.augment_store import AugmentStore
+    from failforward.training.pretrain import loss_on, pretrain
+    from failforward.training.student_model import load_student, resolve_student
 
     ui = ui or LoopUI()
     run_dir = Path(run_dir)

@@ -6,8 +6,7 @@ import inspect
 from dataclasses import MISSING, fields
 
 import typer
-
-from graph.state import RunSettings
+from failforward.graph.state import RunSettings
 
 app = typer.Typer(
     help="Train a small student on data aimed at its own failures.",
@@ -19,7 +18,7 @@ app = typer.Typer(
 def _run(resume: str | None = None, **options) -> None:
     import signal
 
-    from app.runner import RunInterrupted, run_loop
+    from failforward.app.runner import RunInterrupted, run_loop
 
     # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so a local server is stopped and the
     # checkpoint of the last completed node is what --resume continues from.
@@ -105,9 +104,9 @@ def compare(seeds: int | None = None, **options) -> None:
     import signal
     import sys
 
-    from app.compare import run_compare
-    from tools.curves import ratio_sentence
-    from tools.report import write_compare_report
+    from failforward.app.compare import run_compare
+    from failforward.tools.curves import ratio_sentence
+    from failforward.tools.report import write_compare_report
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     resume = options.pop("resume")  # --plan and --seed are not options here: both arms, all seeds
@@ -164,8 +163,8 @@ def report(
     """Redraw report.md for a run or a comparison from what is stored."""
     from pathlib import Path
 
-    from tools.report import write_compare_report, write_report
-    from tools.store import RunStore
+    from failforward.tools.report import write_compare_report, write_report
+    from failforward.tools.store import RunStore
 
     folder = Path(runs_dir) / run_id
     if (folder / "compare.json").is_file():
@@ -191,7 +190,7 @@ def export(
     """Export accepted examples (with lineage and verdicts) and DPO pairs."""
     from pathlib import Path
 
-    from app.export import export_run
+    from failforward.app.export import export_run
 
     try:
         target = export_run(Path(runs_dir) / run_id, format, Path(out) if out else None, rejected)
@@ -227,10 +226,10 @@ def augment(
     assembled as rephrases, megadocs (stitch) or rationale-stretched documents."""
     import signal
 
-    from app.augment import run_augment
-    from app.runner import RunInterrupted
-    from graph.augment import AugmentSettings
-    from tools.packs import PackError
+    from failforward.app.augment import run_augment
+    from failforward.app.runner import RunInterrupted
+    from failforward.graph.augment import AugmentSettings
+    from failforward.tools.packs import PackError
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     settings = AugmentSettings(
@@ -264,7 +263,7 @@ def augment_eval_command(
     real+megadocs text; held-out loss per arm and the implied data efficiency."""
     from pathlib import Path
 
-    from app.augment_eval import augment_eval
+    from failforward.app.augment_eval import augment_eval
 
     try:
         augment_eval(Path(runs_dir) / run_id, student, tokens, block, lr, seed)
@@ -283,7 +282,7 @@ def doctor(
     consistent, cached calls under their own keys. Exits 1 when something is wrong."""
     from pathlib import Path
 
-    from app.doctor import check_run
+    from failforward.app.doctor import check_run
 
     folder = Path(runs_dir) / run_id
     if not (folder / "run.db").is_file():
@@ -304,7 +303,7 @@ def sandbox_check():
     """Say which isolation runs untrusted programs here, and try it: a program that reaches for
     the network, a new process, files outside its folder and the caller's environment. Exits 1
     when there is no isolation (packs whose solver is python_program are then refused)."""
-    from tools.sandbox import SandboxUnavailable, isolation, self_test
+    from failforward.tools.sandbox import SandboxUnavailable, isolation, self_test
 
     try:
         found = isolation()
@@ -328,7 +327,7 @@ app.add_typer(packs_app, name="packs")
 @packs_app.command("list")
 def packs_list():
     """Packs under prompts/ and $FAILFORWARD_PACKS, with their descriptions."""
-    from tools.pack_check import list_packs
+    from failforward.tools.pack_check import list_packs
 
     for name, folder, about in list_packs():
         typer.echo(f"{name:<16} {about}  ({folder})")
@@ -337,8 +336,8 @@ def packs_list():
 @packs_app.command("validate")
 def packs_validate(pack: str = typer.Argument(..., help="A pack folder or name.")):
     """Load a pack and run one eval item through its sources, verifier, solver and templates."""
-    from tools.pack_check import validate_pack
-    from tools.packs import PackError
+    from failforward.tools.pack_check import validate_pack
+    from failforward.tools.packs import PackError
 
     try:
         lines = validate_pack(pack)

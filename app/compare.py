@@ -11,13 +11,13 @@ import json
 import time
 from pathlib import Path
 
-from graph.state import RunSettings
-from tools.curves import ARMS
+from failforward.graph.state import RunSettings
+from failforward.tools.curves import ARMS
 
 
 def new_compare_id(settings: RunSettings) -> str:
     """``compare-<pack>-<date>-<time>``, with a suffix if that folder already exists."""
-    from app.runner import free_folder_name
+    from failforward.app.runner import free_folder_name
 
     base = f"compare-{Path(settings.pack).name}-{time.strftime('%Y%m%d-%H%M%S')}"
     return free_folder_name(settings.runs_dir, base)
@@ -32,7 +32,7 @@ def run_compare(
     every arm runs all its cycles and the curves line up. With ``resume``, ``seeds`` above the
     recorded count adds seeds to the comparison (None: the recorded ones).
     """
-    from app.runner import new_run_id, run_loop
+    from failforward.app.runner import new_run_id, run_loop
 
     runs_dir = Path(settings.runs_dir)
     if resume:

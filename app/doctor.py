@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.store import RunStore, content_hash
+from failforward.tools.store import RunStore, content_hash
 
 
 def check_run(run_dir: Path) -> tuple[list[str], list[str]]:
@@ -65,7 +65,7 @@ def _integrity(path: Path) -> list[str]:
 
 
 def _graph_state(run_dir: Path, run_id: str) -> dict:
-    from app.runner import checkpointed_graph
+    from failforward.app.runner import checkpointed_graph
 
     if not (run_dir / "checkpoints.db").exists():
         return {"values": {}, "next": ()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tools.store import RunStore
+from failforward.tools.store import RunStore
 
 FORMATS = ("jsonl", "parquet", "hf")
 _NESTED = ("metadata", "lineage", "scores")

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from agents.endpoints import check_endpoints
-from graph.state import LoopState, RunContext, RunSettings
+from failforward.agents.endpoints import check_endpoints
+from failforward.graph.state import LoopState, RunContext, RunSettings
 
 INITIAL_STATE: LoopState = {
     "cycle": 0,
@@ -47,9 +47,8 @@ def new_run_id(settings: RunSettings) -> str:
 @contextmanager
 def checkpointed_graph(run_dir: Path) -> Iterator:
     """The compiled loop with the run's SQLite checkpointer (closed on exit)."""
+    from failforward.graph.loop import build_graph
     from langgraph.checkpoint.sqlite import SqliteSaver
-
-    from graph.loop import build_graph
 
     connection = sqlite3.connect(Path(run_dir) / "checkpoints.db", check_same_thread=False)
     try:
@@ -71,14 +70,14 @@ def run_loop(
     ``settings.runs_dir`` says where run folders live; a resumed run reads its other settings,
     and the pack folder it started with, from its own store, and refuses a pack that changed.
     """
-    from app.progress import LoopUI
-    from tools.packs import load_pack
-    from tools.store import RunStore
+    from failforward.app.progress import LoopUI
+    from failforward.tools.packs import load_pack
+    from failforward.tools.store import RunStore
 
     settings = settings or RunSettings()
     ui = ui or LoopUI()
     if settings.eval_engine == "vllm":
-        from agents.student import vllm_usable
+        from failforward.agents.student import vllm_usable
 
         if not vllm_usable():
             raise ValueError(
@@ -158,7 +157,7 @@ def check_sandbox(pack) -> None:
     """Refuse a pack whose solver runs programs where no OS isolation is to be had."""
     if pack.spec.critic.solver != "python_program":
         return
-    from tools.sandbox import SandboxUnavailable, isolation
+    from failforward.tools.sandbox import SandboxUnavailable, isolation
 
     try:
         isolation()
@@ -199,7 +198,7 @@ def record_new_run(store, settings: RunSettings, pack) -> None:
 
 def remote_endpoints(settings: RunSettings) -> dict:
     """The role endpoints the settings name that this process does not start itself."""
-    from agents.endpoints import endpoints_from_file, endpoints_from_flag
+    from failforward.agents.endpoints import endpoints_from_file, endpoints_from_flag
 
     configs = {}
     if settings.llm != "local":
@@ -211,11 +210,11 @@ def remote_endpoints(settings: RunSettings) -> dict:
 
 def role_clients(settings: RunSettings, store, stack: ExitStack, ui) -> dict:
     """One ChatClient per role that has an endpoint (none for ``--llm none``)."""
-    from agents.endpoints import ROLES, ChatClient, LocalServer
+    from failforward.agents.endpoints import ROLES, ChatClient, LocalServer
 
     configs = {}
     if settings.llm == "local":
-        from training.student_model import smollm2_dir
+        from failforward.training.student_model import smollm2_dir
 
         ui.log("starting transformers serve on 127.0.0.1 with the packaged SmolLM2 ...")
         server = stack.enter_context(LocalServer(smollm2_dir()))

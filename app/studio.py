@@ -15,10 +15,9 @@ from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
+from failforward.graph.loop import build_graph
+from failforward.graph.state import LoopState, RunContext, RunSettings
 from langgraph.runtime import Runtime
-
-from graph.loop import build_graph
-from graph.state import LoopState, RunContext, RunSettings
 
 
 # No ``from __future__ import annotations`` here: LangGraph reads this TypedDict's hints at run
@@ -35,9 +34,9 @@ _RESOURCES = ExitStack()  # endpoint clients (and a local server) live as long a
 
 def start_run(state: StudioState) -> dict:
     """Validate the input's settings, make the run folder and record the run."""
-    from app.runner import INITIAL_STATE, check_teacher, new_run_id, record_new_run
-    from tools.packs import load_pack
-    from tools.store import RunStore
+    from failforward.app.runner import INITIAL_STATE, check_teacher, new_run_id, record_new_run
+    from failforward.tools.packs import load_pack
+    from failforward.tools.store import RunStore
 
     options = dict(state.get("settings") or {})
     unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RunSettings)})
@@ -57,10 +56,10 @@ def start_run(state: StudioState) -> dict:
 def run_context(run_dir: str) -> RunContext:
     """The run's context, made once per process from its folder (as a resume makes it)."""
     if run_dir not in _CONTEXTS:
-        from app.progress import LoopUI
-        from app.runner import role_clients
-        from tools.packs import load_pack
-        from tools.store import RunStore
+        from failforward.app.progress import LoopUI
+        from failforward.app.runner import role_clients
+        from failforward.tools.packs import load_pack
+        from failforward.tools.store import RunStore
 
         folder = Path(run_dir)
         store = _RESOURCES.enter_context(closing(RunStore(folder / "run.db")))

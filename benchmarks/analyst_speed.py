@@ -19,12 +19,11 @@ import statistics
 import time
 
 import numpy as np
-
-from agents.analyst import failure_text
-from tools.embeddings import _model, embed
-from tools.faiss_index import cluster, kmeans_fit
-from tools.packs import load_pack
-from tools.records import Failure
+from failforward.agents.analyst import failure_text
+from failforward.tools.embeddings import _model, embed
+from failforward.tools.faiss_index import cluster, kmeans_fit
+from failforward.tools.packs import load_pack
+from failforward.tools.records import Failure
 
 
 def planted(n: int, k: int, dim: int = 384, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

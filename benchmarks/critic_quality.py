@@ -25,12 +25,12 @@ import re
 import time
 from collections import Counter
 
-from agents.critic import Screen, critique
-from tools.embeddings import embed
-from tools.packs import load_pack
-from tools.records import Candidate, Item, Lineage
-from tools.sources import ReasoningGymSource, split_disjoint
-from tools.verifiers import extract_answer, make_solver, make_verifier
+from failforward.agents.critic import Screen, critique
+from failforward.tools.embeddings import embed
+from failforward.tools.packs import load_pack
+from failforward.tools.records import Candidate, Item, Lineage
+from failforward.tools.sources import ReasoningGymSource, split_disjoint
+from failforward.tools.verifiers import extract_answer, make_solver, make_verifier
 
 REWORDINGS = (
     "Calculate {expr} =",

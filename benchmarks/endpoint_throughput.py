@@ -27,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from agents.endpoints import ChatClient, EndpointConfig
-from tools.store import RunStore
+from failforward.agents.endpoints import ChatClient, EndpointConfig
+from failforward.tools.store import RunStore
 
 
 class Server:

@@ -12,11 +12,11 @@ import argparse
 import statistics
 import time
 
-from agents.student import answer_items
-from tools.packs import load_pack
-from tools.sources import ReasoningGymSource
-from tools.verifiers import make_verifier
-from training.student_model import load_student, resolve_student
+from failforward.agents.student import answer_items
+from failforward.tools.packs import load_pack
+from failforward.tools.sources import ReasoningGymSource
+from failforward.tools.verifiers import make_verifier
+from failforward.training.student_model import load_student, resolve_student
 
 
 def main() -> None:

@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from agents.endpoints import ChatClient, LocalServer
-from tools.augment_pack import load_augment_pack
-from tools.corpus import chunk, load_corpus
-from tools.store import RunStore
-from training.student_model import smollm2_dir
+from failforward.agents.endpoints import ChatClient, LocalServer
+from failforward.tools.augment_pack import load_augment_pack
+from failforward.tools.corpus import chunk, load_corpus
+from failforward.tools.store import RunStore
+from failforward.training.student_model import smollm2_dir
 
 
 def prompts(n: int) -> list[str]:

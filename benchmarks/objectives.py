@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.runner import run_loop
-from graph.state import RunSettings
-from tools.store import RunStore
+from failforward.app.runner import run_loop
+from failforward.graph.state import RunSettings
+from failforward.tools.store import RunStore
 
 
 def run_arms(args, ui=None) -> list[Path]:

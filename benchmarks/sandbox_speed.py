@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from tools.sandbox import _interpreter, isolation, run_python
-from tools.sqlcheck import run_readonly
+from failforward.tools.sandbox import _interpreter, isolation, run_python
+from failforward.tools.sqlcheck import run_readonly
 
 PROGRAM = "answer = 12 * (7 + 5) - 3"
 DATABASE = Path(__file__).resolve().parents[1] / "prompts" / "sql" / "clinical.db"

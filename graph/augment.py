@@ -23,20 +23,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
-
-from agents.rephraser import (
+from failforward.agents.rephraser import (
     FORM_REASONS,
     Rewrite,
     check_rewrites,
     parse_judgement,
     parse_rationales,
 )
-from graph.state import StoredSettings
-from tools.assemble import MODES, Row, assemble, mix, sentence_count, token_shares, write_rows
-from tools.augment_store import AugmentStore
-from tools.corpus import DEFAULT_CORPUS, Document, chunk, load_corpus, split_sentences
+from failforward.graph.state import StoredSettings
+from failforward.tools.assemble import (
+    MODES,
+    Row,
+    assemble,
+    mix,
+    sentence_count,
+    token_shares,
+    write_rows,
+)
+from failforward.tools.augment_store import AugmentStore
+from failforward.tools.corpus import DEFAULT_CORPUS, Document, chunk, load_corpus, split_sentences
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 
 OUTPUT_FORMATS = ("jsonl", "parquet")
 
@@ -190,7 +197,7 @@ def rephrase(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
 @_timed("critique")
 def critique(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
     """Check every rewrite; rewrite form-only failures once and check them again."""
-    from tools.embeddings import embed
+    from failforward.tools.embeddings import embed
 
     ctx = runtime.context
     chunks = ctx.store.chunks()
@@ -298,7 +305,7 @@ def assemble_corpus(state: AugmentState, runtime: Runtime[AugmentContext]) -> di
 
 
 def render_report(ctx: AugmentContext, rows: list[Row], synthetic: list[Row]) -> str:
-    from tools.report import llm_tables
+    from failforward.tools.report import llm_tables
 
     rewrites = ctx.store.rewrites()
     reasons: dict[str, int] = {}

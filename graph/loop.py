@@ -19,15 +19,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+from failforward.agents import analyst, critic, generator, planner
+from failforward.graph.state import LoopState, RunContext, RunSettings
+from failforward.tools.records import Failure, GenerationPlan, Item, Verdict
+from failforward.tools.sources import split_disjoint
+from failforward.tools.verifiers import extract_answer, make_solver, make_verifier
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from rich.markup import escape
-
-from agents import analyst, critic, generator, planner
-from graph.state import LoopState, RunContext, RunSettings
-from tools.records import Failure, GenerationPlan, Item, Verdict
-from tools.sources import split_disjoint
-from tools.verifiers import extract_answer, make_solver, make_verifier
 
 
 def timed(node):
@@ -85,7 +84,7 @@ def _checkpoint(state: LoopState) -> str | None:
 
 def _student(ctx: RunContext, checkpoint: str | None):
     """The student at ``checkpoint`` (None: the base model), loaded once and kept in the context."""
-    from training.student_model import load_student, resolve_student
+    from failforward.training.student_model import load_student, resolve_student
 
     cached = ctx.cache.get("student")
     if cached and cached[0] == checkpoint:
@@ -103,8 +102,8 @@ def _student(ctx: RunContext, checkpoint: str | None):
 
 def _vllm_replies(ctx: RunContext, checkpoint: str | None):
     """vLLM generation for the evaluation when ``--eval-engine`` allows it (None: transformers)."""
-    from agents.student import VLLMStudent, vllm_usable
-    from training.student_model import resolve_student
+    from failforward.agents.student import VLLMStudent, vllm_usable
+    from failforward.training.student_model import resolve_student
 
     engine = ctx.settings.eval_engine  # "vllm" was checked usable when the run started
     if engine == "transformers" or (engine == "auto" and not vllm_usable()):
@@ -123,7 +122,7 @@ def _vllm_replies(ctx: RunContext, checkpoint: str | None):
 @timed
 def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Score the student on the probe and test sets; keep the probe failures for the analyst."""
-    from agents.student import answer_items
+    from failforward.agents.student import answer_items
 
     ctx, cycle, started = runtime.context, state.get("cycle", 0), time.perf_counter()
     model, tokenizer = _student(ctx, _checkpoint(state))
@@ -229,7 +228,7 @@ def route_after_evaluate(state: LoopState) -> Literal["analyze_failures", "write
 @timed
 def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Cluster the probe failures, track them from the last cycle, and write the cycle's plan."""
-    from tools.embeddings import embed
+    from failforward.tools.embeddings import embed
 
     ctx, cycle = runtime.context, state.get("cycle", 0) + 1
     failures = ctx.store.failures(cycle - 1)
@@ -341,7 +340,7 @@ def generate_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
 def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Verify, judge, refine, dedupe and decontaminate the cycle's candidates; store every
     verdict (rewrites from refine join the cycle's examples with source ``refined``)."""
-    from tools.embeddings import embed
+    from failforward.tools.embeddings import embed
 
     ctx = runtime.context
     cycle = state["plan"]["cycle"]
@@ -383,8 +382,7 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     import resource
 
     import torch
-
-    from training.offpolicy import save_checkpoint
+    from failforward.training.offpolicy import save_checkpoint
 
     ctx, cycle = runtime.context, state["plan"]["cycle"]
     examples = ctx.store.examples(cycle=cycle, accepted=True)
@@ -446,9 +444,9 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
 
 def _train_sft_phase(ctx: RunContext, cycle, examples, model, tokenizer, config, out_dir):
     """SFT on the cycle's accepted examples plus replayed earlier ones."""
-    from agents.student import student_messages
-    from training.offpolicy import sft_rows, train_sft
-    from training.replay import replay_sample
+    from failforward.agents.student import student_messages
+    from failforward.training.offpolicy import sft_rows, train_sft
+    from failforward.training.replay import replay_sample
 
     earlier = [e for e in ctx.store.examples(accepted=True) if e["cycle"] < cycle]
     replayed = replay_sample(
@@ -465,8 +463,8 @@ def _train_sft_phase(ctx: RunContext, cycle, examples, model, tokenizer, config,
 
 def _train_dpo_phase(ctx: RunContext, cycle, examples, model, tokenizer, config, out_dir):
     """DPO on pairs from the student as it is now (after SFT in sft+dpo): its own mistakes."""
-    from agents.student import student_messages
-    from training.offpolicy import dpo_rows, train_dpo
+    from failforward.agents.student import student_messages
+    from failforward.training.offpolicy import dpo_rows, train_dpo
 
     pairs = _preference_pairs(ctx, cycle, examples, model, tokenizer)
     if not pairs:
@@ -480,8 +478,8 @@ def _train_dpo_phase(ctx: RunContext, cycle, examples, model, tokenizer, config,
 
 def _train_grpo_phase(ctx: RunContext, cycle, examples, model, tokenizer, config, out_dir):
     """Experimental GRPO on the accepted examples' questions, rewarded by the pack's verifier."""
-    from agents.student import student_messages
-    from training.offpolicy import train_grpo
+    from failforward.agents.student import student_messages
+    from failforward.training.offpolicy import train_grpo
 
     rows = [
         {
@@ -526,8 +524,8 @@ def _train_bar(ctx: RunContext, label: str, rows: list, config, per_row: int = 1
 def _preference_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -> list[dict]:
     """The cycle's DPO pairs: stored ones (a resumed cycle samples nothing again), else the
     student's answers to the new items, failing ones paired with the verified answer."""
-    from agents.student import answer_items
-    from training.offpolicy import preference_pairs
+    from failforward.agents.student import answer_items
+    from failforward.training.offpolicy import preference_pairs
 
     stored = ctx.store.pairs(cycle)
     if stored:
@@ -574,7 +572,7 @@ def _verifier_reward(ctx: RunContext):
 @timed
 def write_report(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Write ``report.md`` into the run folder."""
-    from tools.report import write_report as render
+    from failforward.tools.report import write_report as render
 
     ctx = runtime.context
     ctx.store.set_meta("stop_reason", state.get("stop_reason"))

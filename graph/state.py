@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-from agents.planner import PlanRule
-from training.config import TrainConfig
+from failforward.agents.planner import PlanRule
+from failforward.training.config import TrainConfig
 
 _TRAIN_HELP = TrainConfig.help()
 _PLAN_HELP = PlanRule.help()

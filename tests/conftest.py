@@ -39,7 +39,7 @@ def model_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_student_dir(model_cache) -> Path:
-    from training.student_model import build_tiny_student
+    from failforward.training.student_model import build_tiny_student
 
     return build_tiny_student(model_cache / "tiny-student")
 
@@ -47,7 +47,7 @@ def tiny_student_dir(model_cache) -> Path:
 @pytest.fixture
 def small_pack(tmp_path) -> Path:
     """The arithmetic pack with small probe/test sets, as a folder (exercises path packs)."""
-    from tools.packs import PACKS_DIR
+    from failforward.tools.packs import PACKS_DIR
 
     target = tmp_path / "small-arithmetic"
     shutil.copytree(PACKS_DIR / "arithmetic", target)
@@ -59,9 +59,8 @@ def small_pack(tmp_path) -> Path:
 
 @pytest.fixture
 def quiet_ui():
+    from failforward.app.progress import LoopUI
     from rich.console import Console
-
-    from app.progress import LoopUI
 
     return LoopUI(Console(quiet=True))
 
@@ -70,7 +69,7 @@ def quiet_ui():
 def crash_pack(tmp_path):
     """The arithmetic pack, small, one teacher request per plan target (so every prompt in a
     one-cycle run is distinct and a re-sent call is visible at the server)."""
-    from tools.packs import PACKS_DIR
+    from failforward.tools.packs import PACKS_DIR
 
     target = tmp_path / "crash-arithmetic"
     shutil.copytree(PACKS_DIR / "arithmetic", target)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agents.endpoints import CallFailed, Reply
+from failforward.agents.endpoints import CallFailed, Reply
 
 
 class FakeSend:

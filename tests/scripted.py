@@ -6,7 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from tools.store import RunStore
+from failforward.tools.store import RunStore
 
 
 def arithmetic_roles(prompt: str) -> str:
@@ -53,7 +53,7 @@ def cached_prompts(run_db: Path) -> set[str]:
 
 def load_state(run_dir: Path, run_id: str) -> dict:
     """The latest checkpointed loop state of a run (empty if it never checkpointed)."""
-    from app.runner import checkpointed_graph
+    from failforward.app.runner import checkpointed_graph
 
     with checkpointed_graph(run_dir) as app:
         return dict(app.get_state({"configurable": {"thread_id": run_id}}).values)

@@ -11,9 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from failforward.tools.packs import (
+    PACKS_DIR,
+    PackError,
+    TemplatePack,
+    _Strict,
+    first_error,
+    load_templates,
+)
 from pydantic import Field, ValidationError, model_validator
-
-from tools.packs import PACKS_DIR, PackError, TemplatePack, _Strict, first_error, load_templates
 
 TEMPLATE_VARIABLES: dict[str, set[str]] = {
     "rephrase": {"style", "chunk", "title"},

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tools.corpus import Document
-from tools.records import Rewrite
-from tools.store import RunStore
+from failforward.tools.corpus import Document
+from failforward.tools.records import Rewrite
+from failforward.tools.store import RunStore
 
 AUGMENT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS aug_chunks (

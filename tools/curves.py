@@ -202,7 +202,7 @@ def ratio_sentence(summary: dict) -> str:
 
 def load_compare(folder: Path) -> tuple[dict, dict[str, list[Curve]], dict[str, list[str]]]:
     """The record, each arm's curves (seeds in order) and run ids, from the run stores."""
-    from tools.store import RunStore
+    from failforward.tools.store import RunStore
 
     record = json.loads((folder / "compare.json").read_text())
     curves: dict[str, list[Curve]] = {}

@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
-
-from tools.packs import Pack, PackError, load_pack, pack_roots
-from tools.records import Failure, FailureCluster, Item, PlanTarget
-from tools.verifiers import Unverifiable, extract_answer, make_solver, make_verifier
+from failforward.tools.packs import Pack, PackError, load_pack, pack_roots
+from failforward.tools.records import Failure, FailureCluster, Item, PlanTarget
+from failforward.tools.verifiers import Unverifiable, extract_answer, make_solver, make_verifier
 
 
 def validate_pack(name_or_path: str) -> list[str]:

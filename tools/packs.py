@@ -14,10 +14,9 @@ from typing import Any, Literal
 import jinja2
 import jinja2.meta
 import yaml
+from failforward.tools.features import FEATURE_NAMES
+from failforward.tools.verifiers import SOLVER_NAMES, VERIFIER_NAMES
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from tools.features import FEATURE_NAMES
-from tools.verifiers import SOLVER_NAMES, VERIFIER_NAMES
 
 PACKS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -244,7 +243,7 @@ class Pack(TemplatePack):
 
     def make_source(self, role: Literal["eval", "train"] = "eval"):
         """The eval source, or the procedural teacher's (``train_source``, else the eval one)."""
-        from tools.sources import JsonlSource, ReasoningGymSource, TemplateSource
+        from failforward.tools.sources import JsonlSource, ReasoningGymSource, TemplateSource
 
         src = self.spec.eval_source
         if role == "train" and self.spec.train_source is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 
-from tools.store import RunStore
+from failforward.tools.store import RunStore
 
 
 def _figure(width: float = 6.4, height: float = 3.2):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.store import RunStore
+from failforward.tools.store import RunStore
 
 
 def render_report(store: RunStore, run_id: str) -> str:
@@ -206,8 +206,8 @@ def verdict_table(by_source: dict[str, dict[str, int]]) -> list[str]:
 
 def write_report(store: RunStore, run_dir: Path, run_id: str) -> Path:
     """``report.md`` and ``report.html`` (the same, with figures) into the run folder."""
-    from tools import plots
-    from tools.html import page
+    from failforward.tools import plots
+    from failforward.tools.html import page
 
     markdown = render_report(store, run_id)
     path = Path(run_dir) / "report.md"
@@ -224,7 +224,7 @@ def write_report(store: RunStore, run_dir: Path, run_id: str) -> Path:
 
 def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) -> str:
     """``report.md`` of a targeted-vs-uniform comparison."""
-    from tools.curves import ARMS, ratio_sentence
+    from failforward.tools.curves import ARMS, ratio_sentence
 
     s = record["settings"]
     seeds = record["seeds"]
@@ -293,9 +293,9 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
 
 def write_compare_report(folder: Path) -> tuple[Path, dict]:
     """Write a comparison's report.md and report.html; returns the .md path and the summary."""
-    from tools.curves import load_compare, summarize
-    from tools.html import page
-    from tools.plots import compare_figure
+    from failforward.tools.curves import load_compare, summarize
+    from failforward.tools.html import page
+    from failforward.tools.plots import compare_figure
 
     record, curves, run_ids = load_compare(folder)
     summary = summarize(curves)

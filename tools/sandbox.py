@@ -40,7 +40,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from tools import seccomp
+from failforward.tools import seccomp
 
 SANDBOX_UID = 64_999  # owns nothing on the host; no passwd entry needed
 WORKDIR = "/sandbox"

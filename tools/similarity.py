@@ -14,8 +14,7 @@ import re
 from collections import Counter
 
 import numpy as np
-
-from tools.verifiers import parse_number
+from failforward.tools.verifiers import parse_number
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 MAX_GRAM_OWNERS = 2

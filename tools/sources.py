@@ -12,8 +12,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-from tools.records import Item
-from tools.sqlcheck import run_readonly
+from failforward.tools.records import Item
+from failforward.tools.sqlcheck import run_readonly
 
 
 class ReasoningGymSource:

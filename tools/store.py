@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tools.records import (
+from failforward.tools.records import (
     Candidate,
     Failure,
     FailureCluster,

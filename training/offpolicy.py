@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.config import TrainConfig
+from failforward.training.config import TrainConfig
 
 OnStep = Callable[[int, int], None]
 

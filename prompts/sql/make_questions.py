@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from tools.sources import TemplateSource  # noqa: E402
+from failforward.tools.sources import TemplateSource  # noqa: E402
 
 PER_TEMPLATE = 6
 SEED = 11

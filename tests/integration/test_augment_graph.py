@@ -6,12 +6,12 @@ import json
 import re
 
 import pytest
+from failforward.app.augment import run_augment
+from failforward.graph.augment import AugmentSettings
+from failforward.tools.augment_store import AugmentStore
+from failforward.tools.corpus import split_sentences
 
-from app.augment import run_augment
-from graph.augment import AugmentSettings
 from tests.fake_endpoint import FakeEndpoint
-from tools.augment_store import AugmentStore
-from tools.corpus import split_sentences
 
 UNRELATED = (
     "The tomato is the edible berry of the plant Solanum lycopersicum. The species originated in "
@@ -53,7 +53,7 @@ def _teacher(prompt: str) -> str:
 
 @pytest.fixture
 def corpus(tmp_path):
-    from tools.corpus import stdlib_docs
+    from failforward.tools.corpus import stdlib_docs
 
     docs = [
         d for d in stdlib_docs() if d.doc_id in ("bisect", "textwrap", "copy", "fnmatch", "glob")
@@ -135,7 +135,7 @@ def test_augment_needs_a_teacher_and_names_a_bad_mode(tmp_path, quiet_ui):
 
 
 def test_augment_eval_trains_equal_budgets_and_scores_held_out_text(corpus, tmp_path, quiet_ui):
-    from app.augment_eval import SCALES, augment_eval, implied_ratio, render
+    from failforward.app.augment_eval import SCALES, augment_eval, implied_ratio, render
 
     with FakeEndpoint(_teacher) as server:
         settings = AugmentSettings(
@@ -222,7 +222,7 @@ def test_augment_eval_trains_equal_budgets_and_scores_held_out_text(corpus, tmp_
 def _critic_for(corpus):
     """The LLM judge: rewrites of fnmatch's chunks are called inconsistent; its replies about
     textwrap's are unreadable (those rewrites are not rejected for it)."""
-    from tools.corpus import chunk, load_corpus
+    from failforward.tools.corpus import chunk, load_corpus
 
     pieces = {d.doc_id: set(chunk(d.text, 400)) for d in load_corpus(str(corpus))}
 
@@ -244,8 +244,7 @@ def test_the_llm_judge_rejects_what_it_finds_inconsistent_and_parquet_output(
 
     import pyarrow.parquet as pq
     import yaml
-
-    from tools.augment_pack import PACKS_DIR
+    from failforward.tools.augment_pack import PACKS_DIR
 
     pack = tmp_path / "judged"
     shutil.copytree(PACKS_DIR / "rephrase", pack)

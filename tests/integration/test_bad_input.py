@@ -5,10 +5,9 @@ import shutil
 
 import pytest
 import yaml
+from failforward.app.cli import app
+from failforward.tools.packs import PACKS_DIR
 from typer.testing import CliRunner
-
-from app.cli import app
-from tools.packs import PACKS_DIR
 
 
 def _pack(tmp_path, change) -> str:

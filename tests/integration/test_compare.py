@@ -4,16 +4,15 @@ a report drawn from the stores, and a comparison that resumes where it stopped."
 import json
 
 import pytest
-
-from app.compare import run_compare
-from graph.state import RunSettings
-from tools.curves import load_compare
-from tools.report import write_compare_report
-from tools.store import RunStore
+from failforward.app.compare import run_compare
+from failforward.graph.state import RunSettings
+from failforward.tools.curves import load_compare
+from failforward.tools.report import write_compare_report
+from failforward.tools.store import RunStore
 
 
 def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet_ui, monkeypatch):
-    import app.runner as runner
+    import failforward.app.runner as runner
 
     real_run, calls, power = runner.run_loop, [], ["on"]
 

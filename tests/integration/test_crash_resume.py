@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import yaml
+from failforward.app.doctor import check_run
+from failforward.tools.store import RunStore
 
-from app.doctor import check_run
 from tests.fake_endpoint import FakeEndpoint
 from tests.scripted import arithmetic_roles, cached_prompts, nodes_done
-from tools.store import RunStore
 
 # One cycle's nodes in the order they run; each is killed once, somewhere inside.
 ORDER = [
@@ -32,14 +32,23 @@ ORDER = [
 
 def _command(pack: Path, runs: Path, endpoints: Path) -> list[str]:
     return [
-        sys.executable, "-m", "app.cli", "run", "--pack", str(pack), "--student", "tiny",
-        "--endpoints", str(endpoints), "--cycles", "1", "--budget", "24",
+        sys.executable, "-m", "failforward.app.cli", "run", "--pack", str(pack),
+        "--student", "tiny", "--endpoints", str(endpoints), "--cycles", "1", "--budget", "24",
         "--objective", "sft+dpo", "--runs-dir", str(runs),
     ]  # fmt: skip
 
 
 def _resume(run_id: str, runs: Path) -> list[str]:
-    return [sys.executable, "-m", "app.cli", "run", "--resume", run_id, "--runs-dir", str(runs)]
+    return [
+        sys.executable,
+        "-m",
+        "failforward.app.cli",
+        "run",
+        "--resume",
+        run_id,
+        "--runs-dir",
+        str(runs),
+    ]
 
 
 def _start(command: list[str], log: Path) -> subprocess.Popen:

@@ -4,10 +4,10 @@ import importlib.util
 from collections import Counter
 from pathlib import Path
 
-from agents.critic import Screen, critique
-from tools.embeddings import embed
-from tools.packs import load_pack
-from tools.verifiers import extract_answer, make_solver, make_verifier
+from failforward.agents.critic import Screen, critique
+from failforward.tools.embeddings import embed
+from failforward.tools.packs import load_pack
+from failforward.tools.verifiers import extract_answer, make_solver, make_verifier
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "critic_quality.py"
 

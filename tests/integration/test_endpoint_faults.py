@@ -6,13 +6,13 @@ import re
 import time
 
 import pytest
+from failforward.agents.endpoints import ChatClient, EndpointConfig, check_endpoints
+from failforward.app.runner import run_loop
+from failforward.graph.state import RunSettings
+from failforward.tools.store import RunStore
 
-from agents.endpoints import ChatClient, EndpointConfig, check_endpoints
-from app.runner import run_loop
-from graph.state import RunSettings
 from tests.fake_endpoint import FAULTS, FakeEndpoint
 from tests.scripted import arithmetic_roles
-from tools.store import RunStore
 
 # What the client calls each injected fault (None: not a fault to the client).
 SEEN_AS = {

@@ -5,14 +5,13 @@ and the parsers must cope with whatever a real server sends back.
 """
 
 import pytest
-
-from agents.endpoints import ChatClient, LocalServer
-from agents.generator import generate_llm
-from app.runner import run_loop
-from graph.state import RunSettings
-from tools.packs import load_pack
-from tools.records import GenerationPlan, PlanTarget
-from tools.store import RunStore
+from failforward.agents.endpoints import ChatClient, LocalServer
+from failforward.agents.generator import generate_llm
+from failforward.app.runner import run_loop
+from failforward.graph.state import RunSettings
+from failforward.tools.packs import load_pack
+from failforward.tools.records import GenerationPlan, PlanTarget
+from failforward.tools.store import RunStore
 
 pytestmark = pytest.mark.llm
 
@@ -69,9 +68,9 @@ def test_teacher_through_real_endpoint(server, tmp_path):
 
 
 def test_judge_through_real_endpoint(server, tmp_path):
-    from agents.critic import CriticLLM, Screen, critique
-    from tools.records import Candidate, Lineage
-    from tools.verifiers import arithmetic_expression, numeric
+    from failforward.agents.critic import CriticLLM, Screen, critique
+    from failforward.tools.records import Candidate, Lineage
+    from failforward.tools.verifiers import arithmetic_expression, numeric
 
     pack = load_pack("arithmetic")
     store = RunStore(tmp_path / "run.db")
@@ -152,11 +151,10 @@ def test_augment_through_a_real_server(server, tmp_path, quiet_ui):
     import shutil
 
     import yaml
-
-    from app.augment import run_augment
-    from graph.augment import AugmentSettings
-    from tools.augment_store import AugmentStore
-    from tools.packs import PACKS_DIR
+    from failforward.app.augment import run_augment
+    from failforward.graph.augment import AugmentSettings
+    from failforward.tools.augment_store import AugmentStore
+    from failforward.tools.packs import PACKS_DIR
 
     pack = tmp_path / "rephrase"
     shutil.copytree(PACKS_DIR / "rephrase", pack)

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import yaml
+from failforward.app.doctor import check_run
 
-from app.doctor import check_run
 from tests.fake_endpoint import FakeEndpoint
 from tests.scripted import arithmetic_roles, cached_prompts, nodes_done
 
@@ -19,7 +19,7 @@ KEY = "sk-planted-7f3a9c1e5b2d4806"
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "app.cli", *args]
+    return [sys.executable, "-m", "failforward.app.cli", *args]
 
 
 def test_ctrl_c_then_resume_and_the_key_is_nowhere(crash_pack, tmp_path, tiny_student_dir):

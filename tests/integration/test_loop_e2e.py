@@ -4,13 +4,13 @@ import re
 
 import pytest
 import torch
+from failforward.app.runner import run_loop
+from failforward.graph.state import RunSettings
+from failforward.tools.sources import normalize
+from failforward.tools.store import RunStore
+from failforward.training.student_model import load_student
 
-from app.runner import run_loop
-from graph.state import RunSettings
 from tests.scripted import load_state
-from tools.sources import normalize
-from tools.store import RunStore
-from training.student_model import load_student
 
 LOOP = [
     "evaluate_student",
@@ -112,9 +112,9 @@ def test_replay_mixes_earlier_cycles_into_training(small_pack, tmp_path, quiet_u
 
 
 def test_crash_then_resume_loses_and_repeats_nothing(small_pack, tmp_path, quiet_ui, monkeypatch):
-    import agents.student
-    import training.offpolicy as offpolicy
-    import training.student_model
+    import failforward.agents.student
+    import failforward.training.offpolicy as offpolicy
+    import failforward.training.student_model
 
     real_train, calls = offpolicy.train_dpo, []
 
@@ -136,7 +136,10 @@ def test_crash_then_resume_loses_and_repeats_nothing(small_pack, tmp_path, quiet
 
     monkeypatch.setattr(offpolicy, "train_dpo", real_train)
     loaded, answered = [], []
-    real_load, real_answer = training.student_model.load_student, agents.student.answer_items
+    real_load, real_answer = (
+        failforward.training.student_model.load_student,
+        failforward.agents.student.answer_items,
+    )
 
     def spy_load(base_dir, checkpoint=None):
         loaded.append(checkpoint)
@@ -146,8 +149,8 @@ def test_crash_then_resume_loses_and_repeats_nothing(small_pack, tmp_path, quiet
         answered.append(len(items))
         return real_answer(model, tokenizer, pack, items, *args, **kwargs)
 
-    monkeypatch.setattr(training.student_model, "load_student", spy_load)
-    monkeypatch.setattr(agents.student, "answer_items", spy_answer)
+    monkeypatch.setattr(failforward.training.student_model, "load_student", spy_load)
+    monkeypatch.setattr(failforward.agents.student, "answer_items", spy_answer)
     resumed = run_loop(RunSettings(runs_dir=str(tmp_path / "runs")), ui=quiet_ui, resume=run_id)
     assert resumed == run_id
     # Cycle 2 trains on from cycle 1's checkpoint, and only the final evaluation asks the
@@ -194,7 +197,7 @@ def test_vllm_evaluation_without_cuda_is_refused_before_a_run_folder_exists(tmp_
 def test_a_fixed_file_pack_without_a_teacher_endpoint_is_refused_before_a_folder(
     tmp_path, quiet_ui
 ):
-    from tools.packs import PACKS_DIR
+    from failforward.tools.packs import PACKS_DIR
 
     example = PACKS_DIR.parent / "examples" / "minimal-pack"
     with pytest.raises(ValueError, match="has no procedural source .* --llm local"):

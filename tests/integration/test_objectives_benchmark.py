@@ -26,7 +26,7 @@ def test_objectives_run_side_by_side_on_the_same_data(small_pack, tmp_path, quie
     assert [line.split(" | ")[0] for line in lines[1:]] == ["0", "1"]
     assert lines[2].split(" | ")[1].endswith("1.00x")  # the first arm against itself
 
-    from tools.store import RunStore
+    from failforward.tools.store import RunStore
 
     questions = [
         [e["question"] for e in RunStore(d / "run.db").examples(cycle=1)] for d in run_dirs

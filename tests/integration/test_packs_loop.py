@@ -4,13 +4,12 @@ cycle with a scripted endpoint): real sources, solvers and verifiers."""
 import shutil
 
 import yaml
-
-from app.runner import run_loop
-from graph.state import RunSettings
-from tools.packs import PACKS_DIR, load_pack
-from tools.sources import normalize
-from tools.sqlcheck import run_readonly
-from tools.store import RunStore
+from failforward.app.runner import run_loop
+from failforward.graph.state import RunSettings
+from failforward.tools.packs import PACKS_DIR, load_pack
+from failforward.tools.sources import normalize
+from failforward.tools.sqlcheck import run_readonly
+from failforward.tools.store import RunStore
 
 
 def _small_pack(tmp_path, name, max_new_tokens, per_call=None):

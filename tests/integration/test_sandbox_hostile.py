@@ -15,8 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from tools.sandbox import SANDBOX_UID, isolation, run_python, self_test
+from failforward.tools.sandbox import SANDBOX_UID, isolation, run_python, self_test
 
 THE_ISSUE_PROGRAM = """
 import sys

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from failforward.tools.store import RunStore
 from langgraph.pregel import Pregel
-
-from tools.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

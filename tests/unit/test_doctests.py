@@ -6,14 +6,14 @@ import importlib
 import pytest
 
 MODULES = [
-    "agents.endpoints",
-    "agents.rephraser",
-    "app.augment_eval",
-    "tools.curves",
-    "tools.assemble",
-    "tools.corpus",
-    "tools.sandbox",
-    "tools.seccomp",
+    "failforward.agents.endpoints",
+    "failforward.agents.rephraser",
+    "failforward.app.augment_eval",
+    "failforward.tools.curves",
+    "failforward.tools.assemble",
+    "failforward.tools.corpus",
+    "failforward.tools.sandbox",
+    "failforward.tools.seccomp",
 ]
 
 

@@ -7,6 +7,8 @@
     tools     leaf utilities and the shared record types
 
 Every import counts, at module level or inside a function: a deferred import is still an arrow.
+The folders install as ``failforward.<folder>``; an import of a bare ``tools`` (or any layer's
+name) would find nothing once installed, so it is refused too.
 """
 
 import ast
@@ -30,7 +32,9 @@ def _module(path: Path) -> str:
 
 
 def _imports(path: Path) -> set[str]:
-    """The project modules ``path`` imports (``from tools import plots`` -> ``tools.plots``)."""
+    """The project modules ``path`` imports, without the namespace
+    (``from failforward.tools import plots`` -> ``tools.plots``); a bare ``tools.plots`` comes
+    back as ``bare:tools.plots``."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -39,14 +43,22 @@ def _imports(path: Path) -> set[str]:
             names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
         else:
             continue
-        found |= {name for name in names if name.split(".")[0] in LAYERS}
+        for name in names:
+            head, _, rest = name.partition(".")
+            if head == "failforward" and rest.split(".")[0] in LAYERS:
+                found.add(rest)
+            elif head in LAYERS:
+                found.add(f"bare:{name}")
     return found
 
 
 def _graph() -> dict[str, set[str]]:
     files = [p for layer in LAYERS for p in sorted((ROOT / layer).glob("*.py"))]
     modules = {_module(p): p for p in files}
-    return {name: {m for m in _imports(path) if m in modules} for name, path in modules.items()}
+    return {
+        name: {m for m in _imports(path) if m in modules or m.startswith("bare:")}
+        for name, path in modules.items()
+    }
 
 
 def test_every_import_points_down_the_layers():
@@ -59,8 +71,14 @@ def test_every_import_points_down_the_layers():
     assert not upward
 
 
+def test_every_import_names_the_namespace():
+    files = [p for layer in ["tests", "benchmarks", *LAYERS] for p in (ROOT / layer).rglob("*.py")]
+    bare = [f"{p.relative_to(ROOT)}: {m[5:]}" for p in files for m in _imports(p) if "bare:" in m]
+    assert not bare
+
+
 def test_no_import_cycles():
-    graph = _graph()
+    graph = {m: {t for t in ts if not t.startswith("bare:")} for m, ts in _graph().items()}
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     cycles = []
 
@@ -82,9 +100,10 @@ def test_no_import_cycles():
 @pytest.mark.parametrize(
     ("source", "arrow"),
     [
-        ("from graph.loop import build_graph\n", "graph.loop"),
-        ("def f():\n    from app import runner\n", "app.runner"),
-        ("import agents.critic as c\n", "agents.critic"),
+        ("from failforward.graph.loop import build_graph\n", "graph.loop"),
+        ("def f():\n    from failforward.app import runner\n", "app.runner"),
+        ("import failforward.agents.critic as c\n", "agents.critic"),
+        ("from tools.store import RunStore\n", "bare:tools.store"),
     ],
 )
 def test_the_check_sees_module_level_deferred_and_aliased_imports(tmp_path, source, arrow):

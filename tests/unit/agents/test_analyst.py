@@ -2,8 +2,7 @@ import random
 
 import numpy as np
 import pytest
-
-from agents.analyst import (
+from failforward.agents.analyst import (
     cluster_failures,
     ctfidf_keywords,
     failure_features,
@@ -13,12 +12,13 @@ from agents.analyst import (
     parse_cluster_name,
     track_clusters,
 )
-from agents.endpoints import ChatClient, EndpointConfig
+from failforward.agents.endpoints import ChatClient, EndpointConfig
+from failforward.tools.faiss_index import Clustering
+from failforward.tools.packs import load_pack
+from failforward.tools.records import Failure, FailureCluster, Item
+from failforward.tools.store import RunStore
+
 from tests.fakes import FakeSend
-from tools.faiss_index import Clustering
-from tools.packs import load_pack
-from tools.records import Failure, FailureCluster, Item
-from tools.store import RunStore
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +65,8 @@ def test_failure_features_use_the_packs_list(pack):
 
 def test_planted_failure_modes_are_recovered(pack):
     """Carry, sign and format errors on real chain sums, embedded with the real MiniLM."""
+    from failforward.tools.embeddings import embed
     from sklearn.metrics import adjusted_rand_score
-
-    from tools.embeddings import embed
 
     rng = random.Random(0)
     failures, truth = [], []

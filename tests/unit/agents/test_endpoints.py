@@ -1,15 +1,15 @@
 import pytest
-
-from agents.endpoints import (
+from failforward.agents.endpoints import (
     CallFailed,
     ChatClient,
     EndpointConfig,
     endpoints_from_file,
     endpoints_from_flag,
 )
+from failforward.tools.store import RunStore
+
 from tests.fake_endpoint import FakeEndpoint
 from tests.fakes import FakeSend
-from tools.store import RunStore
 
 
 def test_none_means_no_roles():

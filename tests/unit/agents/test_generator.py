@@ -1,17 +1,17 @@
 import pytest
-
-from agents.endpoints import ChatClient, EndpointConfig
-from agents.generator import (
+from failforward.agents.endpoints import ChatClient, EndpointConfig
+from failforward.agents.generator import (
     generate_llm,
     generate_procedural,
     parse_candidates,
     request_count,
     teacher_mode,
 )
+from failforward.tools.packs import load_pack
+from failforward.tools.records import GenerationPlan, PlanTarget
+from failforward.tools.store import RunStore
+
 from tests.fakes import FakeSend
-from tools.packs import load_pack
-from tools.records import GenerationPlan, PlanTarget
-from tools.store import RunStore
 
 REPLY = (
     'Here you go: [{"question": "What is 3 + 4 =", "solution": "3+4", "answer": 7}, '
@@ -104,7 +104,7 @@ def test_llm_teacher_cannot_exceed_the_budget(pack, tmp_path):
 
 
 def test_the_same_prompt_in_a_new_cycle_is_a_new_call(pack, tmp_path):
-    from agents.planner import plan_uniform
+    from failforward.agents.planner import plan_uniform
 
     config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="fake")
     fake = FakeSend(responses=[REPLY] * 10)

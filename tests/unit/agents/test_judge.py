@@ -4,15 +4,15 @@ import json
 import re
 
 import pytest
+from failforward.agents.critic import CriticLLM, Screen, critique
+from failforward.agents.endpoints import CallFailed, ChatClient, EndpointConfig
+from failforward.agents.judge import JudgeError, parse_judge, repair_prompt
+from failforward.tools.packs import load_pack
+from failforward.tools.records import Candidate, Lineage
+from failforward.tools.store import RunStore
+from failforward.tools.verifiers import arithmetic_expression, extract_answer, numeric
 
-from agents.critic import CriticLLM, Screen, critique
-from agents.endpoints import CallFailed, ChatClient, EndpointConfig
-from agents.judge import JudgeError, parse_judge, repair_prompt
 from tests.fakes import FakeSend
-from tools.packs import load_pack
-from tools.records import Candidate, Lineage
-from tools.store import RunStore
-from tools.verifiers import arithmetic_expression, extract_answer, numeric
 
 RUBRIC = {"correct": "right", "clear": "unambiguous", "on_task": "on task"}
 GOOD = '{"scores": {"correct": 5, "clear": 4, "on_task": 5}, "pass": true, "issue": "none"}'

@@ -1,6 +1,5 @@
 import pytest
-
-from agents.planner import (
+from failforward.agents.planner import (
     PlanRule,
     allocate,
     cell_overrides,
@@ -11,8 +10,8 @@ from agents.planner import (
     source_overrides,
     stepping_stone_cell,
 )
-from tools.packs import load_pack
-from tools.records import FailureCluster, Item, KnobCell
+from failforward.tools.packs import load_pack
+from failforward.tools.records import FailureCluster, Item, KnobCell
 
 
 @pytest.fixture(scope="module")

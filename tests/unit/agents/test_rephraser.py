@@ -1,8 +1,7 @@
 """The augmentation critic: form checks, faithfulness by embedding, near duplicates, parsing."""
 
 import pytest
-
-from agents.rephraser import (
+from failforward.agents.rephraser import (
     Rewrite,
     check_rewrites,
     clean,
@@ -10,9 +9,9 @@ from agents.rephraser import (
     parse_judgement,
     parse_rationales,
 )
-from tools.augment_pack import StyleSpec, load_augment_pack
-from tools.embeddings import embed
-from tools.packs import PackError
+from failforward.tools.augment_pack import StyleSpec, load_augment_pack
+from failforward.tools.embeddings import embed
+from failforward.tools.packs import PackError
 
 CHUNK = (
     "The bisect module keeps a list in sorted order without sorting it after each insertion. "

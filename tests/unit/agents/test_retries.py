@@ -5,8 +5,7 @@ import random
 import time
 
 import pytest
-
-from agents.endpoints import (
+from failforward.agents.endpoints import (
     CallFailed,
     ChatClient,
     EndpointConfig,
@@ -14,8 +13,9 @@ from agents.endpoints import (
     parse_completion,
     retry_delay,
 )
+from failforward.tools.store import RunStore
+
 from tests.fakes import FakeSend
-from tools.store import RunStore
 
 
 def _config(**extra):
@@ -147,7 +147,7 @@ def test_the_rate_limit_holds_across_concurrent_requests(tmp_path):
 
     async def send(request):
         stamps.append(time.monotonic())
-        from agents.endpoints import Reply
+        from failforward.agents.endpoints import Reply
 
         return Reply("ok")
 

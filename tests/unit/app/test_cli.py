@@ -2,10 +2,9 @@ import subprocess
 import sys
 from dataclasses import fields
 
+from failforward.app.cli import app
+from failforward.graph.state import RunSettings
 from typer.testing import CliRunner
-
-from app.cli import app
-from graph.state import RunSettings
 
 
 def test_help_does_not_import_torch():

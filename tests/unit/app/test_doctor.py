@@ -4,11 +4,10 @@ import sqlite3
 
 import pytest
 import torch
+from failforward.app.doctor import check_run
+from failforward.tools.records import Candidate, Item, Lineage, Verdict
+from failforward.tools.store import RunStore
 from safetensors.torch import save_file
-
-from app.doctor import check_run
-from tools.records import Candidate, Item, Lineage, Verdict
-from tools.store import RunStore
 
 
 def _candidate(i: int) -> Candidate:

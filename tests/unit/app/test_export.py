@@ -3,10 +3,9 @@
 import json
 
 import pytest
-
-from app.export import export_run
-from tools.records import Candidate, Lineage, Verdict
-from tools.store import RunStore
+from failforward.app.export import export_run
+from failforward.tools.records import Candidate, Lineage, Verdict
+from failforward.tools.store import RunStore
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 import pytest
-
-from graph.loop import decide_stop, route_after_evaluate, wilson_interval
-from graph.state import RunSettings
+from failforward.graph.loop import decide_stop, route_after_evaluate, wilson_interval
+from failforward.graph.state import RunSettings
 
 
 def _history(*accs):

@@ -5,9 +5,16 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from tools.assemble import Row, assemble, mix, sentence_count, stitch, stretch, token_shares
-from tools.corpus import Document, chunk, load_corpus, split_sentences, stdlib_docs
+from failforward.tools.assemble import (
+    Row,
+    assemble,
+    mix,
+    sentence_count,
+    stitch,
+    stretch,
+    token_shares,
+)
+from failforward.tools.corpus import Document, chunk, load_corpus, split_sentences, stdlib_docs
 
 
 def test_the_default_corpus_is_the_standard_librarys_own_documentation():

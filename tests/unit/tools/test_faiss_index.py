@@ -1,6 +1,5 @@
 import numpy as np
-
-from tools.faiss_index import OUTLIER, cluster, kmeans_fit, match_centroids, silhouette
+from failforward.tools.faiss_index import OUTLIER, cluster, kmeans_fit, match_centroids, silhouette
 
 
 def kmeans(vectors, k, seed=0):

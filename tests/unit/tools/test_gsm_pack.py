@@ -1,11 +1,11 @@
 """The gsm pack: worked solutions from reasoning-gym, what the student learns to write, and how
 the critic treats prose solutions and programs."""
 
-from agents.critic import verify
-from tools.packs import load_pack, prose
-from tools.records import Candidate, Lineage
-from tools.verifiers import extract_answer, make_solver, make_verifier
-from training.offpolicy import preference_pairs, sft_rows
+from failforward.agents.critic import verify
+from failforward.tools.packs import load_pack, prose
+from failforward.tools.records import Candidate, Lineage
+from failforward.tools.verifiers import extract_answer, make_solver, make_verifier
+from failforward.training.offpolicy import preference_pairs, sft_rows
 
 
 def test_gsm_items_carry_their_worked_solution_and_the_student_learns_it():

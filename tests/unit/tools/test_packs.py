@@ -2,8 +2,7 @@ import shutil
 
 import pytest
 import yaml
-
-from tools.packs import PACKS_DIR, PackError, load_pack
+from failforward.tools.packs import PACKS_DIR, PackError, load_pack
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@
 import os
 
 import pytest
-
-from tools.sandbox import run_python
+from failforward.tools.sandbox import run_python
 
 
 def test_answer_variable_and_printed_line():
@@ -55,10 +54,10 @@ def test_no_project_packages_inside():
 
 
 def test_without_bubblewrap_programs_are_refused_never_run_bare(monkeypatch):
-    from app.runner import check_sandbox
-    from tools.packs import load_pack
-    from tools.sandbox import SandboxUnavailable, isolation
-    from tools.verifiers import make_solver
+    from failforward.app.runner import check_sandbox
+    from failforward.tools.packs import load_pack
+    from failforward.tools.sandbox import SandboxUnavailable, isolation
+    from failforward.tools.verifiers import make_solver
 
     isolation.cache_clear()
     monkeypatch.setenv("PATH", "/nonexistent")

@@ -1,13 +1,12 @@
 """Near-duplicate and contamination screens with the real packaged MiniLM."""
 
 import pytest
-
-from agents.critic import Screen, critique
-from tools.embeddings import embed
-from tools.packs import load_pack
-from tools.records import Candidate, Item, Lineage
-from tools.similarity import NearIndex, answer_key, number_signature, word_ngrams
-from tools.verifiers import arithmetic_expression, numeric
+from failforward.agents.critic import Screen, critique
+from failforward.tools.embeddings import embed
+from failforward.tools.packs import load_pack
+from failforward.tools.records import Candidate, Item, Lineage
+from failforward.tools.similarity import NearIndex, answer_key, number_signature, word_ngrams
+from failforward.tools.verifiers import arithmetic_expression, numeric
 
 TEST_ITEM = "State the final answer to the following arithmetic problem: 23 - 60 + 7 ="
 REWORDINGS = [

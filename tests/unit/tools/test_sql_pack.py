@@ -7,10 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from tools.packs import PACKS_DIR, PackError, load_pack
-from tools.sources import TemplateSource
-from tools.sqlcheck import run_readonly
+from failforward.tools.packs import PACKS_DIR, PackError, load_pack
+from failforward.tools.sources import TemplateSource
+from failforward.tools.sqlcheck import run_readonly
 
 SQL = PACKS_DIR / "sql"
 
@@ -120,7 +119,7 @@ def test_a_templates_source_without_its_database_is_named(tmp_path):
 
 
 def test_the_answer_pattern_reads_queries_not_prose():
-    from tools.verifiers import extract_answer
+    from failforward.tools.verifiers import extract_answer
 
     answer = load_pack("sql").spec.answer
 

@@ -5,11 +5,10 @@ import random
 
 import pytest
 import torch
-
-from agents.student import generate
-from tools.records import Item, StudentAttempt
-from training.config import TrainConfig
-from training.offpolicy import (
+from failforward.agents.student import generate
+from failforward.tools.records import Item, StudentAttempt
+from failforward.training.config import TrainConfig
+from failforward.training.offpolicy import (
     dpo_rows,
     fit_max_length,
     preference_pairs,
@@ -19,7 +18,7 @@ from training.offpolicy import (
     train_grpo,
     train_sft,
 )
-from training.student_model import load_student
+from failforward.training.student_model import load_student
 
 
 def _messages(question):
@@ -220,7 +219,7 @@ def test_grpo_updates_from_a_verifier_style_reward(tiny_student_dir, tmp_path):
 
 
 def _lora(model):
-    from training.offpolicy import prepare_student
+    from failforward.training.offpolicy import prepare_student
 
     return prepare_student(model, TrainConfig())
 

@@ -1,7 +1,6 @@
 import pytest
-
-from training.config import TrainConfig
-from training.replay import replay_sample
+from failforward.training.config import TrainConfig
+from failforward.training.replay import replay_sample
 
 BUFFER = [{"id": i} for i in range(100)]
 
