@@ -41,8 +41,6 @@ Verifier = Callable[[str, Item], Check]
 # (question, solution, claimed answer) -> reference answer; None when it cannot say
 Solver = Callable[[str, str, str], str | None]
 
-VERIFIER_NAMES = ("reasoning_gym", "numeric", "exact", "sql")
-SOLVER_NAMES = ("arithmetic_expression", "python_program", "sql_query")
 MAX_NUMBER_CHARS = 64  # longer "numbers" are not answers; parsing them could take unbounded work
 MAX_EXPONENT = 400
 
@@ -142,19 +140,34 @@ def make_verifier(
     name: str, source=None, options: dict[str, Any] | None = None, base: Path | None = None
 ) -> Verifier:
     """The verifier called ``name``. ``options`` come from the pack (paths relative to ``base``)."""
-    options = options or {}
-    if name == "reasoning_gym":
-        if source is None or not hasattr(source, "score"):
-            raise ValueError("verifier 'reasoning_gym' needs a reasoning-gym eval source")
-        return reasoning_gym_verifier(source)
-    if name == "numeric":
-        tolerances = {k: float(options[k]) for k in ("rel_tol", "abs_tol") if k in options}
-        return lambda answer, item: numeric(answer, item, **tolerances)
-    if name == "exact":
-        return exact
-    if name == "sql":
-        return sql_verifier(*_sql_options("verifier 'sql'", options, base))
-    raise ValueError(f"unknown verifier {name!r}; choose one of {', '.join(VERIFIER_NAMES)}")
+    if name not in VERIFIERS:
+        raise ValueError(f"unknown verifier {name!r}; choose one of {', '.join(VERIFIER_NAMES)}")
+    return VERIFIERS[name](source, options or {}, base)
+
+
+def _reasoning_gym(source, options: dict[str, Any], base: Path | None) -> Verifier:
+    if source is None or not hasattr(source, "score"):
+        raise ValueError("verifier 'reasoning_gym' needs a reasoning-gym eval source")
+    return reasoning_gym_verifier(source)
+
+
+def _numeric(source, options: dict[str, Any], base: Path | None) -> Verifier:
+    tolerances = {k: float(options[k]) for k in ("rel_tol", "abs_tol") if k in options}
+    return lambda answer, item: numeric(answer, item, **tolerances)
+
+
+def _sql(source, options: dict[str, Any], base: Path | None) -> Verifier:
+    return sql_verifier(*_sql_options("verifier 'sql'", options, base))
+
+
+# A pack's ``verifier`` names one of these: (eval source, verifier_options, pack folder) -> Verifier
+VERIFIERS: dict[str, Callable[[Any, dict[str, Any], Path | None], Verifier]] = {
+    "reasoning_gym": _reasoning_gym,
+    "numeric": _numeric,
+    "exact": lambda source, options, base: exact,
+    "sql": _sql,
+}
+VERIFIER_NAMES = tuple(VERIFIERS)
 
 
 _OPS = {
@@ -253,19 +266,29 @@ def make_solver(
 ) -> Solver | None:
     """The solver called ``name``; ``options`` are the pack's ``verifier_options`` (paths
     relative to ``base``), which the SQL solver shares with the SQL verifier."""
-    options = options or {}
     if name is None:
         return None
-    if name == "arithmetic_expression":
-        return arithmetic_expression
-    if name == "python_program":
-        from failforward.tools.sandbox import isolation
+    if name not in SOLVERS:
+        raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(SOLVER_NAMES)}")
+    return SOLVERS[name](options or {}, base)
 
-        isolation()  # no OS isolation here: the pack is refused, its programs never run bare
-        return python_program
-    if name == "sql_query":
-        return sql_query(*_sql_options("solver 'sql_query'", options, base))
-    raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(SOLVER_NAMES)}")
+
+def _sandboxed_program(options: dict[str, Any], base: Path | None) -> Solver:
+    from failforward.tools.sandbox import isolation
+
+    isolation()  # no OS isolation here: the pack is refused, its programs never run bare
+    return python_program
+
+
+# A pack's ``critic.solver`` names one of these: (verifier_options, pack folder) -> Solver
+SOLVERS: dict[str, Callable[[dict[str, Any], Path | None], Solver]] = {
+    "arithmetic_expression": lambda options, base: arithmetic_expression,
+    "python_program": _sandboxed_program,
+    "sql_query": lambda options, base: sql_query(
+        *_sql_options("solver 'sql_query'", options, base)
+    ),
+}
+SOLVER_NAMES = tuple(SOLVERS)
 
 
 def _sql_options(who: str, options: dict[str, Any], base: Path | None) -> tuple[Path, float]:
