@@ -1,12 +1,22 @@
-"""Starting and resuming runs: the run folder, the role clients, the checkpointed graph."""
+"""Starting and resuming runs: the run folder, the role clients, the checkpointed graph.
+
+A run session is the same for every command that drives a graph (``run``, each run of
+``compare``, ``augment``): check what can be checked before a folder exists, open or create the
+folder's store, open the graph with the folder's SQLite checkpointer (:func:`open_session`), stop
+there if a resumed run had already finished, connect the role endpoints (:func:`connect_roles`),
+then drive the graph to its end from where it stopped (:meth:`Session.run`), Ctrl-C becoming
+:class:`RunInterrupted`, which names the run to resume.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from failforward.agents.endpoints import check_endpoints
 from failforward.graph.state import LoopState, RunContext, RunSettings
@@ -44,17 +54,58 @@ def new_run_id(settings: RunSettings) -> str:
     return free_folder_name(settings.runs_dir, base)
 
 
+@dataclass
+class Session:
+    """An opened run folder's checkpointed graph: where the run stands, and driving it on."""
+
+    run_id: str
+    graph: Any  # the compiled graph, checkpointed in the folder
+    config: dict
+    snapshot: Any  # the checkpointed state when the session opened
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.snapshot.values) and not self.snapshot.next
+
+    def run(self, start: dict, context) -> None:
+        """Drive the graph to its end from where it stopped (``start`` for a new run)."""
+        try:
+            self.graph.invoke(None if self.snapshot.values else start, self.config, context=context)
+        except KeyboardInterrupt as stop:
+            raise RunInterrupted(self.run_id) from stop
+
+
+def open_session(
+    stack: ExitStack,
+    build: Callable[[], Any],
+    run_dir: Path,
+    run_id: str,
+    recursion_limit: int | None = None,
+) -> Session:
+    """The graph ``build()`` makes, compiled with ``run_dir/checkpoints.db`` (closed with
+    ``stack``), and the run's checkpointed state."""
+    graph = build().compile(checkpointer=_checkpointer(stack, run_dir))
+    config: dict[str, Any] = {"configurable": {"thread_id": run_id}}
+    if recursion_limit is not None:
+        config["recursion_limit"] = recursion_limit
+    return Session(run_id, graph, config, graph.get_state(config))
+
+
+def _checkpointer(stack: ExitStack, run_dir: Path):
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    connection = sqlite3.connect(Path(run_dir) / "checkpoints.db", check_same_thread=False)
+    stack.callback(connection.close)
+    return SqliteSaver(connection)
+
+
 @contextmanager
 def checkpointed_graph(run_dir: Path) -> Iterator:
     """The compiled loop with the run's SQLite checkpointer (closed on exit)."""
     from failforward.graph.loop import build_graph
-    from langgraph.checkpoint.sqlite import SqliteSaver
 
-    connection = sqlite3.connect(Path(run_dir) / "checkpoints.db", check_same_thread=False)
-    try:
-        yield build_graph().compile(checkpointer=SqliteSaver(connection))
-    finally:
-        connection.close()
+    with ExitStack() as stack:
+        yield build_graph().compile(checkpointer=_checkpointer(stack, run_dir))
 
 
 def run_loop(
@@ -71,11 +122,79 @@ def run_loop(
     and the pack folder it started with, from its own store, and refuses a pack that changed.
     """
     from failforward.app.progress import LoopUI
-    from failforward.tools.packs import load_pack
+    from failforward.graph.loop import build_graph
     from failforward.tools.store import RunStore
 
     settings = settings or RunSettings()
     ui = ui or LoopUI()
+    check_engine(settings)
+    if resume:
+        run_id, run_dir = resume, Path(settings.runs_dir) / resume
+        if not (run_dir / "run.db").is_file():
+            raise FileNotFoundError(f"--resume {resume}: no run folder {run_dir} with a run.db")
+    else:
+        pack = _checked_new_run(settings)  # bad input fails here, before a run folder exists
+        run_id = run_id or new_run_id(settings)
+        run_dir = Path(settings.runs_dir) / run_id
+    with ExitStack() as stack:
+        store = RunStore(run_dir / "run.db")
+        stack.callback(store.close)
+        if resume:
+            settings, pack = _resumed_run(store, run_id, settings.runs_dir)
+        else:
+            record_new_run(store, settings, pack)
+        session = open_session(stack, build_graph, run_dir, run_id, 12 + 6 * settings.cycles)
+        if resume and session.finished:
+            ui.log(f"run {run_id} already finished ({session.snapshot.values.get('stop_reason')})")
+            return run_id
+        clients = connect_roles(settings, store, stack, ui)
+        context = RunContext(run_id, run_dir, settings, pack, store, clients, ui)
+        ui.log(
+            f"run {run_id}: pack {pack.name}, student {settings.student}, llm {settings.llm}, "
+            f"{settings.cycles} cycles x {settings.budget} examples -> {run_dir}"
+        )
+        session.run(dict(INITIAL_STATE), context)
+    return run_id
+
+
+def _checked_new_run(settings: RunSettings):
+    """The pack of a run about to start, once everything checkable before its folder is fine."""
+    from failforward.tools.packs import load_pack
+
+    pack = load_pack(settings.pack)
+    check_teacher(pack, settings)
+    check_sandbox(pack)
+    check_endpoints(remote_endpoints(settings))  # an endpoint that cannot work fails here too
+    check_student(settings.student)
+    check_runs_dir(settings.runs_dir)
+    return pack
+
+
+def _resumed_run(store, run_id: str, runs_dir: str) -> tuple[RunSettings, Any]:
+    """A stopped run's own settings and pack, refused if the pack changed since it started."""
+    from failforward.tools.packs import load_pack
+
+    settings = RunSettings.from_dict({**store.get_meta("settings"), "runs_dir": runs_dir})
+    check_endpoints(remote_endpoints(settings))
+    pack = load_pack(store.get_meta("pack_dir"))
+    if pack.fingerprint() != store.get_meta("pack_fingerprint"):
+        raise ValueError(
+            f"--resume {run_id}: the pack in {pack.directory} changed since the run "
+            "started; restore it or start a new run"
+        )
+    check_sandbox(pack)
+    return settings, pack
+
+
+def connect_roles(settings: RunSettings, store, stack: ExitStack, ui) -> dict:
+    """The role clients (:func:`role_clients`), their public settings recorded in the store."""
+    clients = role_clients(settings, store, stack, ui)
+    store.set_meta("endpoints", {role: c.config.public() for role, c in clients.items()})
+    return clients
+
+
+def check_engine(settings: RunSettings) -> None:
+    """``--eval-engine vllm`` only where vLLM can run."""
     if settings.eval_engine == "vllm":
         from failforward.agents.student import vllm_usable
 
@@ -83,64 +202,6 @@ def run_loop(
             raise ValueError(
                 "--eval-engine vllm needs CUDA and the gpu extra: pip install '.[gpu]'"
             )
-    if resume:
-        run_id, run_dir = resume, Path(settings.runs_dir) / resume
-        if not (run_dir / "run.db").is_file():
-            raise FileNotFoundError(f"--resume {resume}: no run folder {run_dir} with a run.db")
-    else:
-        pack = load_pack(settings.pack)  # a bad pack fails here, before a run folder exists
-        check_teacher(pack, settings)
-        check_sandbox(pack)
-        check_endpoints(remote_endpoints(settings))  # and so does an endpoint that cannot work
-        check_student(settings.student)
-        check_runs_dir(settings.runs_dir)
-        run_id = run_id or new_run_id(settings)
-        run_dir = Path(settings.runs_dir) / run_id
-    with ExitStack() as stack:
-        store = RunStore(run_dir / "run.db")
-        stack.callback(store.close)
-        if resume:
-            stored = store.get_meta("settings")
-            settings = RunSettings.from_dict({**stored, "runs_dir": settings.runs_dir})
-            check_endpoints(remote_endpoints(settings))
-            pack = load_pack(store.get_meta("pack_dir"))
-            if pack.fingerprint() != store.get_meta("pack_fingerprint"):
-                raise ValueError(
-                    f"--resume {run_id}: the pack in {pack.directory} changed since the run "
-                    "started; restore it or start a new run"
-                )
-            check_sandbox(pack)
-        else:
-            record_new_run(store, settings, pack)
-        app = stack.enter_context(checkpointed_graph(run_dir))
-        config = {
-            "configurable": {"thread_id": run_id},
-            "recursion_limit": 12 + 6 * settings.cycles,
-        }
-        snapshot = app.get_state(config)
-        if resume and snapshot.values and not snapshot.next:
-            ui.log(f"run {run_id} already finished ({snapshot.values.get('stop_reason')})")
-            return run_id
-        clients = role_clients(settings, store, stack, ui)
-        store.set_meta("endpoints", {role: c.config.public() for role, c in clients.items()})
-        context = RunContext(
-            run_id=run_id,
-            run_dir=run_dir,
-            settings=settings,
-            pack=pack,
-            store=store,
-            clients=clients,
-            ui=ui,
-        )
-        ui.log(
-            f"run {run_id}: pack {pack.name}, student {settings.student}, llm {settings.llm}, "
-            f"{settings.cycles} cycles x {settings.budget} examples -> {run_dir}"
-        )
-        try:
-            app.invoke(None if snapshot.values else dict(INITIAL_STATE), config, context=context)
-        except KeyboardInterrupt as stop:
-            raise RunInterrupted(run_id) from stop
-    return run_id
 
 
 def check_teacher(pack, settings: RunSettings) -> None:
