@@ -127,13 +127,12 @@ def run_loop(
 
     settings = settings or RunSettings()
     ui = ui or LoopUI()
-    check_engine(settings)
     if resume:
         run_id, run_dir = resume, Path(settings.runs_dir) / resume
         if not (run_dir / "run.db").is_file():
             raise FileNotFoundError(f"--resume {resume}: no run folder {run_dir} with a run.db")
     else:
-        pack = _checked_new_run(settings)  # bad input fails here, before a run folder exists
+        pack = check_new_run(settings)  # bad input fails here, before a run folder exists
         run_id = run_id or new_run_id(settings)
         run_dir = Path(settings.runs_dir) / run_id
     with ExitStack() as stack:
@@ -157,10 +156,12 @@ def run_loop(
     return run_id
 
 
-def _checked_new_run(settings: RunSettings):
-    """The pack of a run about to start, once everything checkable before its folder is fine."""
+def check_new_run(settings: RunSettings):
+    """The pack of a run about to start, once everything checkable before its folder is fine
+    (``run``, ``compare`` and Studio's first node share these checks)."""
     from failforward.tools.packs import load_pack
 
+    check_engine(settings)
     pack = load_pack(settings.pack)
     check_teacher(pack, settings)
     check_sandbox(pack)

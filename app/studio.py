@@ -34,8 +34,7 @@ _RESOURCES = ExitStack()  # endpoint clients (and a local server) live as long a
 
 def start_run(state: StudioState) -> dict:
     """Validate the input's settings, make the run folder and record the run."""
-    from failforward.app.runner import INITIAL_STATE, check_teacher, new_run_id, record_new_run
-    from failforward.tools.packs import load_pack
+    from failforward.app.runner import INITIAL_STATE, check_new_run, new_run_id, record_new_run
     from failforward.tools.store import RunStore
 
     options = dict(state.get("settings") or {})
@@ -43,8 +42,7 @@ def start_run(state: StudioState) -> dict:
     if unknown:
         raise ValueError(f"settings: unknown option(s) {unknown}; see failforward run --help")
     settings = RunSettings(**options)
-    pack = load_pack(settings.pack)  # a bad pack fails before a run folder exists
-    check_teacher(pack, settings)
+    pack = check_new_run(settings)  # the checks of `failforward run`, before a folder exists
     run_id = new_run_id(settings)
     run_dir = Path(settings.runs_dir).resolve() / run_id
     store = RunStore(run_dir / "run.db")
@@ -57,7 +55,7 @@ def run_context(run_dir: str) -> RunContext:
     """The run's context, made once per process from its folder (as a resume makes it)."""
     if run_dir not in _CONTEXTS:
         from failforward.app.progress import LoopUI
-        from failforward.app.runner import role_clients
+        from failforward.app.runner import connect_roles
         from failforward.tools.packs import load_pack
         from failforward.tools.store import RunStore
 
@@ -71,7 +69,7 @@ def run_context(run_dir: str) -> RunContext:
             settings=settings,
             pack=load_pack(store.get_meta("pack_dir")),
             store=store,
-            clients=role_clients(settings, store, _RESOURCES, ui),
+            clients=connect_roles(settings, store, _RESOURCES, ui),
             ui=ui,
         )
     return _CONTEXTS[run_dir]
