@@ -15,13 +15,14 @@ from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
+from pydantic import BaseModel, Field, ValidationError
+
 from failforward.agents.replies import json_object
 from failforward.tools.embeddings import Embedder
 from failforward.tools.faiss_index import Clustering
 from failforward.tools.features import describe
 from failforward.tools.packs import Pack, first_error
 from failforward.tools.records import Failure, FailureCluster, Item, KnobCell
-from pydantic import BaseModel, Field, ValidationError
 
 Clusterer = Callable[[np.ndarray, int], Clustering]  # (vectors, seed) -> Clustering
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from failforward.agents.judge import judge_candidates, judge_verdict, refine_candidates
 from failforward.tools.embeddings import Embedder
 from failforward.tools.packs import CriticSpec, Pack

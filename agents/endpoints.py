@@ -483,8 +483,9 @@ def endpoints_from_file(path: Path) -> dict[str, EndpointConfig]:
         analyst: {base_url: http://127.0.0.1:8000/v1, model: small}
     """
     import yaml
-    from failforward.tools.packs import first_error
     from pydantic import ValidationError
+
+    from failforward.tools.packs import first_error
 
     path = Path(path)
     try:

@@ -7,11 +7,13 @@ Either way they are only candidates: the critic decides what the student learns 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import zlib
 
+from pydantic import ValidationError
+
+from failforward.agents.replies import json_value
 from failforward.tools.packs import Pack
 from failforward.tools.records import (
     Candidate,
@@ -20,7 +22,6 @@ from failforward.tools.records import (
     PlanTarget,
     TeacherCandidate,
 )
-from pydantic import ValidationError
 
 
 def teacher_mode(pack: Pack, has_endpoint: bool) -> str:
@@ -117,15 +118,11 @@ def parse_candidates(text: str) -> list[TeacherCandidate]:
         >>> parse_candidates('[{"question": "2 + 2 =", "answer": 4}]')[0].answer
         '4'
     """
-    match = re.search(r"\[.*\]", text, re.DOTALL)
-    blobs = []
-    if match:
-        try:
-            value = json.loads(match.group(0))
-            blobs = value if isinstance(value, list) else []
-        except json.JSONDecodeError:
-            blobs = []
-    if not blobs:
+    try:
+        blobs = json_value(text, list)
+    except ValueError:
+        blobs = []
+    if not blobs:  # salvage the flat objects of a broken list, one by one
         blobs = [_loads(m) for m in re.findall(r"\{[^{}]*\}", text)]
     out = []
     for blob in blobs:
@@ -141,8 +138,8 @@ def parse_candidates(text: str) -> list[TeacherCandidate]:
     return out
 
 
-def _loads(text: str):
+def _loads(text: str) -> dict | None:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return json_value(text, dict)
+    except ValueError:
         return None

@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from failforward.agents.generator import parse_candidates
 from failforward.agents.replies import json_object
 from failforward.tools.packs import Pack, first_error
 from failforward.tools.records import Candidate, Verdict
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_ECHO = 1500  # characters of a bad reply quoted back in a repair prompt
 

@@ -12,10 +12,11 @@ rewrite that fails only on form is rewritten once, conditioned on the chunk and 
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
+
+from failforward.agents.replies import json_value
 from failforward.tools.augment_pack import AugmentPack, StyleSpec
 from failforward.tools.embeddings import Embedder
 from failforward.tools.records import Rewrite
@@ -128,26 +129,20 @@ def _dedupe(accepted: list[Rewrite], vectors: dict[str, np.ndarray], threshold: 
 
 def parse_judgement(reply: str | None) -> bool | None:
     """The judge's ``consistent`` flag from its JSON reply (None when unreadable)."""
-    match = re.search(r"\{.*\}", reply or "", re.DOTALL)
-    if not match:
-        return None
     try:
-        value = json.loads(match.group(0)).get("consistent")
-    except (ValueError, AttributeError):
+        value = json_value(reply or "", dict).get("consistent")
+    except ValueError:
         return None
     return value if isinstance(value, bool) else None
 
 
 def parse_rationales(reply: str | None, count: int) -> list[str] | None:
     """A JSON list of ``count`` strings from the teacher's reply (None when it is not one)."""
-    match = re.search(r"\[.*\]", reply or "", re.DOTALL)
-    if not match:
-        return None
     try:
-        items = json.loads(match.group(0))
+        items = json_value(reply or "", list)
     except ValueError:
         return None
-    if not isinstance(items, list) or len(items) != count:
+    if len(items) != count:
         return None
     if not all(isinstance(i, str) for i in items):
         return None

@@ -4,26 +4,39 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
+
+_SPANS = {dict: (r"\{.*\}", "an object"), list: (r"\[.*\]", "a list")}
 
 
-def json_object(text: str) -> dict:
-    """The JSON object from the first ``{`` to the last ``}`` of ``text``.
+def json_value(text: str, kind: type[dict] | type[list] = dict) -> Any:
+    """The JSON object (``kind=dict``: from the first ``{`` to the last ``}`` of ``text``) or list
+    (``kind=list``: from the first ``[`` to the last ``]``) in a reply. Every role reads its
+    JSON through this.
 
     Raises:
-        ValueError: saying what is wrong (no object, invalid JSON, not an object), in words fit
+        ValueError: saying what is wrong (none there, invalid JSON, another kind), in words fit
             to show the model in a repair prompt.
 
     Example:
-        >>> json_object('Sure: {"name": "carry"}')
+        >>> json_value('Sure: {"name": "carry"}')
         {'name': 'carry'}
+        >>> json_value('Here: ["a", "b"] done', list)
+        ['a', 'b']
     """
-    match = re.search(r"\{.*\}", text, re.DOTALL)
+    pattern, name = _SPANS[kind]
+    match = re.search(pattern, text, re.DOTALL)
     if not match:
-        raise ValueError("no JSON object in the reply")
+        raise ValueError(f"no JSON {name.split()[1]} in the reply")
     try:
         value = json.loads(match.group(0))
     except json.JSONDecodeError as err:
         raise ValueError(f"invalid JSON ({err.msg})") from err
-    if not isinstance(value, dict):
-        raise ValueError("the JSON is not an object")
+    if not isinstance(value, kind):
+        raise ValueError(f"the JSON is not {name}")
     return value
+
+
+def json_object(text: str) -> dict:
+    """The JSON object in a reply (:func:`json_value` with ``kind=dict``)."""
+    return json_value(text, dict)

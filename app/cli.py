@@ -6,6 +6,7 @@ import inspect
 from dataclasses import MISSING, fields
 
 import typer
+
 from failforward.graph.state import RunSettings
 
 app = typer.Typer(

@@ -15,9 +15,10 @@ from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
+from langgraph.runtime import Runtime
+
 from failforward.graph.loop import build_graph
 from failforward.graph.state import LoopState, RunContext, RunSettings
-from langgraph.runtime import Runtime
 
 
 # No ``from __future__ import annotations`` here: LangGraph reads this TypedDict's hints at run

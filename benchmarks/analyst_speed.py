@@ -19,6 +19,7 @@ import statistics
 import time
 
 import numpy as np
+
 from failforward.agents.analyst import failure_text
 from failforward.tools.embeddings import _model, embed
 from failforward.tools.faiss_index import cluster, kmeans_fit

@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
 from failforward.agents.rephraser import (
     FORM_REASONS,
     Rewrite,
@@ -42,8 +45,6 @@ from failforward.tools.assemble import (
 )
 from failforward.tools.augment_store import AugmentStore
 from failforward.tools.corpus import DEFAULT_CORPUS, Document, chunk, load_corpus, split_sentences
-from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
 
 OUTPUT_FORMATS = ("jsonl", "parquet")
 

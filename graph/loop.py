@@ -19,14 +19,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from rich.markup import escape
+
 from failforward.agents import analyst, critic, generator, planner
 from failforward.graph.state import LoopState, RunContext, RunSettings
 from failforward.tools.records import Failure, GenerationPlan, Item, Verdict
 from failforward.tools.sources import split_disjoint
 from failforward.tools.verifiers import extract_answer, make_solver, make_verifier
-from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
-from rich.markup import escape
 
 
 def timed(node):
@@ -382,6 +383,7 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     import resource
 
     import torch
+
     from failforward.training.offpolicy import save_checkpoint
 
     ctx, cycle = runtime.context, state["plan"]["cycle"]

@@ -59,8 +59,9 @@ def small_pack(tmp_path) -> Path:
 
 @pytest.fixture
 def quiet_ui():
-    from failforward.app.progress import LoopUI
     from rich.console import Console
+
+    from failforward.app.progress import LoopUI
 
     return LoopUI(Console(quiet=True))
 

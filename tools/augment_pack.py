@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from pydantic import Field, ValidationError, model_validator
+
 from failforward.tools.packs import (
     PACKS_DIR,
     PackError,
@@ -19,7 +21,6 @@ from failforward.tools.packs import (
     first_error,
     load_templates,
 )
-from pydantic import Field, ValidationError, model_validator
 
 TEMPLATE_VARIABLES: dict[str, set[str]] = {
     "rephrase": {"style", "chunk", "title"},

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
+
 from failforward.tools.packs import Pack, PackError, load_pack, pack_roots
 from failforward.tools.records import Failure, FailureCluster, Item, PlanTarget
 from failforward.tools.verifiers import Unverifiable, extract_answer, make_solver, make_verifier

@@ -14,9 +14,10 @@ from typing import Any, Literal
 import jinja2
 import jinja2.meta
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from failforward.tools.features import FEATURE_NAMES
 from failforward.tools.verifiers import SOLVER_NAMES, VERIFIER_NAMES
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 PACKS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 

@@ -14,6 +14,7 @@ import re
 from collections import Counter
 
 import numpy as np
+
 from failforward.tools.verifiers import parse_number
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")

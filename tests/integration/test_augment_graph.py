@@ -6,11 +6,11 @@ import json
 import re
 
 import pytest
+
 from failforward.app.augment import run_augment
 from failforward.graph.augment import AugmentSettings
 from failforward.tools.augment_store import AugmentStore
 from failforward.tools.corpus import split_sentences
-
 from tests.fake_endpoint import FakeEndpoint
 
 UNRELATED = (
@@ -244,6 +244,7 @@ def test_the_llm_judge_rejects_what_it_finds_inconsistent_and_parquet_output(
 
     import pyarrow.parquet as pq
     import yaml
+
     from failforward.tools.augment_pack import PACKS_DIR
 
     pack = tmp_path / "judged"

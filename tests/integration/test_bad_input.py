@@ -5,9 +5,10 @@ import shutil
 
 import pytest
 import yaml
+from typer.testing import CliRunner
+
 from failforward.app.cli import app
 from failforward.tools.packs import PACKS_DIR
-from typer.testing import CliRunner
 
 
 def _pack(tmp_path, change) -> str:

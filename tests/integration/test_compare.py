@@ -4,6 +4,7 @@ a report drawn from the stores, and a comparison that resumes where it stopped."
 import json
 
 import pytest
+
 from failforward.app.compare import run_compare
 from failforward.graph.state import RunSettings
 from failforward.tools.curves import load_compare

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import yaml
+
 from failforward.app.doctor import check_run
 from failforward.tools.store import RunStore
-
 from tests.fake_endpoint import FakeEndpoint
 from tests.scripted import arithmetic_roles, cached_prompts, nodes_done
 

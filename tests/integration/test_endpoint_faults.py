@@ -6,11 +6,11 @@ import re
 import time
 
 import pytest
+
 from failforward.agents.endpoints import ChatClient, EndpointConfig, check_endpoints
 from failforward.app.runner import run_loop
 from failforward.graph.state import RunSettings
 from failforward.tools.store import RunStore
-
 from tests.fake_endpoint import FAULTS, FakeEndpoint
 from tests.scripted import arithmetic_roles
 

@@ -5,6 +5,7 @@ and the parsers must cope with whatever a real server sends back.
 """
 
 import pytest
+
 from failforward.agents.endpoints import ChatClient, LocalServer
 from failforward.agents.generator import generate_llm
 from failforward.app.runner import run_loop
@@ -151,6 +152,7 @@ def test_augment_through_a_real_server(server, tmp_path, quiet_ui):
     import shutil
 
     import yaml
+
     from failforward.app.augment import run_augment
     from failforward.graph.augment import AugmentSettings
     from failforward.tools.augment_store import AugmentStore

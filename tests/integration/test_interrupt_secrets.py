@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import yaml
-from failforward.app.doctor import check_run
 
+from failforward.app.doctor import check_run
 from tests.fake_endpoint import FakeEndpoint
 from tests.scripted import arithmetic_roles, cached_prompts, nodes_done
 

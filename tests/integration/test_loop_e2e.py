@@ -4,12 +4,12 @@ import re
 
 import pytest
 import torch
+
 from failforward.app.runner import run_loop
 from failforward.graph.state import RunSettings
 from failforward.tools.sources import normalize
 from failforward.tools.store import RunStore
 from failforward.training.student_model import load_student
-
 from tests.scripted import load_state
 
 LOOP = [

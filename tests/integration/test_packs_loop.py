@@ -4,6 +4,7 @@ cycle with a scripted endpoint): real sources, solvers and verifiers."""
 import shutil
 
 import yaml
+
 from failforward.app.runner import run_loop
 from failforward.graph.state import RunSettings
 from failforward.tools.packs import PACKS_DIR, load_pack

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from failforward.tools.sandbox import SANDBOX_UID, isolation, run_python, self_test
 
 THE_ISSUE_PROGRAM = """

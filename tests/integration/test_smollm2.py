@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from failforward.agents.student import VLLMStudent, answer_items, student_messages, vllm_usable
 from failforward.tools.packs import load_pack
 from failforward.tools.verifiers import make_verifier

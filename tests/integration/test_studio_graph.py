@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from failforward.tools.store import RunStore
 from langgraph.pregel import Pregel
+
+from failforward.tools.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,6 +2,7 @@ import random
 
 import numpy as np
 import pytest
+
 from failforward.agents.analyst import (
     cluster_failures,
     ctfidf_keywords,
@@ -17,7 +18,6 @@ from failforward.tools.faiss_index import Clustering
 from failforward.tools.packs import load_pack
 from failforward.tools.records import Failure, FailureCluster, Item
 from failforward.tools.store import RunStore
-
 from tests.fakes import FakeSend
 
 
@@ -65,8 +65,9 @@ def test_failure_features_use_the_packs_list(pack):
 
 def test_planted_failure_modes_are_recovered(pack):
     """Carry, sign and format errors on real chain sums, embedded with the real MiniLM."""
-    from failforward.tools.embeddings import embed
     from sklearn.metrics import adjusted_rand_score
+
+    from failforward.tools.embeddings import embed
 
     rng = random.Random(0)
     failures, truth = [], []

@@ -1,4 +1,5 @@
 import pytest
+
 from failforward.agents.endpoints import (
     CallFailed,
     ChatClient,
@@ -7,7 +8,6 @@ from failforward.agents.endpoints import (
     endpoints_from_flag,
 )
 from failforward.tools.store import RunStore
-
 from tests.fake_endpoint import FakeEndpoint
 from tests.fakes import FakeSend
 

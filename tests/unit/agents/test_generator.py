@@ -1,4 +1,5 @@
 import pytest
+
 from failforward.agents.endpoints import ChatClient, EndpointConfig
 from failforward.agents.generator import (
     generate_llm,
@@ -10,7 +11,6 @@ from failforward.agents.generator import (
 from failforward.tools.packs import load_pack
 from failforward.tools.records import GenerationPlan, PlanTarget
 from failforward.tools.store import RunStore
-
 from tests.fakes import FakeSend
 
 REPLY = (

@@ -1,4 +1,5 @@
 import pytest
+
 from failforward.agents.planner import (
     PlanRule,
     allocate,

@@ -1,6 +1,7 @@
 """The augmentation critic: form checks, faithfulness by embedding, near duplicates, parsing."""
 
 import pytest
+
 from failforward.agents.rephraser import (
     Rewrite,
     check_rewrites,

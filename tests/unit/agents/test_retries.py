@@ -5,6 +5,7 @@ import random
 import time
 
 import pytest
+
 from failforward.agents.endpoints import (
     CallFailed,
     ChatClient,
@@ -14,7 +15,6 @@ from failforward.agents.endpoints import (
     retry_delay,
 )
 from failforward.tools.store import RunStore
-
 from tests.fakes import FakeSend
 
 

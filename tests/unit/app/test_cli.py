@@ -2,9 +2,10 @@ import subprocess
 import sys
 from dataclasses import fields
 
+from typer.testing import CliRunner
+
 from failforward.app.cli import app
 from failforward.graph.state import RunSettings
-from typer.testing import CliRunner
 
 
 def test_help_does_not_import_torch():

@@ -4,10 +4,11 @@ import sqlite3
 
 import pytest
 import torch
+from safetensors.torch import save_file
+
 from failforward.app.doctor import check_run
 from failforward.tools.records import Candidate, Item, Lineage, Verdict
 from failforward.tools.store import RunStore
-from safetensors.torch import save_file
 
 
 def _candidate(i: int) -> Candidate:

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from failforward.app.export import export_run
 from failforward.tools.records import Candidate, Lineage, Verdict
 from failforward.tools.store import RunStore

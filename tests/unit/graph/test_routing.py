@@ -1,4 +1,5 @@
 import pytest
+
 from failforward.graph.loop import decide_stop, route_after_evaluate, wilson_interval
 from failforward.graph.state import RunSettings
 

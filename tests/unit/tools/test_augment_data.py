@@ -5,6 +5,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from failforward.tools.assemble import (
     Row,
     assemble,

@@ -1,6 +1,7 @@
 """The data-efficiency arithmetic of ``failforward compare``."""
 
 import pytest
+
 from failforward.tools.curves import (
     Curve,
     efficiency_ratio,

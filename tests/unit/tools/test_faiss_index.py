@@ -1,4 +1,5 @@
 import numpy as np
+
 from failforward.tools.faiss_index import OUTLIER, cluster, kmeans_fit, match_centroids, silhouette
 
 

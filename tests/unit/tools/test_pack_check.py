@@ -4,10 +4,11 @@ import shutil
 
 import pytest
 import yaml
+from typer.testing import CliRunner
+
 from failforward.app.cli import app
 from failforward.tools.pack_check import list_packs, validate_pack
 from failforward.tools.packs import PACKS_DIR, PackError
-from typer.testing import CliRunner
 
 SHIPPED = sorted(p.parent.name for p in PACKS_DIR.glob("*/pack.yaml"))
 

@@ -2,6 +2,7 @@ import shutil
 
 import pytest
 import yaml
+
 from failforward.tools.packs import PACKS_DIR, PackError, load_pack
 
 

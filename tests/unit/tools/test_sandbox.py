@@ -3,6 +3,7 @@
 import os
 
 import pytest
+
 from failforward.tools.sandbox import run_python
 
 

@@ -1,6 +1,7 @@
 """Near-duplicate and contamination screens with the real packaged MiniLM."""
 
 import pytest
+
 from failforward.agents.critic import Screen, critique
 from failforward.tools.embeddings import embed
 from failforward.tools.packs import load_pack

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from failforward.tools.packs import PACKS_DIR, PackError, load_pack
 from failforward.tools.sources import TemplateSource
 from failforward.tools.sqlcheck import run_readonly

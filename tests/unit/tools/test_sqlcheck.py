@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from failforward.tools.records import Item
 from failforward.tools.sqlcheck import run_readonly, same_rows
 from failforward.tools.verifiers import sql_verifier

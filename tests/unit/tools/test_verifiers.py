@@ -1,6 +1,7 @@
 from fractions import Fraction
 
 import pytest
+
 from failforward.tools.records import Item
 from failforward.tools.sources import ReasoningGymSource
 from failforward.tools.verifiers import (

@@ -5,6 +5,7 @@ import random
 
 import pytest
 import torch
+
 from failforward.agents.student import generate
 from failforward.tools.records import Item, StudentAttempt
 from failforward.training.config import TrainConfig

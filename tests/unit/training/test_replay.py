@@ -1,4 +1,5 @@
 import pytest
+
 from failforward.training.config import TrainConfig
 from failforward.training.replay import replay_sample
 
