@@ -75,8 +75,6 @@ def augment_eval(
 ) -> dict:
     """Train and score every arm; write ``augment_eval.json`` and ``augment_eval.md``."""
     from failforward.app.progress import LoopUI
-    from failforward.graph.augment import AugmentSettings
-    from failforward.tools.augment_store import AugmentStore
     from failforward.training.pretrain import loss_on, pretrain
     from failforward.training.student_model import load_student, resolve_student
 
@@ -86,25 +84,11 @@ def augment_eval(
         raise FileNotFoundError(f"{run_dir}: no augment.db (not an augmentation run folder)")
     if tokens < block:
         raise ValueError(f"--tokens {tokens}: less than one block of {block}")
-    store = AugmentStore(run_dir / "augment.db")
-    try:
-        settings = AugmentSettings.from_dict(store.get_meta("settings"))
-        heldout = list(store.chunks("heldout").values())
-        arms = arm_rows(store, settings.real_share, seed)
-    finally:
-        store.close()
-    if not heldout:
-        raise ValueError(f"{run_dir}: the run held out no documents (--heldout 0)")
+    heldout, arms = _inputs(run_dir, seed)
     base = resolve_student(student)
-
     partial = run_dir / "augment_eval.partial.json"
     key = {"student": student, "budget": tokens, "block": block, "lr": lr, "seed": seed}
-    done: dict[str, dict] = {}
-    if partial.is_file():
-        saved = json.loads(partial.read_text())
-        if saved.get("key") == key:
-            done = saved["rows"]
-            ui.log(f"augment-eval: {len(done)} arm(s) already trained, kept from {partial.name}")
+    done = _kept_arms(partial, key, ui)
 
     def train(rows: list[Row], budget: int, label: str) -> dict:
         if label in done:
@@ -156,6 +140,34 @@ def augment_eval(
     (run_dir / "augment_eval.md").write_text(render(results))
     partial.unlink(missing_ok=True)
     return results
+
+
+def _inputs(run_dir: Path, seed: int) -> tuple[list[str], dict[str, list[Row]]]:
+    """An augmentation run's held-out chunks and each arm's training rows."""
+    from failforward.graph.augment import AugmentSettings
+    from failforward.tools.augment_store import AugmentStore
+
+    store = AugmentStore(run_dir / "augment.db")
+    try:
+        settings = AugmentSettings.from_dict(store.get_meta("settings"))
+        heldout = list(store.chunks("heldout").values())
+        arms = arm_rows(store, settings.real_share, seed)
+    finally:
+        store.close()
+    if not heldout:
+        raise ValueError(f"{run_dir}: the run held out no documents (--heldout 0)")
+    return heldout, arms
+
+
+def _kept_arms(partial: Path, key: dict, ui) -> dict[str, dict]:
+    """The arms an interrupted evaluation with the same ``key`` already trained."""
+    if not partial.is_file():
+        return {}
+    saved = json.loads(partial.read_text())
+    if saved.get("key") != key:
+        return {}
+    ui.log(f"augment-eval: {len(saved['rows'])} arm(s) already trained, kept from {partial.name}")
+    return saved["rows"]
 
 
 def render(results: dict) -> str:

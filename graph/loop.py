@@ -147,17 +147,7 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         ctx.store.save_attempts(cycle, split, attempts)
         accuracy[split] = sum(a.correct for a in attempts) / len(attempts)
         if split == "probe":
-            failures = [
-                Failure(
-                    question=a.item.question,
-                    expected=a.item.answer,
-                    output=a.output,
-                    extracted=a.extracted,
-                    metadata=a.item.metadata,
-                )
-                for a in attempts
-                if not a.correct
-            ]
+            failures = _failures(attempts)
             ctx.store.save_failures(cycle, failures)
     n_test = sizes["test"]
     low, high = wilson_interval(accuracy["test"], n_test)
@@ -183,6 +173,21 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     history = [*state.get("history", []), row]
     ctx.ui.cycle_table(history)
     return {"history": [row], "stop_reason": decide_stop(history, ctx.settings)}
+
+
+def _failures(attempts) -> list[Failure]:
+    """The probe attempts the student got wrong, as the analyst reads them."""
+    return [
+        Failure(
+            question=a.item.question,
+            expected=a.item.answer,
+            output=a.output,
+            extracted=a.extracted,
+            metadata=a.item.metadata,
+        )
+        for a in attempts
+        if not a.correct
+    ]
 
 
 def _cycle_counts(ctx: RunContext, cycle: int) -> dict:
@@ -410,14 +415,7 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             continue
         phases.append(result)
         ctx.store.save_train_log(cycle, result.phase, result.log)
-        metrics |= {
-            f"{result.phase}_rows": result.rows,
-            f"{result.phase}_steps": result.steps,
-            f"{result.phase}_seconds": result.seconds,
-            f"{result.phase}_tokens": result.tokens,
-        }
-        if result.loss is not None:  # no logged loss is not a loss of 0
-            metrics[f"{result.phase}_loss"] = result.loss
+        metrics |= _phase_metrics(result)
         if result.truncated:
             ctx.ui.log(
                 f"  cycle {cycle}: {result.truncated} {result.phase} rows cut at "
@@ -442,6 +440,19 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         metrics["train_loss"] = losses[-1]
     ctx.store.save_metrics(cycle, metrics)
     return {"cycle": cycle, "checkpoint": checkpoint}
+
+
+def _phase_metrics(result) -> dict:
+    """A training phase's rows, steps, seconds, tokens and (when logged) final loss."""
+    metrics = {
+        f"{result.phase}_rows": result.rows,
+        f"{result.phase}_steps": result.steps,
+        f"{result.phase}_seconds": result.seconds,
+        f"{result.phase}_tokens": result.tokens,
+    }
+    if result.loss is not None:  # no logged loss is not a loss of 0
+        metrics[f"{result.phase}_loss"] = result.loss
+    return metrics
 
 
 def _train_sft_phase(ctx: RunContext, cycle, examples, model, tokenizer, config, out_dir):
