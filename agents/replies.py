@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-_SPANS = {dict: (r"\{.*\}", "an object"), list: (r"\[.*\]", "a list")}
+_SPANS = {dict: (r"\{.*\}", "object", "an object"), list: (r"\[.*\]", "list", "a list")}
 
 
 def json_value(text: str, kind: type[dict] | type[list] = dict) -> Any:
@@ -24,16 +24,16 @@ def json_value(text: str, kind: type[dict] | type[list] = dict) -> Any:
         >>> json_value('Here: ["a", "b"] done', list)
         ['a', 'b']
     """
-    pattern, name = _SPANS[kind]
+    pattern, noun, with_article = _SPANS[kind]
     match = re.search(pattern, text, re.DOTALL)
     if not match:
-        raise ValueError(f"no JSON {name.split()[1]} in the reply")
+        raise ValueError(f"no JSON {noun} in the reply")
     try:
         value = json.loads(match.group(0))
     except json.JSONDecodeError as err:
         raise ValueError(f"invalid JSON ({err.msg})") from err
     if not isinstance(value, kind):
-        raise ValueError(f"the JSON is not {name}")
+        raise ValueError(f"the JSON is not {with_article}")
     return value
 
 

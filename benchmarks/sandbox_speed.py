@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from failforward.tools.sandbox import _interpreter, isolation, run_python
+from failforward.tools.sandbox import base_interpreter, isolation, run_python
 from failforward.tools.sqlcheck import run_readonly
 
 PROGRAM = "answer = 12 * (7 + 5) - 3"
@@ -34,7 +34,7 @@ QUERY = (
 
 def bare_program() -> None:
     subprocess.run(
-        [_interpreter(), "-I", "-S", "-c", "exec(input())"],
+        [base_interpreter(), "-I", "-S", "-c", "exec(input())"],
         input=PROGRAM,
         text=True,
         capture_output=True,

@@ -153,8 +153,12 @@ class Isolation:
 
     tool: str  # e.g. "bubblewrap 0.8.0"
     user: str  # how the unprivileged user is made
-    seccomp: bool
+    seccomp_filter: bytes | None  # the compiled filter bwrap loads; None off x86_64
     command: tuple[str, ...]  # bwrap and its options, up to the program
+
+    @property
+    def seccomp(self) -> bool:
+        return self.seccomp_filter is not None
 
     def describe(self) -> list[str]:
         """One line per layer, for ``failforward sandbox-check``."""
@@ -212,7 +216,7 @@ def isolation() -> Isolation:
     found = Isolation(
         tool=_version(bwrap),
         user="setuid by setpriv" if root else "user namespace",
-        seccomp=seccomp.program() is not None,
+        seccomp_filter=seccomp.program(),
         command=tuple(_bwrap_command(bwrap, setpriv)),
     )
     probe = _run(found, "import os\nanswer = os.getuid()", 10.0, 256, 4_000, _BOOTSTRAP)
@@ -322,15 +326,14 @@ def _run(
         ):
             resource.setrlimit(name, (value, value))
 
-    program = seccomp.program() if found.seccomp else None
     read_end = None
     command = list(found.command)
-    if program is not None:
+    if found.seccomp_filter is not None:
         read_end, write_end = os.pipe()
-        os.write(write_end, program)  # a few hundred bytes: fits the pipe's buffer
+        os.write(write_end, found.seccomp_filter)  # a few hundred bytes: fits the pipe's buffer
         os.close(write_end)
         command[1:1] = ["--seccomp", str(read_end)]
-    command += [_interpreter(), "-I", "-S", "-c", bootstrap]
+    command += [base_interpreter(), "-I", "-S", "-c", bootstrap]
     try:
         process = subprocess.Popen(
             command,
@@ -372,11 +375,9 @@ def _bwrap_command(bwrap: str, setpriv: str | None) -> list[str]:
     command += ["--perms", "0777", "--size", str(_TMPFS_BYTES), "--tmpfs", WORKDIR]
     command += ["--perms", "1777", "--size", str(_TMPFS_BYTES), "--tmpfs", "/tmp"]
     command += ["--chdir", WORKDIR]
-    if setpriv is None:  # not root: a user namespace makes the sandbox's user
-        uid = str(SANDBOX_UID)
-        command += ["--unshare-user", "--uid", uid, "--gid", uid, "--cap-drop", "ALL", "--"]
-        return command
     uid = str(SANDBOX_UID)
+    if setpriv is None:  # not root: a user namespace makes the sandbox's user
+        return command + ["--unshare-user", "--uid", uid, "--gid", uid, "--cap-drop", "ALL", "--"]
     return command + [
         "--",
         setpriv,
@@ -392,7 +393,7 @@ def _bwrap_command(bwrap: str, setpriv: str | None) -> list[str]:
 def _interpreter_dirs() -> list[str]:
     """The interpreter's prefix (and its binary's folder if elsewhere), outside /usr."""
     dirs = []
-    for path in (sys.base_prefix, os.path.dirname(os.path.realpath(_interpreter()))):
+    for path in (sys.base_prefix, os.path.dirname(base_interpreter())):
         path = os.path.realpath(path)
         covered = any(path == d or path.startswith(d + "/") for d in ["/usr", *dirs])
         if not covered:
@@ -400,8 +401,9 @@ def _interpreter_dirs() -> list[str]:
     return dirs
 
 
-def _interpreter() -> str:
-    # The base interpreter: a venv's python would add the project's site-packages back.
+def base_interpreter() -> str:
+    """The interpreter under the virtualenv, if any: a venv's python would add the project's
+    site-packages back (the SQL worker runs on it too)."""
     return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
 
 

@@ -26,11 +26,12 @@ import resource
 import select
 import signal
 import subprocess
-import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from failforward.tools.sandbox import base_interpreter
 
 MAX_VALUE_BYTES = 1_000_000
 WORKER_MEMORY_MB = 512
@@ -123,7 +124,7 @@ class _Worker:
         alive = self._process is not None and self._process.poll() is None
         if not alive or self._pid_of_owner != os.getpid():
             self._process = subprocess.Popen(
-                [_interpreter(), "-I", "-S", "-c", _WORKER, str(MAX_VALUE_BYTES)],
+                [base_interpreter(), "-I", "-S", "-c", _WORKER, str(MAX_VALUE_BYTES)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -148,10 +149,6 @@ def _limit_memory() -> None:  # runs in the worker between fork and exec
     resource.setrlimit(resource.RLIMIT_AS, (size, size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the run, which stops the worker
-
-
-def _interpreter() -> str:
-    return getattr(sys, "_base_executable", None) or sys.executable
 
 
 _worker = _Worker()
