@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from failforward.agents.replies import json_object
+from failforward.agents.tasks import Task, ask
 from failforward.tools.embeddings import Embedder
 from failforward.tools.faiss_index import Clustering
 from failforward.tools.features import describe
@@ -198,6 +199,9 @@ def parse_cluster_name(text: str) -> ClusterName:
         raise ValueError(first_error(err)) from err
 
 
+NAME_CLUSTER = Task("analyst", parse=parse_cluster_name)
+
+
 def name_with_llm(
     client,
     pack: Pack,
@@ -211,33 +215,26 @@ def name_with_llm(
     if "analyst" not in pack.templates:
         return clusters
     named = [c for c in clusters if not c.outlier]
-    prompts = []
+    requests = []
     for cluster in named:
         members = [f for f, lab in zip(failures, labels, strict=True) if lab == cluster.cluster_id]
-        prompts.append(
-            pack.render("analyst", cluster=cluster, failures=members[:6], task=pack.spec.task)
-        )
-    tags = [f"c{cycle}-k{c.cluster_id}" for c in named]
+        variables = {"cluster": cluster, "failures": members[:6], "task": pack.spec.task}
+        requests.append((f"c{cycle}-k{cluster.cluster_id}", variables))
     replies = dict(
-        zip(
-            [c.cluster_id for c in named],
-            client.complete(prompts, temperature=0.0, tags=tags),
-            strict=True,
-        )
+        zip([c.cluster_id for c in named], ask(client, pack, NAME_CLUSTER, requests), strict=True)
     )
     renamed = []
     for cluster in clusters:
-        if cluster.outlier:
+        reply = replies.get(cluster.cluster_id)
+        if reply is None:  # an outlier: not named
             renamed.append(cluster)
-            continue
-        try:
-            parsed = parse_cluster_name(replies[cluster.cluster_id] or "")
-        except ValueError as err:
-            why = str(err) if replies[cluster.cluster_id] is not None else "no reply"
+        elif reply.value is None:
+            why = reply.error if reply.answered else "no reply"
             renamed.append(cluster.model_copy(update={"name_source": f"metadata ({why})"}))
-            continue
-        update = {**parsed.model_dump(), "name": parsed.name.strip(), "name_source": "analyst"}
-        renamed.append(cluster.model_copy(update=update))
+        else:
+            name = reply.value
+            update = {**name.model_dump(), "name": name.name.strip(), "name_source": "analyst"}
+            renamed.append(cluster.model_copy(update=update))
     return _distinct_names(renamed)
 
 

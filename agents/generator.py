@@ -14,6 +14,7 @@ import zlib
 from pydantic import ValidationError
 
 from failforward.agents.replies import json_value
+from failforward.agents.tasks import Task, ask
 from failforward.tools.packs import Pack
 from failforward.tools.records import (
     Candidate,
@@ -85,19 +86,15 @@ def request_count(pack: Pack, plan: GenerationPlan) -> int:
 def generate_llm(client, pack: Pack, plan: GenerationPlan, advance=None) -> list[Candidate]:
     """Candidates written by the teacher endpoint, ``generator.per_call`` per request;
     ``advance(n)`` is called as requests finish."""
-    jobs = [
-        (target, n, pack.render("generator", target=target, n=n, task=pack.spec.task),
-         f"{target.target_id}/{call}")
-        for target, call, n in _calls(pack, plan)
-    ]  # fmt: skip
-    replies = client.complete(
-        [job[2] for job in jobs],
-        temperature=pack.spec.generator.temperature,
-        tags=[job[3] for job in jobs],
-        advance=advance,
-    )
+    calls = _calls(pack, plan)
+    task = Task("generator", parse=parse_candidates, temperature=pack.spec.generator.temperature)
+    requests = [
+        (f"{target.target_id}/{call}", {"target": target, "n": n, "task": pack.spec.task})
+        for target, call, n in calls
+    ]
+    replies = ask(client, pack, task, requests, advance)
     candidates = []
-    for (target, n, _, _), reply in zip(jobs, replies, strict=True):
+    for (target, _, n), reply in zip(calls, replies, strict=True):
         lineage = Lineage(
             cycle=plan.cycle,
             target_id=target.target_id,
@@ -106,7 +103,7 @@ def generate_llm(client, pack: Pack, plan: GenerationPlan, advance=None) -> list
             endpoint_model=client.config.model,
         )
         # A teacher that writes more than asked does not get to spend more than the plan's budget.
-        for parsed in parse_candidates(reply or "")[:n]:
+        for parsed in (reply.value or [])[:n]:
             candidates.append(Candidate(**parsed.model_dump(), lineage=lineage))
     return candidates
 

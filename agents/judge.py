@@ -1,25 +1,24 @@
 """The critic's LLM side: a rubric judge with bounded repair, and GDR-style refinement.
 
-Both run only when the critic role has an endpoint. Building a prompt and parsing a reply are plain
-functions (testable with no LLM); :func:`judge_candidates` and :func:`refine_candidates` send one
-batch per round through the role's client, with tags, so a resumed run finds its replies in the
-call cache.
+Both run only when the critic role has an endpoint. Each is a
+:class:`~failforward.agents.tasks.Task` (template, parser, tag) sent through
+:func:`~failforward.agents.tasks.ask`; the parsers are plain functions, testable with no LLM.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from failforward.agents import tasks
 from failforward.agents.generator import parse_candidates
 from failforward.agents.replies import json_object
+from failforward.agents.tasks import Reply, Task, ask
 from failforward.tools.packs import Pack, first_error
-from failforward.tools.records import Candidate, Verdict
-
-MAX_ECHO = 1500  # characters of a bad reply quoted back in a repair prompt
+from failforward.tools.records import Candidate, TeacherCandidate, Verdict
 
 
 class JudgeReply(BaseModel):
@@ -39,29 +38,10 @@ class JudgeError(ValueError):
     """A judge reply that cannot be used; the message says why (and goes into the repair prompt)."""
 
 
-@dataclass
-class Judgement:
-    """What the judge said about one candidate after at most ``1 + judge_retries`` requests."""
-
-    reply: JudgeReply | None = None
-    error: str = ""  # why there is no reply
-    requests: int = 0
-    answered: bool = False  # the endpoint replied at least once (unparseable vs unavailable)
-
-
-def _render(pack: Pack, role: str, candidate: Candidate, **extra) -> str:
-    return pack.render(
-        role,
-        question=candidate.question,
-        solution=candidate.solution,
-        answer=candidate.answer,
-        task=pack.spec.task,
-        **extra,
-    )
-
-
-def judge_prompt(pack: Pack, candidate: Candidate) -> str:
-    return _render(pack, "critic", candidate, rubric=pack.spec.critic.rubric)
+def candidate_variables(pack: Pack, candidate: Candidate, **extra) -> dict:
+    """The template variables of a request about one candidate."""
+    fields = {"question": candidate.question, "solution": candidate.solution}
+    return {**fields, "answer": candidate.answer, "task": pack.spec.task, **extra}
 
 
 def reply_example(rubric: dict[str, str]) -> str:
@@ -69,13 +49,28 @@ def reply_example(rubric: dict[str, str]) -> str:
     return json.dumps({"scores": scores, "pass": True, "issue": "none", "reason": "..."})
 
 
+def reply_shape(rubric: dict[str, str]) -> str:
+    """What a repaired judge reply must look like."""
+    return (
+        f"one JSON object of this shape (issue is none, form or content):\n{reply_example(rubric)}"
+    )
+
+
 def repair_prompt(prompt: str, reply: str, error: str, rubric: dict[str, str]) -> str:
     """Ask again, showing the model its unusable reply and what was wrong with it."""
-    return (
-        f"Your reply to the request below could not be used: {error}\n\n"
-        f"Request:\n{prompt}\n\nYour reply:\n{reply[:MAX_ECHO]}\n\n"
-        "Reply again with only one JSON object of this shape (issue is none, form or content):\n"
-        f"{reply_example(rubric)}"
+    return tasks.repair_prompt(prompt, reply, error, reply_shape(rubric))
+
+
+def judge_task(pack: Pack) -> Task[JudgeReply]:
+    """The rubric judge: a verdict per candidate, up to ``judge_retries`` repairs each; tagged
+    with the candidate's key and the attempt."""
+    spec = pack.spec.critic
+    return Task(
+        "critic",
+        parse=functools.partial(parse_judge, rubric=spec.rubric),
+        tag="{key}/{attempt}",
+        repairs=spec.judge_retries,
+        shape=reply_shape(spec.rubric),
     )
 
 
@@ -109,39 +104,20 @@ def parse_judge(text: str, rubric: dict[str, str]) -> JudgeReply:
 
 def judge_candidates(
     client, pack: Pack, candidates: list[Candidate], tags: list[str]
-) -> list[Judgement]:
+) -> list[Reply[JudgeReply]]:
     """A rubric verdict per candidate; malformed replies get up to ``judge_retries`` repairs."""
-    spec = pack.spec.critic
-    prompts = [judge_prompt(pack, c) for c in candidates]
-    judgements = [Judgement() for _ in candidates]
-    asks = dict(enumerate(prompts))
-    for attempt in range(spec.judge_retries + 1):
-        if not asks:
-            break
-        order = list(asks)
-        replies = client.complete(
-            [asks[i] for i in order], temperature=0.0, tags=[f"{tags[i]}/{attempt}" for i in order]
-        )
-        repairs = {}
-        for i, reply in zip(order, replies, strict=True):
-            judgements[i].requests += 1
-            if reply is None:  # the client already retried transport errors
-                judgements[i].error = "the critic endpoint gave no reply"
-                continue
-            judgements[i].answered = True
-            try:
-                judgements[i].reply = parse_judge(reply, spec.rubric)
-            except JudgeError as err:
-                judgements[i].error = str(err)
-                repairs[i] = repair_prompt(prompts[i], reply, str(err), spec.rubric)
-        asks = repairs
-    return judgements
+    rubric = pack.spec.critic.rubric
+    requests = [
+        (tag, candidate_variables(pack, c, rubric=rubric))
+        for c, tag in zip(candidates, tags, strict=True)
+    ]
+    return ask(client, pack, judge_task(pack), requests)
 
 
-def judge_verdict(judgement: Judgement, verified: Verdict) -> Verdict:
+def judge_verdict(judgement: Reply[JudgeReply], verified: Verdict) -> Verdict:
     """The candidate's verdict after the judge: still accepted, or rejected with the judge's
     reason. A judge can only reject what verification passed, never pass what it rejected."""
-    reply = judgement.reply
+    reply = judgement.value
     if reply is None:
         reason = "judge_unparseable" if judgement.answered else "judge_unavailable"
         detail = f"after {judgement.requests} request(s): {judgement.error}"
@@ -157,8 +133,19 @@ def judge_verdict(judgement: Judgement, verified: Verdict) -> Verdict:
     )
 
 
-def refine_prompt(pack: Pack, candidate: Candidate, problem: str) -> str:
-    return _render(pack, "refine", candidate, problem=problem)
+def parse_rewrite(text: str) -> TeacherCandidate:
+    """The first usable item in refine's reply."""
+    parsed = parse_candidates(text)
+    if not parsed:
+        raise ValueError("no usable {question, solution, answer} object in the reply")
+    return parsed[0]
+
+
+REFINE = Task("refine", parse=parse_rewrite)
+
+
+def _problem(verdict: Verdict) -> str:
+    return f"{verdict.reason}: {verdict.detail}".rstrip(": ")
 
 
 def refine_candidates(
@@ -169,15 +156,14 @@ def refine_candidates(
     The rewrite keeps the original's plan target and cluster; its lineage has source ``refined``
     and records the original and why it was rejected.
     """
-    prompts = [
-        refine_prompt(pack, candidate, f"{verdict.reason}: {verdict.detail}".rstrip(": "))
-        for candidate, verdict in rejected
+    requests = [
+        (tag, candidate_variables(pack, candidate, problem=_problem(verdict)))
+        for (candidate, verdict), tag in zip(rejected, tags, strict=True)
     ]
-    replies = client.complete(prompts, temperature=0.0, tags=tags)
+    replies = [reply.value for reply in ask(client, pack, REFINE, requests)]
     rewrites: list[Candidate | None] = []
-    for (original, verdict), reply in zip(rejected, replies, strict=True):
-        parsed = parse_candidates(reply or "")
-        if not parsed:
+    for (original, verdict), parsed in zip(rejected, replies, strict=True):
+        if parsed is None:
             rewrites.append(None)
             continue
         lineage = original.lineage.model_copy(
@@ -195,6 +181,6 @@ def refine_candidates(
             }
         )
         rewrites.append(
-            Candidate(**parsed[0].model_dump(), metadata=original.metadata, lineage=lineage)
+            Candidate(**parsed.model_dump(), metadata=original.metadata, lineage=lineage)
         )
     return rewrites

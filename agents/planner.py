@@ -9,18 +9,24 @@ failing knob), and keeps a floor of uniform exploration so new failure modes can
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Literal
 
 from failforward.agents.analyst import cell_accuracy
+from failforward.tools.options import OptionError
 from failforward.tools.packs import Pack
 from failforward.tools.records import FailureCluster, GenerationPlan, Item, PlanTarget
 
 
 @dataclass
 class PlanRule:
-    """How the budget is weighted over clusters. Every field has a default and help text."""
+    """How the budget is spent: on the analyst's clusters (weighted so) or uniformly. Every field
+    has a default and help text."""
 
+    mode: Literal["targeted", "uniform"] = field(
+        default="targeted",
+        metadata={"help": "targeted (the analyst's plan) or uniform (the baseline)."},
+    )
     weighting: Literal["gain", "mass"] = field(
         default="gain",
         metadata={"help": "gain: learning-gain rule; mass: proportional to failures (baseline)."},
@@ -52,17 +58,20 @@ class PlanRule:
     )
 
     def __post_init__(self) -> None:
-        if self.weighting not in ("gain", "mass"):
-            raise ValueError(f"weighting: {self.weighting!r} is not gain or mass")
-        if not 0 <= self.explore < 1:
-            raise ValueError(f"explore: {self.explore} is not in [0, 1)")
-        for name in ("ready_at", "flat_decay", "hopeless_weight"):
-            if not 0 < getattr(self, name) <= 1:
-                raise ValueError(f"{name}: {getattr(self, name)} is not in (0, 1]")
-
-    @classmethod
-    def help(cls) -> dict[str, str]:
-        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+        checks = [
+            ("mode", self.mode in ("targeted", "uniform"), "targeted or uniform"),
+            ("weighting", self.weighting in ("gain", "mass"), "gain or mass"),
+            ("explore", 0 <= self.explore < 1, "in [0, 1)"),
+            ("ready_at", 0 < self.ready_at <= 1, "in (0, 1]"),
+            ("hopeless_below", self.hopeless_below >= 0, ">= 0"),
+            ("hopeless_weight", 0 < self.hopeless_weight <= 1, "in (0, 1]"),
+            ("shrink_bonus", self.shrink_bonus > 0, "> 0"),
+            ("flat_after", self.flat_after >= 1, ">= 1"),
+            ("flat_decay", 0 < self.flat_decay <= 1, "in (0, 1]"),
+        ]
+        for name, ok, wanted in checks:
+            if not ok:
+                raise OptionError(name, f"{name} must be {wanted}, got {getattr(self, name)!r}")
 
 
 def learning_gain(

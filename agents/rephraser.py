@@ -17,6 +17,7 @@ import re
 import numpy as np
 
 from failforward.agents.replies import json_value
+from failforward.agents.tasks import Task, raw
 from failforward.tools.augment_pack import AugmentPack, StyleSpec
 from failforward.tools.embeddings import Embedder
 from failforward.tools.records import Rewrite
@@ -147,3 +148,9 @@ def parse_rationales(reply: str | None, count: int) -> list[str] | None:
     if not all(isinstance(i, str) for i in items):
         return None
     return [i.strip() for i in items]
+
+
+# The augmentation's checks as LLM tasks: a form-only failure rewritten once, and the critic's
+# consistency verdict (a reply it cannot read leaves the rewrite to the other checks).
+REFINE = Task("refine", parse=raw, tag="{key}/refine")
+JUDGE = Task("judge", parse=parse_judgement, tag="{key}/judge")

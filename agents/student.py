@@ -8,6 +8,7 @@ never disagree on format.
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -141,3 +142,101 @@ def answer_items(
         score = verifier(extracted, item).score if extracted else 0.0
         attempts.append(StudentAttempt(item=item, output=reply, extracted=extracted, score=score))
     return attempts
+
+
+def verifier_reward(pack: Pack, verifier: Verifier) -> Callable[[str, dict], float]:
+    """GRPO's reward: the pack's verifier on the answer extracted from a sampled completion
+    (``row`` holds the item's question, answer and JSON metadata)."""
+    answer = pack.spec.answer
+
+    def reward(text: str, row: dict) -> float:
+        extracted = extract_answer(text, answer.pattern, answer.pick)
+        if not extracted:
+            return 0.0
+        metadata = json.loads(row["metadata"])
+        item = Item(question=row["question"], answer=row["answer"], metadata=metadata)
+        return verifier(extracted, item).score
+
+    return reward
+
+
+class Student:
+    """The run's student: its base model, loaded once and kept at the checkpoint the loop is at,
+    answering with the engine the run chose, and saving the checkpoints training makes.
+
+    ``engine`` is ``auto`` (vLLM on CUDA with the gpu extra, else transformers), ``transformers``
+    or ``vllm``. vLLM answers the base model and LoRA checkpoints; a whole-model checkpoint is
+    answered by transformers.
+
+    Example:
+        >>> student = Student("tiny")                                   # doctest: +SKIP
+        >>> attempts = student.answer(None, pack, items, verifier)
+    """
+
+    def __init__(
+        self,
+        spec: str,
+        engine: str = "auto",
+        lora_rank: int = 16,
+        log: Callable[[str], None] = print,
+    ):
+        self.spec, self.engine, self.lora_rank, self.log = spec, engine, lora_rank, log
+        self._loaded: tuple[str | None, object, object] | None = None
+        self._vllm: VLLMStudent | None = None
+
+    def base_dir(self) -> Path:
+        from failforward.training.student_model import resolve_student
+
+        def announce(target: Path) -> None:
+            self.log(f"converting the packaged SmolLM2 GGUF to safetensors once, into {target} ...")
+
+        return resolve_student(self.spec, announce)
+
+    def at(self, checkpoint: str | None):
+        """``(model, tokenizer)`` at ``checkpoint`` (None: the base model); loaded once."""
+        from failforward.training import student_model
+
+        if self._loaded and self._loaded[0] == checkpoint:
+            return self._loaded[1], self._loaded[2]
+        target = Path(checkpoint) if checkpoint else None
+        model, tokenizer = student_model.load_student(self.base_dir(), target)
+        self._loaded = (checkpoint, model, tokenizer)
+        return model, tokenizer
+
+    def save(self, model, tokenizer, target: Path) -> str:
+        """Checkpoint a trained ``model`` (LoRA adapter or whole model); it becomes the one
+        :meth:`at` returns for that checkpoint without loading it again."""
+        from failforward.training.offpolicy import save_checkpoint
+
+        checkpoint = str(save_checkpoint(model, tokenizer, target))
+        self._loaded = (checkpoint, model, tokenizer)
+        return checkpoint
+
+    def answer(
+        self,
+        checkpoint: str | None,
+        pack: Pack,
+        items: list[Item],
+        verifier: Verifier,
+        batch_size: int = 16,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[StudentAttempt]:
+        """The student's scored attempts at ``items``, at ``checkpoint``."""
+        model, tokenizer = self.at(checkpoint)
+        replies_for = self._vllm_replies(checkpoint)
+        return answer_items(
+            model, tokenizer, pack, items, verifier, batch_size, on_batch, replies_for
+        )
+
+    def _vllm_replies(self, checkpoint: str | None):
+        """vLLM generation where the engine allows it (None: transformers answers)."""
+        if self.engine == "transformers" or (self.engine == "auto" and not vllm_usable()):
+            return None
+        adapter = Path(checkpoint) if checkpoint else None
+        if adapter is not None and not (adapter / "adapter_config.json").is_file():
+            return None  # a whole-model checkpoint: transformers answers it
+        if self._vllm is None:
+            self.log("evaluating with vLLM (CUDA, gpu extra installed)")
+            self._vllm = VLLMStudent(self.base_dir(), self.lora_rank)
+        engine = self._vllm
+        return lambda prompts, max_new_tokens: engine.generate(prompts, max_new_tokens, adapter)

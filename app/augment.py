@@ -3,24 +3,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from failforward.agents.endpoint_settings import EndpointSettings
 from failforward.agents.endpoints import check_endpoints
 from failforward.app.runner import (
     check_runs_dir,
     connect_roles,
     free_folder_name,
     open_session,
-    remote_endpoints,
 )
-from failforward.graph.augment import (
-    AugmentContext,
-    AugmentSettings,
-    build_augment_graph,
-)
-from failforward.graph.state import RunSettings
+from failforward.graph.augment import AugmentContext, build_augment_graph
+from failforward.graph.settings import AugmentSettings
 from failforward.tools.augment_pack import load_augment_pack
 from failforward.tools.augment_store import AugmentStore
 from failforward.tools.corpus import DEFAULT_CORPUS, load_corpus
@@ -65,16 +62,14 @@ def run_augment(settings: AugmentSettings, ui=None, resume: str | None = None) -
     return run_id, run_dir
 
 
-def _role_settings(settings: AugmentSettings, pack, new: bool) -> RunSettings:
-    """The endpoint settings of an augmentation, its endpoints checked (a new one needs a
-    teacher)."""
-    roles = RunSettings(
-        llm=settings.llm, llm_model=settings.llm_model, endpoints=settings.endpoints,
-        llm_max_tokens=pack.spec.max_tokens,
-    )  # fmt: skip
-    remote = remote_endpoints(roles)
+def _role_settings(settings: AugmentSettings, pack, new: bool) -> EndpointSettings:
+    """The endpoint settings of an augmentation (replies up to the pack's limit unless
+    ``--llm-max-tokens`` says otherwise), its endpoints checked (a new one needs a teacher)."""
+    roles = settings.endpoints
+    roles = dataclasses.replace(roles, max_tokens=roles.max_tokens or pack.spec.max_tokens)
+    remote = roles.remote()
     check_endpoints(remote)
-    if new and "teacher" not in remote and settings.llm != "local":
+    if new and "teacher" not in remote and not roles.local:
         raise ValueError(
             "augment needs a teacher endpoint: --llm local, --llm <url> or --endpoints FILE"
         )

@@ -144,7 +144,7 @@ def augment_eval(
 
 def _inputs(run_dir: Path, seed: int) -> tuple[list[str], dict[str, list[Row]]]:
     """An augmentation run's held-out chunks and each arm's training rows."""
-    from failforward.graph.augment import AugmentSettings
+    from failforward.graph.settings import AugmentSettings
     from failforward.tools.augment_store import AugmentStore
 
     store = AugmentStore(run_dir / "augment.db")

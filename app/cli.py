@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import MISSING, fields
 
 import typer
 
-from failforward.graph.state import RunSettings
+from failforward.graph.settings import AugmentSettings, RunSettings
+from failforward.tools.options import options
 
 app = typer.Typer(
     help="Train a small student on data aimed at its own failures.",
@@ -16,7 +16,7 @@ app = typer.Typer(
 )
 
 
-def _run(resume: str | None = None, **options) -> None:
+def _run(resume: str | None = None, **flat) -> None:
     import signal
 
     from failforward.app.runner import RunInterrupted, run_loop
@@ -25,14 +25,14 @@ def _run(resume: str | None = None, **options) -> None:
     # checkpoint of the last completed node is what --resume continues from.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        settings = RunSettings(**options)
+        settings = RunSettings.from_options(**flat)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     if resume:
         changed = [
-            f"--{f.name.replace('_', '-')}"
-            for f in fields(RunSettings)
-            if f.name != "runs_dir" and getattr(settings, f.name) != f.default
+            o.flag
+            for o in options(RunSettings)
+            if o.name != "runs_dir" and flat[o.name] != o.default
         ]
         if changed:
             raise typer.BadParameter(
@@ -64,42 +64,54 @@ def _interrupted(command: str, run_id: str, runs_dir: str) -> None:
     raise typer.Exit(130) from None
 
 
-def _options_from_settings(func):
-    """Give ``func`` one ``--option`` per RunSettings field (default and help from the field)."""
-    params = [
-        inspect.Parameter(
-            "resume",
-            inspect.Parameter.KEYWORD_ONLY,
-            annotation=str | None,
-            default=typer.Option(None, help="Continue the stopped run with this id."),
-        )
-    ]
-    for f in fields(RunSettings):
-        default = f.default if f.default is not MISSING else f.default_factory()
-        annotation = type(default)
-        params.append(
-            inspect.Parameter(
-                f.name,
-                inspect.Parameter.KEYWORD_ONLY,
-                annotation=annotation,
-                default=typer.Option(
-                    default, f"--{f.name.replace('_', '-')}", help=f.metadata["help"]
-                ),
+def _option(name: str, annotation: type, option) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=option
+    )
+
+
+def _resume_option(help: str) -> inspect.Parameter:
+    return _option("resume", str | None, typer.Option(None, help=help))
+
+
+def _settings_signature(cls, *first: inspect.Parameter, skip: tuple[str, ...] = ()):
+    """Give a command ``first`` and then one ``--option`` per option of the settings class
+    ``cls`` (default and help from the field that holds it, nested ones included)."""
+    params = list(first)
+    for o in options(cls):
+        if o.name not in skip:
+            params.append(
+                _option(o.name, type(o.default), typer.Option(o.default, o.flag, help=o.help))
             )
-        )
-    func.__signature__ = inspect.Signature(params)
-    return func
+
+    def decorate(func):
+        func.__signature__ = inspect.Signature(params)
+        return func
+
+    return decorate
 
 
-def run(**options) -> None:
+@app.command("run")
+@_settings_signature(RunSettings, _resume_option("Continue the stopped run with this id."))
+def run(**flat) -> None:
     """Run the loop: evaluate → analyze → generate → critique → train, cycle after cycle."""
-    _run(**options)
+    _run(**flat)
 
 
-app.command("run")(_options_from_settings(run))
+_SEEDS_HELP = (
+    "Seeds per arm (0, 1, ...; default 3); each arm runs every seed. With --resume, a larger "
+    "number adds seeds to the comparison."
+)
 
 
-def compare(seeds: int | None = None, **options) -> None:
+@app.command("compare")
+@_settings_signature(
+    RunSettings,
+    _resume_option("Continue the stopped comparison with this id."),
+    _option("seeds", int | None, typer.Option(None, help=_SEEDS_HELP, show_default=False)),
+    skip=("plan", "seed"),  # both arms, every seed
+)
+def compare(seeds: int | None = None, resume: str | None = None, **flat) -> None:
     """Targeted vs uniform plan over several seeds, one run after another; reports the
     data-efficiency ratio."""
     import signal
@@ -110,9 +122,8 @@ def compare(seeds: int | None = None, **options) -> None:
     from failforward.tools.report import write_compare_report
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    resume = options.pop("resume")  # --plan and --seed are not options here: both arms, all seeds
     try:
-        settings = RunSettings(**options)
+        settings = RunSettings.from_options(**flat)
         _, folder = run_compare(settings, seeds, resume=resume)
         path, summary = write_compare_report(folder)
     except (ValueError, FileNotFoundError, ImportError) as err:
@@ -123,37 +134,6 @@ def compare(seeds: int | None = None, **options) -> None:
         raise typer.Exit(130) from None
     typer.echo(ratio_sentence(summary))
     typer.echo(f"comparison folder: {folder}; report: {path}")
-
-
-def _compare_signature(func):
-    """``compare`` takes every run option but --plan (it runs both), plus --seeds."""
-    _options_from_settings(func)
-    params = [
-        p.replace(default=typer.Option(None, help="Continue the stopped comparison with this id."))
-        if p.name == "resume"
-        else p
-        for p in func.__signature__.parameters.values()
-        if p.name not in ("plan", "seed")
-    ]
-    params.insert(
-        1,
-        inspect.Parameter(
-            "seeds",
-            inspect.Parameter.KEYWORD_ONLY,
-            annotation=int | None,
-            default=typer.Option(
-                None,
-                help="Seeds per arm (0, 1, ...; default 3); each arm runs every seed. With "
-                "--resume, a larger number adds seeds to the comparison.",
-                show_default=False,
-            ),
-        ),
-    )
-    func.__signature__ = inspect.Signature(params)
-    return func
-
-
-app.command("compare")(_compare_signature(compare))
 
 
 @app.command("report")
@@ -202,49 +182,27 @@ def export(
 
 
 @app.command("augment")
-def augment(
-    corpus: str = typer.Option(
-        "stdlib-docs", help="JSONL/Parquet with a text field, a folder of .txt/.md, or stdlib-docs."
-    ),
-    pack: str = typer.Option(
-        "rephrase", help="Augmentation pack: a name under prompts/ or a folder."
-    ),
-    mode: str = typer.Option("stitch", help="rephrase, stitch (megadocs) or stretch (rationales)."),
-    styles: str = typer.Option("", help="Comma-separated styles (default: all in the pack)."),
-    k: int = typer.Option(1, help="Rewrites per chunk and style."),
-    docs: int = typer.Option(0, help="Documents to use, in a seeded order (0: all)."),
-    heldout: float = typer.Option(0.2, help="Share of documents held out (never rewritten)."),
-    real_share: float = typer.Option(0.5, help="Real share of the output corpus's tokens."),
-    format: str = typer.Option("jsonl", help="Output corpus file: jsonl or parquet."),
-    seed: int = typer.Option(0, help="Seed for the document order and the mix."),
-    llm: str = typer.Option("none", help="Endpoints, as for run: local, <url>, role=<url>,..."),
-    llm_model: str = typer.Option("", help="Model name for --llm <url>."),
-    endpoints: str = typer.Option("", help="YAML file of per-role endpoint settings."),
-    runs_dir: str = typer.Option("runs", help="Folder holding run folders."),
-    resume: str | None = typer.Option(None, help="Continue the stopped augmentation with this id."),
-):
+@_settings_signature(
+    AugmentSettings, _resume_option("Continue the stopped augmentation with this id.")
+)
+def augment(resume: str | None = None, **flat) -> None:
     """Turn a corpus into more pretraining text: teacher rewrites per style, kept when faithful,
     assembled as rephrases, megadocs (stitch) or rationale-stretched documents."""
     import signal
 
     from failforward.app.augment import run_augment
     from failforward.app.runner import RunInterrupted
-    from failforward.graph.augment import AugmentSettings
     from failforward.tools.packs import PackError
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    settings = AugmentSettings(
-        corpus=corpus, pack=pack, mode=mode, styles=styles, k=k, docs=docs, heldout=heldout,
-        real_share=real_share, seed=seed, llm=llm, llm_model=llm_model, endpoints=endpoints,
-        runs_dir=runs_dir, format=format,
-    )  # fmt: skip
     try:
+        settings = AugmentSettings.from_options(**flat)
         run_id, folder = run_augment(settings, resume=resume)
     except (ValueError, FileNotFoundError, PackError) as err:
         typer.secho(f"error: {err}", fg="red", err=True)
         raise typer.Exit(2) from err
     except RunInterrupted as stop:
-        _interrupted("augment", stop.run_id, runs_dir)
+        _interrupted("augment", stop.run_id, settings.runs_dir)
     typer.echo(f"augmentation folder: {folder}")
 
 

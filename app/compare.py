@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from failforward.graph.state import RunSettings
+from failforward.graph.settings import RunSettings
 from failforward.tools.curves import ARMS
 
 

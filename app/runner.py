@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from failforward.agents.endpoint_settings import EndpointSettings
 from failforward.agents.endpoints import check_endpoints
-from failforward.graph.state import LoopState, RunContext, RunSettings
+from failforward.graph.settings import RunSettings
+from failforward.graph.state import LoopState, RunContext
 
 INITIAL_STATE: LoopState = {
     "cycle": 0,
@@ -146,11 +148,12 @@ def run_loop(
         if resume and session.finished:
             ui.log(f"run {run_id} already finished ({session.snapshot.values.get('stop_reason')})")
             return run_id
-        clients = connect_roles(settings, store, stack, ui)
+        clients = connect_roles(settings.endpoints, store, stack, ui)
         context = RunContext(run_id, run_dir, settings, pack, store, clients, ui)
+        size = f"{settings.cycles} cycles x {settings.budget} examples"
         ui.log(
-            f"run {run_id}: pack {pack.name}, student {settings.student}, llm {settings.llm}, "
-            f"{settings.cycles} cycles x {settings.budget} examples -> {run_dir}"
+            f"run {run_id}: pack {pack.name}, student {settings.student}, "
+            f"llm {settings.endpoints.llm}, {size} -> {run_dir}"
         )
         session.run(dict(INITIAL_STATE), context)
     return run_id
@@ -165,7 +168,7 @@ def check_new_run(settings: RunSettings):
     pack = load_pack(settings.pack)
     check_teacher(pack, settings)
     check_sandbox(pack)
-    check_endpoints(remote_endpoints(settings))  # an endpoint that cannot work fails here too
+    check_endpoints(settings.endpoints.remote())  # an endpoint that cannot work fails here too
     check_student(settings.student)
     check_runs_dir(settings.runs_dir)
     return pack
@@ -176,7 +179,7 @@ def _resumed_run(store, run_id: str, runs_dir: str) -> tuple[RunSettings, Any]:
     from failforward.tools.packs import load_pack
 
     settings = RunSettings.from_dict({**store.get_meta("settings"), "runs_dir": runs_dir})
-    check_endpoints(remote_endpoints(settings))
+    check_endpoints(settings.endpoints.remote())
     pack = load_pack(store.get_meta("pack_dir"))
     if pack.fingerprint() != store.get_meta("pack_fingerprint"):
         raise ValueError(
@@ -187,9 +190,9 @@ def _resumed_run(store, run_id: str, runs_dir: str) -> tuple[RunSettings, Any]:
     return settings, pack
 
 
-def connect_roles(settings: RunSettings, store, stack: ExitStack, ui) -> dict:
+def connect_roles(endpoints: EndpointSettings, store, stack: ExitStack, ui) -> dict:
     """The role clients (:func:`role_clients`), their public settings recorded in the store."""
-    clients = role_clients(settings, store, stack, ui)
+    clients = role_clients(endpoints, store, stack, ui)
     store.set_meta("endpoints", {role: c.config.public() for role, c in clients.items()})
     return clients
 
@@ -208,7 +211,7 @@ def check_engine(settings: RunSettings) -> None:
 def check_teacher(pack, settings: RunSettings) -> None:
     """Refuse a run whose teacher could only hand back the eval file's own items."""
     source = pack.spec.train_source or pack.spec.eval_source
-    if source.kind == "jsonl" and settings.llm == "none" and not settings.endpoints:
+    if source.kind == "jsonl" and not settings.endpoints.any:
         raise ValueError(
             f"pack {pack.name!r} has no procedural source (its items are a fixed file), so the "
             "teacher needs an endpoint: --llm local, --llm <url> or --endpoints FILE"
@@ -251,36 +254,24 @@ def check_runs_dir(runs_dir: str | Path) -> None:
 
 def record_new_run(store, settings: RunSettings, pack) -> None:
     """Store what a resume needs: the settings, the pack's folder and its fingerprint."""
-    if settings.endpoints:  # a resume may start from another working directory
-        settings.endpoints = str(Path(settings.endpoints).resolve())
+    if settings.endpoints.file:  # a resume may start from another working directory
+        settings.endpoints.file = str(Path(settings.endpoints.file).resolve())
     store.set_meta("settings", settings.to_dict())
     store.set_meta("pack_dir", str(pack.directory.resolve()))
     store.set_meta("pack_fingerprint", pack.fingerprint())
 
 
-def remote_endpoints(settings: RunSettings) -> dict:
-    """The role endpoints the settings name that this process does not start itself."""
-    from failforward.agents.endpoints import endpoints_from_file, endpoints_from_flag
-
-    configs = {}
-    if settings.llm != "local":
-        configs = endpoints_from_flag(settings.llm, settings.llm_model, settings.llm_max_tokens)
-    if settings.endpoints:
-        configs |= endpoints_from_file(Path(settings.endpoints))
-    return configs
-
-
-def role_clients(settings: RunSettings, store, stack: ExitStack, ui) -> dict:
+def role_clients(endpoints: EndpointSettings, store, stack: ExitStack, ui) -> dict:
     """One ChatClient per role that has an endpoint (none for ``--llm none``)."""
     from failforward.agents.endpoints import ROLES, ChatClient, LocalServer
 
     configs = {}
-    if settings.llm == "local":
+    if endpoints.local:
         from failforward.training.student_model import smollm2_dir
 
         ui.log("starting transformers serve on 127.0.0.1 with the packaged SmolLM2 ...")
         server = stack.enter_context(LocalServer(smollm2_dir()))
         ui.log(f"local endpoint ready at {server.base_url}")
-        configs = {role: server.endpoint(max_tokens=settings.llm_max_tokens) for role in ROLES}
-    configs |= remote_endpoints(settings)
+        configs = {role: server.endpoint(max_tokens=endpoints.max_tokens) for role in ROLES}
+    configs |= endpoints.remote()
     return {role: ChatClient(role, config, store) for role, config in configs.items()}

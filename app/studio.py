@@ -18,13 +18,15 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from failforward.graph.loop import build_graph
-from failforward.graph.state import LoopState, RunContext, RunSettings
+from failforward.graph.settings import RunSettings
+from failforward.graph.state import LoopState, RunContext
+from failforward.tools.options import options as all_options
 
 
 # No ``from __future__ import annotations`` here: LangGraph reads this TypedDict's hints at run
 # time, and ``langgraph dev`` loads this file by path, outside any package.
 class StudioState(LoopState, total=False):
-    settings: dict[str, Any]  # RunSettings fields; the rest keep their defaults
+    settings: dict[str, Any]  # `failforward run` options; the rest keep their defaults
     run_id: str
     run_dir: str
 
@@ -39,10 +41,10 @@ def start_run(state: StudioState) -> dict:
     from failforward.tools.store import RunStore
 
     options = dict(state.get("settings") or {})
-    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RunSettings)})
+    unknown = sorted(set(options) - {o.name for o in all_options(RunSettings)})
     if unknown:
         raise ValueError(f"settings: unknown option(s) {unknown}; see failforward run --help")
-    settings = RunSettings(**options)
+    settings = RunSettings.from_options(**options)
     pack = check_new_run(settings)  # the checks of `failforward run`, before a folder exists
     run_id = new_run_id(settings)
     run_dir = Path(settings.runs_dir).resolve() / run_id
@@ -70,7 +72,7 @@ def run_context(run_dir: str) -> RunContext:
             settings=settings,
             pack=load_pack(store.get_meta("pack_dir")),
             store=store,
-            clients=connect_roles(settings, store, _RESOURCES, ui),
+            clients=connect_roles(settings.endpoints, store, _RESOURCES, ui),
             ui=ui,
         )
     return _CONTEXTS[run_dir]

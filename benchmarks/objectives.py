@@ -16,14 +16,14 @@ import argparse
 from pathlib import Path
 
 from failforward.app.runner import run_loop
-from failforward.graph.state import RunSettings
+from failforward.graph.settings import RunSettings
 from failforward.tools.store import RunStore
 
 
 def run_arms(args, ui=None) -> list[Path]:
     dirs = []
     for objective in args.objectives:
-        settings = RunSettings(
+        settings = RunSettings.from_options(
             pack=args.pack,
             student=args.student,
             cycles=args.cycles,

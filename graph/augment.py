@@ -28,14 +28,15 @@ from langgraph.runtime import Runtime
 
 from failforward.agents.rephraser import (
     FORM_REASONS,
+    JUDGE,
+    REFINE,
     Rewrite,
     check_rewrites,
-    parse_judgement,
     parse_rationales,
 )
-from failforward.graph.state import StoredSettings
+from failforward.agents.tasks import Task, ask, raw
+from failforward.graph.settings import AugmentSettings
 from failforward.tools.assemble import (
-    MODES,
     Row,
     assemble,
     mix,
@@ -44,41 +45,7 @@ from failforward.tools.assemble import (
     write_rows,
 )
 from failforward.tools.augment_store import AugmentStore
-from failforward.tools.corpus import DEFAULT_CORPUS, Document, chunk, load_corpus, split_sentences
-
-OUTPUT_FORMATS = ("jsonl", "parquet")
-
-
-@dataclass
-class AugmentSettings(StoredSettings):
-    """Everything that fixes an augmentation run (stored with it; ``--resume`` needs the id)."""
-
-    corpus: str = DEFAULT_CORPUS
-    pack: str = "rephrase"
-    mode: str = "stitch"
-    styles: str = ""  # comma-separated; empty: every style in the pack
-    k: int = 1  # rewrites per chunk and style
-    docs: int = 0  # documents to use (0: all), taken in a seeded order
-    heldout: float = 0.2  # share of documents no agent sees
-    real_share: float = 0.5  # real share of the output corpus's tokens
-    seed: int = 0
-    llm: str = "none"
-    llm_model: str = ""
-    endpoints: str = ""
-    runs_dir: str = "runs"
-    format: str = "jsonl"  # of the output corpus: jsonl or parquet
-
-    def check(self) -> None:
-        if self.format not in OUTPUT_FORMATS:
-            raise ValueError(f"--format {self.format!r}: choose jsonl or parquet")
-        if self.mode not in MODES:
-            raise ValueError(f"--mode {self.mode!r}: choose one of {', '.join(MODES)}")
-        if self.k < 1 or self.docs < 0:
-            raise ValueError("--k must be >= 1 and --docs >= 0")
-        if not 0.0 <= self.heldout < 1.0:
-            raise ValueError(f"--heldout {self.heldout}: must be in [0, 1)")
-        if not 0.0 < self.real_share <= 1.0:
-            raise ValueError(f"--real-share {self.real_share}: must be in (0, 1]")
+from failforward.tools.corpus import Document, chunk, load_corpus, split_sentences
 
 
 class AugmentState(TypedDict, total=False):
@@ -172,25 +139,16 @@ def rephrase(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
         for style in _styles(ctx)
         for sample in range(ctx.settings.k)
     ]
-    prompts = [
-        ctx.pack.render(
-            "rephrase",
-            style=ctx.pack.spec.styles[r.style],
-            chunk=chunks[(r.doc_id, r.chunk_index)],
-            title=r.doc_id,
-        )
+    requests = [
+        (r.tag, {"style": ctx.pack.spec.styles[r.style], "chunk": chunks[r.key], "title": r.doc_id})
         for r in rewrites
     ]
+    task = Task("rephrase", parse=raw, temperature=ctx.pack.spec.temperature)
     with ctx.ui.task(f"rephrase ({len(rewrites)} rewrites)", total=len(rewrites)) as bar:
-        replies = ctx.teacher.complete(
-            prompts,
-            temperature=ctx.pack.spec.temperature,
-            tags=[r.tag for r in rewrites],
-            advance=bar.advance,
-        )
+        replies = ask(ctx.teacher, ctx.pack, task, requests, bar.advance)
     for r, reply in zip(rewrites, replies, strict=True):
-        r.text = reply
-        r.reason = "pending" if reply is not None else "no_reply"
+        r.text = reply.value
+        r.reason = "pending" if reply.value is not None else "no_reply"
     ctx.store.save_rewrites(rewrites)
     return {}
 
@@ -209,28 +167,15 @@ def critique(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
         bar.update(len(rewrites))
     form = [r for r in rewrites if r.reason in FORM_REASONS]
     if form and ctx.pack.spec.critic.refine:
-        prompts = [
-            ctx.pack.render(
-                "refine",
-                style=ctx.pack.spec.styles[r.style],
-                chunk=chunks[(r.doc_id, r.chunk_index)],
-                draft=r.text or "(empty)",
-                problem=r.detail,
-            )
-            for r in form
-        ]
         with ctx.ui.task(f"refine ({len(form)} form failures)", total=len(form)) as bar:
-            replies = ctx.teacher.complete(
-                prompts,
-                temperature=0.0,
-                tags=[f"{r.tag}/refine" for r in form],
-                advance=bar.advance,
+            replies = ask(
+                ctx.teacher, ctx.pack, REFINE, _refine_requests(ctx, chunks, form), bar.advance
             )
         retry = []
         for r, reply in zip(form, replies, strict=True):
             r.reason = f"{r.reason} (refined)"  # the original stays rejected
-            if reply is not None:
-                retry.append(Rewrite(r.doc_id, r.chunk_index, r.style, r.sample, reply, True))
+            if reply.value is not None:
+                retry.append(Rewrite(r.doc_id, r.chunk_index, r.style, r.sample, reply.value, True))
         judge = _judge(ctx, chunks, retry) if ctx.pack.spec.critic.judge else None
         check_rewrites(chunks, retry, ctx.pack, embed, judge)
         rewrites += retry  # a refined rewrite that passes takes the original's place
@@ -242,23 +187,33 @@ def critique(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
     return {}
 
 
+def _refine_requests(ctx: AugmentContext, chunks, form: list[Rewrite]) -> list:
+    styles = ctx.pack.spec.styles
+    return [
+        (
+            r.tag,
+            {
+                "style": styles[r.style],
+                "chunk": chunks[r.key],
+                "draft": r.text or "(empty)",
+                "problem": r.detail,
+            },
+        )
+        for r in form
+    ]
+
+
 def _judge(ctx: AugmentContext, chunks, rewrites: list[Rewrite], advance=None) -> dict[str, bool]:
     """The critic endpoint's consistency verdicts (a rewrite it cannot judge is not rejected)."""
     if ctx.critic is None or not rewrites:
         return {}
-    prompts = [
-        ctx.pack.render("judge", chunk=chunks[(r.doc_id, r.chunk_index)], rephrase=r.text or "")
-        for r in rewrites
-    ]
-    replies = ctx.critic.complete(
-        prompts, temperature=0.0, tags=[f"{r.tag}/judge" for r in rewrites], advance=advance
-    )
-    out = {}
-    for r, reply in zip(rewrites, replies, strict=True):
-        verdict = parse_judgement(reply)
-        if verdict is not None:
-            out[r.tag] = verdict
-    return out
+    requests = [(r.tag, {"chunk": chunks[r.key], "rephrase": r.text or ""}) for r in rewrites]
+    replies = ask(ctx.critic, ctx.pack, JUDGE, requests, advance)
+    return {
+        r.tag: reply.value
+        for r, reply in zip(rewrites, replies, strict=True)
+        if reply.value is not None
+    }
 
 
 @_timed("rationales")
@@ -267,23 +222,21 @@ def rationales(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
     ctx = runtime.context
     chunks = ctx.store.chunks()
     keys = list(chunks)
-    prompts, counts = [], []
+    requests = []
     for key in keys:
         sentences = [s for p in chunks[key].split("\n\n") for s in split_sentences(p)]
-        counts.append(sentence_count(chunks[key]))
-        prompts.append(ctx.pack.render("rationales", sentences=sentences, title=key[0]))
+        variables = {"sentences": sentences, "title": key[0], "count": sentence_count(chunks[key])}
+        requests.append((f"a-{key[0]}/{key[1]}", variables))
+    task = Task(
+        "rationales",
+        parse=parse_rationales,
+        parse_uses=("count",),
+        tag="{key}/rationales",
+        temperature=ctx.pack.spec.temperature,
+    )
     with ctx.ui.task(f"rationales ({len(keys)} chunks)", total=len(keys)) as bar:
-        replies = ctx.teacher.complete(
-            prompts,
-            temperature=ctx.pack.spec.temperature,
-            tags=[f"a-{d}/{i}/rationales" for d, i in keys],
-            advance=bar.advance,
-        )
-    found = {}
-    for key, reply, count in zip(keys, replies, counts, strict=True):
-        parsed = parse_rationales(reply, count)
-        if parsed is not None:
-            found[key] = parsed
+        replies = ask(ctx.teacher, ctx.pack, task, requests, bar.advance)
+    found = {key: r.value for key, r in zip(keys, replies, strict=True) if r.value is not None}
     ctx.store.save_rationales(found)
     ctx.ui.log(f"  rationales usable for {len(found)} of {len(keys)} chunks")
     return {}

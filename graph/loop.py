@@ -11,12 +11,9 @@ partial state update.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Literal
 
 from langgraph.graph import END, START, StateGraph
@@ -24,7 +21,8 @@ from langgraph.runtime import Runtime
 from rich.markup import escape
 
 from failforward.agents import analyst, critic, generator, planner
-from failforward.graph.state import LoopState, RunContext, RunSettings
+from failforward.graph.settings import RunSettings
+from failforward.graph.state import LoopState, RunContext
 from failforward.tools.records import Failure, GenerationPlan, Item, Verdict
 from failforward.tools.sources import split_disjoint
 from failforward.tools.verifiers import extract_answer, make_solver, make_verifier
@@ -83,66 +81,23 @@ def _checkpoint(state: LoopState) -> str | None:
     return state.get("checkpoint") or state.get("adapter_dir")
 
 
-def _student(ctx: RunContext, checkpoint: str | None):
-    """The student at ``checkpoint`` (None: the base model), loaded once and kept in the context."""
-    from failforward.training.student_model import load_student, resolve_student
-
-    cached = ctx.cache.get("student")
-    if cached and cached[0] == checkpoint:
-        return cached[1], cached[2]
-
-    def announce(target: Path) -> None:
-        ctx.ui.log(f"converting the packaged SmolLM2 GGUF to safetensors once, into {target} ...")
-
-    model, tokenizer = load_student(
-        resolve_student(ctx.settings.student, announce), Path(checkpoint) if checkpoint else None
-    )
-    ctx.cache["student"] = (checkpoint, model, tokenizer)
-    return model, tokenizer
-
-
-def _vllm_replies(ctx: RunContext, checkpoint: str | None):
-    """vLLM generation for the evaluation when ``--eval-engine`` allows it (None: transformers)."""
-    from failforward.agents.student import VLLMStudent, vllm_usable
-    from failforward.training.student_model import resolve_student
-
-    engine = ctx.settings.eval_engine  # "vllm" was checked usable when the run started
-    if engine == "transformers" or (engine == "auto" and not vllm_usable()):
-        return None
-    adapter = Path(checkpoint) if checkpoint else None
-    if adapter is not None and not (adapter / "adapter_config.json").is_file():
-        return None  # a whole-model checkpoint: transformers answers it
-    if "vllm" not in ctx.cache:
-        ctx.ui.log("evaluating with vLLM (CUDA, gpu extra installed)")
-        base = resolve_student(ctx.settings.student)
-        ctx.cache["vllm"] = VLLMStudent(base, ctx.settings.lora_r)
-    student = ctx.cache["vllm"]
-    return lambda prompts, max_new_tokens: student.generate(prompts, max_new_tokens, adapter)
-
-
 @timed
 def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Score the student on the probe and test sets; keep the probe failures for the analyst."""
-    from failforward.agents.student import answer_items
-
     ctx, cycle, started = runtime.context, state.get("cycle", 0), time.perf_counter()
-    model, tokenizer = _student(ctx, _checkpoint(state))
     verifier = _verifier(ctx)
-    replies_for = _vllm_replies(ctx, _checkpoint(state))
     accuracy, sizes = {}, {}
     for split in ("probe", "test"):
         items = ctx.store.eval_items(split)
         sizes[split] = len(items)
         with ctx.ui.task(f"cycle {cycle}: evaluate {split}", total=len(items)) as bar:
-            attempts = answer_items(
-                model,
-                tokenizer,
+            attempts = ctx.student.answer(
+                _checkpoint(state),
                 ctx.pack,
                 items,
                 verifier,
                 ctx.settings.eval_batch_size,
                 bar.advance,
-                replies_for,
             )
         ctx.store.save_attempts(cycle, split, attempts)
         accuracy[split] = sum(a.correct for a in attempts) / len(attempts)
@@ -266,7 +221,7 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         bar.advance()
     ctx.store.save_clusters(cycle, clusters, labels, failures_cycle=cycle - 1)
     ctx.store.save_cluster_links(cycle, links)
-    if ctx.settings.plan == "uniform":
+    if ctx.settings.plan.mode == "uniform":
         plan = planner.plan_uniform(ctx.pack, ctx.settings.budget, cycle)
     else:
         earlier = [r for r in ctx.store.examples() if r["cycle"] < cycle]
@@ -275,7 +230,7 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             ctx.pack,
             ctx.settings.budget,
             cycle,
-            ctx.settings.plan_rule(),
+            ctx.settings.plan,
             probe,
             yields=planner.cell_yields(earlier, list(ctx.pack.spec.knobs)),
         )
@@ -385,153 +340,52 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
 def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Update the student on the cycle's accepted examples with the run's objective (SFT with
     replay, DPO on the student's own failures, both, or experimental GRPO); checkpoint it."""
-    import resource
-
-    import torch
-
-    from failforward.training.offpolicy import save_checkpoint
+    from failforward.training.phases import train_cycle
 
     ctx, cycle = runtime.context, state["plan"]["cycle"]
     examples = ctx.store.examples(cycle=cycle, accepted=True)
     total = int(ctx.store.metrics().get(cycle - 1, {}).get("train_examples_total", 0))
+    metrics = {"train_examples": len(examples), "train_examples_total": total + len(examples)}
     if not examples:
         ctx.ui.log(f"  cycle {cycle}: the critic accepted nothing; the student is unchanged")
-        ctx.store.save_metrics(cycle, {"train_examples": 0, "train_examples_total": total})
-        return {"cycle": cycle}
-    model, tokenizer = _student(ctx, _checkpoint(state))
-    config = ctx.settings.train_config(cycle)
-    out_dir = ctx.run_dir / "checkpoints" / f"cycle-{cycle}"
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    metrics = {"train_examples": len(examples), "train_examples_total": total + len(examples)}
-    trainers = {"sft": _train_sft_phase, "dpo": _train_dpo_phase, "grpo": _train_grpo_phase}
-    phases = []
-    for phase in config.phases:
-        model, result, extra = trainers[phase](
-            ctx, cycle, examples, model, tokenizer, config, out_dir
-        )
-        metrics |= extra
-        if result is None:
-            continue
-        phases.append(result)
-        ctx.store.save_train_log(cycle, result.phase, result.log)
-        metrics |= _phase_metrics(result)
-        if result.truncated:
-            ctx.ui.log(
-                f"  cycle {cycle}: {result.truncated} {result.phase} rows cut at "
-                f"--max-length {result.max_length}; raise it or set 0 to fit the data"
-            )
-    if not phases:  # nothing trained: the student stays at its last checkpoint
         ctx.store.save_metrics(cycle, metrics)
         return {"cycle": cycle}
-    checkpoint = str(save_checkpoint(model, tokenizer, out_dir / "student"))
-    ctx.cache["student"] = (checkpoint, model, tokenizer)
-    metrics |= {
-        "train_steps": sum(r.steps for r in phases),
-        "train_seconds": sum(r.seconds for r in phases),
-        "train_truncated": sum(r.truncated for r in phases),
-        # Linux reports the process's peak resident memory in KiB.
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
-    if torch.cuda.is_available():
-        metrics["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    losses = [r.loss for r in phases if r.loss is not None]
-    if losses:
-        metrics["train_loss"] = losses[-1]
-    ctx.store.save_metrics(cycle, metrics)
+    model, tokenizer = ctx.student.at(_checkpoint(state))
+    out_dir = ctx.run_dir / "checkpoints" / f"cycle-{cycle}"
+    data, config = _cycle_data(ctx, cycle, examples), ctx.settings.train_config(cycle)
+    trained = train_cycle(model, tokenizer, data, config, out_dir)
+    for result in trained.phases:
+        ctx.store.save_train_log(cycle, result.phase, result.log)
+    ctx.store.save_metrics(cycle, metrics | trained.metrics)
+    if not trained.phases:  # nothing trained: the student stays at its last checkpoint
+        return {"cycle": cycle}
+    checkpoint = ctx.student.save(trained.model, tokenizer, out_dir / "student")
     return {"cycle": cycle, "checkpoint": checkpoint}
 
 
-def _phase_metrics(result) -> dict:
-    """A training phase's rows, steps, seconds, tokens and (when logged) final loss."""
-    metrics = {
-        f"{result.phase}_rows": result.rows,
-        f"{result.phase}_steps": result.steps,
-        f"{result.phase}_seconds": result.seconds,
-        f"{result.phase}_tokens": result.tokens,
-    }
-    if result.loss is not None:  # no logged loss is not a loss of 0
-        metrics[f"{result.phase}_loss"] = result.loss
-    return metrics
+def _cycle_data(ctx: RunContext, cycle: int, examples: list[dict]):
+    """What the training phases draw on, from the run: its store, pack, verifier and bars."""
+    from failforward.agents.student import student_messages, verifier_reward
+    from failforward.training.phases import CycleData
 
-
-def _train_sft_phase(ctx: RunContext, cycle, examples, model, tokenizer, config, out_dir):
-    """SFT on the cycle's accepted examples plus replayed earlier ones."""
-    from failforward.agents.student import student_messages
-    from failforward.training.offpolicy import sft_rows, train_sft
-    from failforward.training.replay import replay_sample
-
-    earlier = [e for e in ctx.store.examples(accepted=True) if e["cycle"] < cycle]
-    replayed = replay_sample(
-        earlier, len(examples), config.replay_mix, config.replay_size, config.seed
+    pack = ctx.pack
+    return CycleData(
+        cycle=cycle,
+        examples=examples,
+        earlier=[e for e in ctx.store.examples(accepted=True) if e["cycle"] < cycle],
+        messages=functools.partial(student_messages, pack),
+        completion=_completion(ctx),
+        pairs=functools.partial(_preference_pairs, ctx, cycle, examples),
+        reward=verifier_reward(pack, _verifier(ctx)),
+        max_new_tokens=pack.spec.student.max_new_tokens,
+        progress=ctx.ui.task,
+        log=ctx.ui.log,
     )
-    rows = sft_rows(
-        [*examples, *replayed], functools.partial(student_messages, ctx.pack), _completion(ctx)
-    )
-    label = f"cycle {cycle}: SFT on {len(examples)} examples + {len(replayed)} replayed"
-    with _train_bar(ctx, label, rows, config) as step:
-        model, result = train_sft(model, tokenizer, rows, config, out_dir, step)
-    return model, result, {"train_replayed": len(replayed)}
-
-
-def _train_dpo_phase(ctx: RunContext, cycle, examples, model, tokenizer, config, out_dir):
-    """DPO on pairs from the student as it is now (after SFT in sft+dpo): its own mistakes."""
-    from failforward.agents.student import student_messages
-    from failforward.training.offpolicy import dpo_rows, train_dpo
-
-    pairs = _preference_pairs(ctx, cycle, examples, model, tokenizer)
-    if not pairs:
-        ctx.ui.log(f"  cycle {cycle}: the student got every new item right; no DPO pairs")
-        return model, None, {"dpo_pairs": 0}
-    rows = dpo_rows(pairs, functools.partial(student_messages, ctx.pack))
-    with _train_bar(ctx, f"cycle {cycle}: DPO on {len(rows)} pairs", rows, config) as step:
-        model, result = train_dpo(model, tokenizer, rows, config, out_dir, step)
-    return model, result, {"dpo_pairs": len(pairs)}
-
-
-def _train_grpo_phase(ctx: RunContext, cycle, examples, model, tokenizer, config, out_dir):
-    """Experimental GRPO on the accepted examples' questions, rewarded by the pack's verifier."""
-    from failforward.agents.student import student_messages
-    from failforward.training.offpolicy import train_grpo
-
-    rows = [
-        {
-            "prompt": student_messages(ctx.pack, e["question"]),
-            "question": e["question"],
-            "answer": e["answer"],
-            "metadata": json.dumps(e["metadata"]),
-        }
-        for e in examples
-    ]
-    label = f"cycle {cycle}: GRPO (experimental) on {len(rows)} prompts"
-    with _train_bar(ctx, label, rows, config, config.grpo_generations) as step:
-        model, result = train_grpo(
-            model,
-            tokenizer,
-            rows,
-            _verifier_reward(ctx),
-            config,
-            out_dir,
-            ctx.pack.spec.student.max_new_tokens,
-            step,
-        )
-    return model, result, {}
 
 
 def _completion(ctx: RunContext):
     """The reply the student learns for a stored example (the pack's completion template)."""
     return lambda ex: ctx.pack.completion(ex["question"], ex.get("solution") or "", ex["answer"])
-
-
-@contextmanager
-def _train_bar(ctx: RunContext, label: str, rows: list, config, per_row: int = 1):
-    """A progress bar sized from the data; yields the trainer's ``on_step`` callback."""
-    import torch
-
-    batch = config.resolved_batch_size(torch.cuda.is_available())
-    steps = math.ceil(len(rows) * per_row / batch) * math.ceil(config.epochs)
-    with ctx.ui.task(label, total=steps) as bar:
-        yield lambda step, total_steps: bar.update(step, total_steps)
 
 
 def _preference_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -> list[dict]:
@@ -564,22 +418,6 @@ def _preference_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -
         f"  cycle {cycle}: student wrong on {len(pairs)}/{len(items)} new items -> DPO pairs"
     )
     return pairs
-
-
-def _verifier_reward(ctx: RunContext):
-    """GRPO's reward: the pack's verifier on the answer extracted from a sampled completion."""
-    verifier, answer = _verifier(ctx), ctx.pack.spec.answer
-
-    def reward(text: str, row: dict) -> float:
-        extracted = extract_answer(text, answer.pattern, answer.pick)
-        if not extracted:
-            return 0.0
-        item = Item(
-            question=row["question"], answer=row["answer"], metadata=json.loads(row["metadata"])
-        )
-        return verifier(extracted, item).score
-
-    return reward
 
 
 @timed

@@ -195,6 +195,11 @@ class Rewrite:
     scores: dict[str, float] = field(default_factory=dict)
 
     @property
+    def key(self) -> tuple[str, int]:
+        """The chunk it rewrites: ``(doc_id, chunk_index)``."""
+        return self.doc_id, self.chunk_index
+
+    @property
     def tag(self) -> str:
         """The request's purpose (cache key and store key); a refined rewrite has its own."""
         tag = f"a-{self.doc_id}/{self.chunk_index}/{self.style}/{self.sample}"

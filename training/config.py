@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+
+from failforward.tools.options import OptionError
 
 OBJECTIVES = ("sft", "dpo", "sft+dpo", "grpo")
 REPORT_TO = ("none", "tensorboard", "mlflow")
@@ -48,7 +50,7 @@ class TrainConfig:
     seed: int = _f(0, "Seed for shuffling and LoRA initialisation.")
 
     def __post_init__(self):
-        """Each error message starts with the field it is about (the CLI maps it to a flag)."""
+        """Each error names the field it is about (the command line shows the flag)."""
         checks = [
             ("objective", self.objective in OBJECTIVES, f"one of {', '.join(OBJECTIVES)}"),
             ("learning_rate", self.learning_rate > 0, "> 0"),
@@ -69,10 +71,11 @@ class TrainConfig:
         ]
         for name, ok, wanted in checks:
             if not ok:
-                raise ValueError(f"{name} must be {wanted}, got {getattr(self, name)!r}")
+                raise OptionError(name, f"{name} must be {wanted}, got {getattr(self, name)!r}")
         if self.report_to != "none" and importlib.util.find_spec(self.report_to) is None:
-            raise ValueError(
-                f"report_to {self.report_to} needs its package: pip install {self.report_to}"
+            raise OptionError(
+                "report_to",
+                f"report_to {self.report_to} needs its package: pip install {self.report_to}",
             )
 
     @property
@@ -82,7 +85,3 @@ class TrainConfig:
 
     def resolved_batch_size(self, cuda: bool) -> int:
         return self.batch_size or (32 if cuda else 8)
-
-    @classmethod
-    def help(cls) -> dict[str, str]:
-        return {f.name: f.metadata.get("help", "") for f in fields(cls)}

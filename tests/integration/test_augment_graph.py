@@ -8,7 +8,7 @@ import re
 import pytest
 
 from failforward.app.augment import run_augment
-from failforward.graph.augment import AugmentSettings
+from failforward.graph.settings import AugmentSettings
 from failforward.tools.augment_store import AugmentStore
 from failforward.tools.corpus import split_sentences
 from tests.fake_endpoint import FakeEndpoint
@@ -66,7 +66,7 @@ def corpus(tmp_path):
 @pytest.mark.parametrize("mode", ["stitch", "stretch"])
 def test_augment_end_to_end_and_resume(corpus, tmp_path, quiet_ui, mode):
     with FakeEndpoint(_teacher) as server:
-        settings = AugmentSettings(
+        settings = AugmentSettings.from_options(
             corpus=str(corpus),
             mode=mode,
             styles="qa,simplified,tutorial",
@@ -138,7 +138,7 @@ def test_augment_eval_trains_equal_budgets_and_scores_held_out_text(corpus, tmp_
     from failforward.app.augment_eval import SCALES, augment_eval, implied_ratio, render
 
     with FakeEndpoint(_teacher) as server:
-        settings = AugmentSettings(
+        settings = AugmentSettings.from_options(
             corpus=str(corpus),
             mode="stitch",
             styles="qa,simplified",
@@ -253,7 +253,7 @@ def test_the_llm_judge_rejects_what_it_finds_inconsistent_and_parquet_output(
     spec["critic"]["judge"] = True
     (pack / "augment.yaml").write_text(yaml.safe_dump(spec))
     with FakeEndpoint(_teacher) as teacher, FakeEndpoint(_critic_for(corpus)) as critic:
-        settings = AugmentSettings(
+        settings = AugmentSettings.from_options(
             corpus=str(corpus),
             pack=str(pack),
             mode="rephrase",

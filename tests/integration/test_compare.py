@@ -6,7 +6,7 @@ import json
 import pytest
 
 from failforward.app.compare import run_compare
-from failforward.graph.state import RunSettings
+from failforward.graph.settings import RunSettings
 from failforward.tools.curves import load_compare
 from failforward.tools.report import write_compare_report
 from failforward.tools.store import RunStore
@@ -18,7 +18,7 @@ def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet
     real_run, calls, power = runner.run_loop, [], ["on"]
 
     def counted(settings=None, ui=None, resume=None, run_id=None):
-        calls.append(resume or f"new {settings.plan} s{settings.seed} {run_id}")
+        calls.append(resume or f"new {settings.plan.mode} s{settings.seed} {run_id}")
         if len(calls) == 3 and power == ["on"]:
             power[0] = "cut"
             raise KeyboardInterrupt("power cut")

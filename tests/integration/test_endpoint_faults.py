@@ -9,7 +9,7 @@ import pytest
 
 from failforward.agents.endpoints import ChatClient, EndpointConfig, check_endpoints
 from failforward.app.runner import run_loop
-from failforward.graph.state import RunSettings
+from failforward.graph.settings import RunSettings
 from failforward.tools.store import RunStore
 from tests.fake_endpoint import FAULTS, FakeEndpoint
 from tests.scripted import arithmetic_roles
@@ -102,7 +102,7 @@ def test_a_rejected_key_is_named_by_its_source_never_by_value(monkeypatch):
 
 
 def test_a_run_with_an_unusable_endpoint_makes_no_folder(small_pack, tmp_path, quiet_ui):
-    settings = RunSettings(
+    settings = RunSettings.from_options(
         pack=str(small_pack),
         student="tiny",
         llm="teacher=http://127.0.0.1:9/v1",
@@ -120,7 +120,7 @@ def test_a_run_with_thirty_percent_of_calls_faulted_completes(small_pack, tmp_pa
     with FakeEndpoint(arithmetic_roles, **options) as server:
         role = {"base_url": server.base_url, "model": "m", "timeout": 1.0, "backoff": 0.01}
         endpoints.write_text(json.dumps({r: role for r in ("teacher", "critic", "analyst")}))
-        settings = RunSettings(
+        settings = RunSettings.from_options(
             pack=str(small_pack),
             student="tiny",
             endpoints=str(endpoints),

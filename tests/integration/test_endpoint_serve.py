@@ -9,7 +9,7 @@ import pytest
 from failforward.agents.endpoints import ChatClient, LocalServer
 from failforward.agents.generator import generate_llm
 from failforward.app.runner import run_loop
-from failforward.graph.state import RunSettings
+from failforward.graph.settings import RunSettings
 from failforward.tools.packs import load_pack
 from failforward.tools.records import GenerationPlan, PlanTarget
 from failforward.tools.store import RunStore
@@ -96,7 +96,7 @@ def test_judge_through_real_endpoint(server, tmp_path):
 
 
 def test_loop_with_url_endpoints(server, small_pack, tmp_path, quiet_ui):
-    settings = RunSettings(
+    settings = RunSettings.from_options(
         pack=str(small_pack),
         student="tiny",
         llm=server.base_url,
@@ -116,7 +116,7 @@ def test_loop_with_url_endpoints(server, small_pack, tmp_path, quiet_ui):
 
 
 def test_loop_with_a_critic_endpoint_only(server, small_pack, tmp_path, quiet_ui):
-    settings = RunSettings(
+    settings = RunSettings.from_options(
         pack=str(small_pack),
         student="tiny",
         llm=f"critic={server.base_url}",
@@ -154,7 +154,7 @@ def test_augment_through_a_real_server(server, tmp_path, quiet_ui):
     import yaml
 
     from failforward.app.augment import run_augment
-    from failforward.graph.augment import AugmentSettings
+    from failforward.graph.settings import AugmentSettings
     from failforward.tools.augment_store import AugmentStore
     from failforward.tools.packs import PACKS_DIR
 
@@ -163,7 +163,7 @@ def test_augment_through_a_real_server(server, tmp_path, quiet_ui):
     spec = yaml.safe_load((pack / "augment.yaml").read_text())
     spec["max_tokens"], spec["chunk_tokens"] = 24, 120
     (pack / "augment.yaml").write_text(yaml.safe_dump(spec))
-    settings = AugmentSettings(
+    settings = AugmentSettings.from_options(
         pack=str(pack),
         docs=3,
         heldout=0.34,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from failforward.app.runner import run_loop
-from failforward.graph.state import RunSettings
+from failforward.graph.settings import RunSettings
 from failforward.tools.sources import normalize
 from failforward.tools.store import RunStore
 from failforward.training.student_model import load_student
@@ -23,7 +23,9 @@ LOOP = [
 
 def _settings(pack_dir, tmp_path, **extra):
     defaults = dict(student="tiny", llm="none", cycles=2, budget=16)
-    return RunSettings(pack=str(pack_dir), runs_dir=str(tmp_path / "runs"), **{**defaults, **extra})
+    return RunSettings.from_options(
+        pack=str(pack_dir), runs_dir=str(tmp_path / "runs"), **{**defaults, **extra}
+    )
 
 
 def _logits(model, tokenizer):

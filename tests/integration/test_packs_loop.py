@@ -6,7 +6,7 @@ import shutil
 import yaml
 
 from failforward.app.runner import run_loop
-from failforward.graph.state import RunSettings
+from failforward.graph.settings import RunSettings
 from failforward.tools.packs import PACKS_DIR, load_pack
 from failforward.tools.sources import normalize
 from failforward.tools.sqlcheck import run_readonly
@@ -31,7 +31,9 @@ def _small_pack(tmp_path, name, max_new_tokens, per_call=None):
 
 def _settings(pack, tmp_path, **extra):
     options = dict(student="tiny", llm="none", cycles=1, objective="sft")
-    return RunSettings(pack=str(pack), runs_dir=str(tmp_path / "runs"), **{**options, **extra})
+    return RunSettings.from_options(
+        pack=str(pack), runs_dir=str(tmp_path / "runs"), **{**options, **extra}
+    )
 
 
 def test_a_sql_cycle_trains_on_executed_template_instances(tmp_path, quiet_ui):

@@ -1,12 +1,7 @@
 import pytest
 
-from failforward.agents.endpoints import (
-    CallFailed,
-    ChatClient,
-    EndpointConfig,
-    endpoints_from_file,
-    endpoints_from_flag,
-)
+from failforward.agents.endpoint_settings import endpoints_from_file, endpoints_from_flag
+from failforward.agents.endpoints import CallFailed, ChatClient, EndpointConfig
 from failforward.tools.store import RunStore
 from tests.fake_endpoint import FakeEndpoint
 from tests.fakes import FakeSend

@@ -1,16 +1,16 @@
 import subprocess
 import sys
-from dataclasses import fields
 
 from typer.testing import CliRunner
 
 from failforward.app.cli import app
-from failforward.graph.state import RunSettings
+from failforward.graph.settings import RunSettings
+from failforward.tools.options import options
 
 
 def test_help_does_not_import_torch():
     code = (
-        "import sys; from app.cli import app; "
+        "import sys; from failforward.app.cli import app; "
         "print('torch' in sys.modules, 'transformers' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -20,7 +20,7 @@ def test_help_does_not_import_torch():
 def test_run_options_come_from_settings():
     result = CliRunner().invoke(app, ["run", "--help"], terminal_width=200)
     assert result.exit_code == 0
-    flags = ["--resume", *(f"--{f.name.replace('_', '-')}" for f in fields(RunSettings))]
+    flags = ["--resume", *(o.flag for o in options(RunSettings))]
     for flag in flags:
         assert flag in result.output, flag
     for must in ("--pack", "--student", "--llm", "--cycles", "--budget", "--seed", "--runs-dir"):
@@ -60,3 +60,13 @@ def test_report_of_a_missing_comparison_run_names_the_fix(tmp_path):
     result = CliRunner().invoke(app, ["report", "compare-x", "--runs-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "failforward compare --resume compare-x" in result.output
+
+
+def test_augment_and_compare_options_come_from_their_settings():
+    from failforward.graph.settings import AugmentSettings
+
+    augment = CliRunner().invoke(app, ["augment", "--help"], terminal_width=200).output
+    assert all(o.flag in augment for o in options(AugmentSettings))
+    compare = CliRunner().invoke(app, ["compare", "--help"], terminal_width=200).output
+    assert "--seeds" in compare and "--plan-weighting" in compare and "--lora-r" in compare
+    assert "--plan " not in compare and "--seed " not in compare  # it runs both arms, all seeds

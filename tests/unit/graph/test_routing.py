@@ -1,7 +1,7 @@
 import pytest
 
 from failforward.graph.loop import decide_stop, route_after_evaluate, wilson_interval
-from failforward.graph.state import RunSettings
+from failforward.graph.settings import RunSettings
 
 
 def _history(*accs):
@@ -54,7 +54,7 @@ def test_wilson_interval():
 def test_settings_reject_bad_values(bad):
     # Checked up front: each would otherwise fail mid-run (patience 0 crashed the router).
     with pytest.raises(ValueError):
-        RunSettings(**bad)
+        RunSettings.from_options(**bad)
 
 
 @pytest.mark.parametrize(
@@ -63,4 +63,4 @@ def test_settings_reject_bad_values(bad):
 )
 def test_training_errors_name_the_flag(bad, flag):
     with pytest.raises(ValueError, match=f"^{flag}: "):
-        RunSettings(**bad)
+        RunSettings.from_options(**bad)

@@ -1,0 +1,109 @@
+"""What fixes a run and an augmentation: the settings stored with each, and the options of
+``failforward run``, ``compare`` and ``augment`` (generated from these fields and the settings
+they nest; see :mod:`failforward.tools.options`). Light to import: ``--help`` reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from failforward.agents.endpoint_settings import EndpointSettings, endpoint_options
+from failforward.agents.planner import PlanRule
+from failforward.tools.assemble import MODES
+from failforward.tools.corpus import DEFAULT_CORPUS
+from failforward.tools.options import StoredSettings, nested, option
+from failforward.training.config import TrainConfig
+
+# PlanRule's fields as options: --plan (its mode), --plan-weighting, --explore, --plan-<knob>.
+_PLAN_OPTIONS = {"mode": "plan", "explore": "explore"} | {
+    name: f"plan_{name}"
+    for name in ("weighting", "ready_at", "hopeless_below", "hopeless_weight", "shrink_bonus")
+    + ("flat_after", "flat_decay")
+}
+OUTPUT_FORMATS = ("jsonl", "parquet")
+
+
+@dataclass
+class RunSettings(StoredSettings):
+    """Everything that fixes a run. Stored with the run (flat: one key per option), so
+    ``--resume`` needs only the id.
+
+    The command line's ``run`` options are generated from these fields and the nested ones:
+    ``endpoints`` (EndpointSettings), ``plan`` (PlanRule) and ``train`` (TrainConfig, whose seed
+    is ``seed`` + the cycle).
+    """
+
+    pack: str = option(
+        "arithmetic", "Prompt pack: a name under prompts/ or a folder with pack.yaml."
+    )
+    student: str = option("smollm2", "Student model: smollm2, tiny, or a saved model folder.")
+    endpoints: EndpointSettings = endpoint_options()
+    cycles: int = option(3, "Training cycles to run.")
+    budget: int = option(96, "Candidate examples the teacher writes per cycle.")
+    plan: PlanRule = nested(PlanRule, rename=_PLAN_OPTIONS)
+    seed: int = option(0, "Seed for generation, clustering and training.")
+    target_accuracy: float = option(1.0, "Stop once test accuracy reaches this.")
+    patience: int = option(2, "Stop after this many cycles without a test-accuracy gain.")
+    eval_batch_size: int = option(32, "Items per batch when the student answers.")
+    eval_engine: str = option(
+        "auto",
+        "How the student answers: auto (vLLM on CUDA with the gpu extra, else transformers), "
+        "transformers, or vllm.",
+    )
+    runs_dir: str = option("runs", "Folder that holds one sub-folder per run.")
+    train: TrainConfig = nested(
+        TrainConfig, rename={"batch_size": "train_batch_size"}, hide=("seed",)
+    )
+
+    def __post_init__(self):
+        if self.cycles < 0 or self.budget <= 0:
+            raise ValueError("--cycles must be >= 0 and --budget > 0")
+        if self.patience < 1 or self.eval_batch_size < 1 or self.endpoints.max_tokens < 1:
+            raise ValueError("--patience, --eval-batch-size and --llm-max-tokens must be >= 1")
+        if self.eval_engine not in ("auto", "transformers", "vllm"):
+            raise ValueError(
+                f"--eval-engine must be auto, transformers or vllm, got {self.eval_engine!r}"
+            )
+        if not 0.0 < self.target_accuracy <= 1.0:
+            raise ValueError(f"--target-accuracy must be in (0, 1], got {self.target_accuracy}")
+
+    def train_config(self, cycle: int) -> TrainConfig:
+        """The training settings for one cycle (a fresh seed per cycle)."""
+        return dataclasses.replace(self.train, seed=self.seed + cycle)
+
+
+@dataclass
+class AugmentSettings(StoredSettings):
+    """Everything that fixes an augmentation run (stored with it; ``--resume`` needs the id).
+
+    The command line's ``augment`` options are generated from these fields."""
+
+    corpus: str = option(
+        DEFAULT_CORPUS, "JSONL/Parquet with a text field, a folder of .txt/.md, or stdlib-docs."
+    )
+    pack: str = option("rephrase", "Augmentation pack: a name under prompts/ or a folder.")
+    mode: str = option("stitch", "rephrase, stitch (megadocs) or stretch (rationales).")
+    styles: str = option("", "Comma-separated styles (default: all in the pack).")
+    k: int = option(1, "Rewrites per chunk and style.")
+    docs: int = option(0, "Documents to use, in a seeded order (0: all).")
+    heldout: float = option(0.2, "Share of documents held out (never rewritten).")
+    real_share: float = option(0.5, "Real share of the output corpus's tokens.")
+    seed: int = option(0, "Seed for the document order and the mix.")
+    endpoints: EndpointSettings = endpoint_options(
+        max_tokens=0, help={"max_tokens": "Reply token limit per LLM call (0: the pack's)."}
+    )
+    runs_dir: str = option("runs", "Folder holding run folders.")
+    format: str = option("jsonl", "Output corpus file: jsonl or parquet.")
+
+    def check(self) -> None:
+        if self.format not in OUTPUT_FORMATS:
+            raise ValueError(f"--format {self.format!r}: choose jsonl or parquet")
+        if self.mode not in MODES:
+            raise ValueError(f"--mode {self.mode!r}: choose one of {', '.join(MODES)}")
+        if self.k < 1 or self.docs < 0:
+            raise ValueError("--k must be >= 1 and --docs >= 0")
+        if not 0.0 <= self.heldout < 1.0:
+            raise ValueError(f"--heldout {self.heldout}: must be in [0, 1)")
+        if not 0.0 < self.real_share <= 1.0:
+            raise ValueError(f"--real-share {self.real_share}: must be in (0, 1]")

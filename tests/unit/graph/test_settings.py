@@ -1,0 +1,53 @@
+"""Run settings nest (train, plan, endpoints) but are seen and stored flat, as before."""
+
+import pytest
+
+from failforward.graph.settings import AugmentSettings, RunSettings
+
+# A run's settings as stored before they nested (every key flat, no --plan-<knob> options).
+STORED_FLAT = {
+    "pack": "arithmetic", "student": "tiny", "llm": "none", "llm_model": "", "llm_max_tokens": 512,
+    "endpoints": "", "cycles": 1, "budget": 8, "plan": "uniform", "plan_weighting": "mass",
+    "explore": 0.2, "seed": 4, "target_accuracy": 1.0, "patience": 2, "eval_batch_size": 32,
+    "eval_engine": "auto", "runs_dir": "runs", "objective": "sft", "learning_rate": 0.001,
+    "dpo_learning_rate": 0.0002, "dpo_beta": 0.1, "dpo_nll": 1.0, "epochs": 2.0,
+    "train_batch_size": 4, "max_length": 0, "full_finetune": False, "lora_r": 8, "lora_alpha": 32,
+    "lora_targets": "all-linear", "replay_mix": 0.0, "replay_size": 1000, "grpo_generations": 4,
+    "grpo_iterations": 2, "grpo_importance": "sequence", "report_to": "none",
+}  # fmt: skip
+
+
+def test_a_run_stored_flat_loads_into_the_nested_settings():
+    settings = RunSettings.from_dict(STORED_FLAT)
+    assert (settings.plan.mode, settings.plan.weighting, settings.plan.explore) == (
+        "uniform",
+        "mass",
+        0.2,
+    )
+    assert settings.plan.ready_at == 0.5  # a knob it did not store keeps its default
+    assert (settings.train.objective, settings.train.batch_size, settings.train.lora_r) == (
+        "sft",
+        4,
+        8,
+    )
+    assert settings.endpoints.llm == "none" and settings.endpoints.max_tokens == 512
+    assert settings.train_config(cycle=2).seed == 6  # the run's seed + the cycle
+    stored = settings.to_dict()
+    assert {k: stored[k] for k in STORED_FLAT} == STORED_FLAT  # stored keys and values unchanged
+
+
+def test_training_and_planning_errors_name_the_flag():
+    with pytest.raises(ValueError, match="^--lora-r: lora_r must be > 0"):
+        RunSettings.from_options(lora_r=0)
+    with pytest.raises(ValueError, match="^--plan-weighting: weighting must be gain or mass"):
+        RunSettings.from_options(plan_weighting="size")
+    with pytest.raises(ValueError, match="^--plan-flat-after: "):
+        RunSettings.from_options(plan_flat_after=0)
+
+
+def test_augment_shares_the_endpoint_options_and_defaults_to_the_packs_reply_limit():
+    settings = AugmentSettings.from_options(llm="local", llm_max_tokens=0)
+    assert settings.endpoints.local and settings.endpoints.max_tokens == 0
+    assert set(settings.to_dict()) >= {"llm", "llm_model", "llm_max_tokens", "endpoints"}
+    with pytest.raises(ValueError, match="--llm-max-tokens"):
+        RunSettings.from_options(llm_max_tokens=0)  # a run has no pack default to fall back on

@@ -1,0 +1,168 @@
+"""One cycle's student update: the objective's phases in order, one unit per phase.
+
+A phase builds its rows from the cycle's data, trains with its TRL trainer
+(:mod:`failforward.training.offpolicy`) and says what it did. Training imports nothing above
+tools, so what a phase needs from the run (the student's prompt, the reply it learns, its own
+answers for DPO pairs, the verifier's reward, a progress bar) comes in :class:`CycleData` as
+plain data and callables. A new objective is a phase function here, its entry in ``PHASES`` and
+its name in ``TrainConfig``'s objectives; the train node does not change.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+from collections.abc import Callable
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from failforward.training import offpolicy
+from failforward.training.config import TrainConfig
+from failforward.training.offpolicy import PhaseResult, dpo_rows, sft_rows
+from failforward.training.replay import replay_sample
+
+
+@dataclass
+class CycleData:
+    """What one cycle's training draws on."""
+
+    cycle: int
+    examples: list[dict]  # accepted this cycle
+    earlier: list[dict]  # accepted in earlier cycles, oldest first (replay draws from them)
+    messages: Callable[[str], list[dict]]  # the student's chat prompt for a question
+    completion: Callable[[dict], str]  # the reply the student learns for an example
+    pairs: Callable[[Any, Any], list[dict]]  # DPO pairs from (model, tokenizer) as it is now
+    reward: Callable[[str, dict], float]  # GRPO: a sampled reply's score for its row
+    max_new_tokens: int  # GRPO: the longest completion sampled
+    progress: Callable[..., AbstractContextManager]  # progress(label, total=n) -> bar.update
+    log: Callable[[str], None] = print
+
+
+@dataclass
+class PhaseOutcome:
+    model: Any  # the student after the phase (LoRA-wrapped unless training it whole)
+    result: PhaseResult | None  # None: the phase had nothing to train on
+    metrics: dict = field(default_factory=dict)  # what the phase counted (replayed, pairs)
+
+
+def sft_phase(model, tokenizer, data: CycleData, config: TrainConfig, out_dir: Path):
+    """SFT on the cycle's accepted examples plus replayed earlier ones."""
+    replayed = replay_sample(
+        data.earlier, len(data.examples), config.replay_mix, config.replay_size, config.seed
+    )
+    rows = sft_rows([*data.examples, *replayed], data.messages, data.completion)
+    label = f"cycle {data.cycle}: SFT on {len(data.examples)} examples + {len(replayed)} replayed"
+    with _bar(data, label, rows, config) as step:
+        model, result = offpolicy.train_sft(model, tokenizer, rows, config, out_dir, step)
+    return PhaseOutcome(model, result, {"train_replayed": len(replayed)})
+
+
+def dpo_phase(model, tokenizer, data: CycleData, config: TrainConfig, out_dir: Path):
+    """DPO on pairs from the student as it is now (after SFT in sft+dpo): its own mistakes."""
+    pairs = data.pairs(model, tokenizer)
+    if not pairs:
+        data.log(f"  cycle {data.cycle}: the student got every new item right; no DPO pairs")
+        return PhaseOutcome(model, None, {"dpo_pairs": 0})
+    rows = dpo_rows(pairs, data.messages)
+    with _bar(data, f"cycle {data.cycle}: DPO on {len(rows)} pairs", rows, config) as step:
+        model, result = offpolicy.train_dpo(model, tokenizer, rows, config, out_dir, step)
+    return PhaseOutcome(model, result, {"dpo_pairs": len(pairs)})
+
+
+def grpo_phase(model, tokenizer, data: CycleData, config: TrainConfig, out_dir: Path):
+    """Experimental GRPO on the accepted examples' questions, rewarded by the pack's verifier."""
+    rows = [
+        {
+            "prompt": data.messages(e["question"]),
+            "question": e["question"],
+            "answer": e["answer"],
+            "metadata": json.dumps(e["metadata"]),
+        }
+        for e in data.examples
+    ]
+    label = f"cycle {data.cycle}: GRPO (experimental) on {len(rows)} prompts"
+    with _bar(data, label, rows, config, config.grpo_generations) as step:
+        model, result = offpolicy.train_grpo(
+            model, tokenizer, rows, data.reward, config, out_dir, data.max_new_tokens, step
+        )
+    return PhaseOutcome(model, result)
+
+
+PHASES = {"sft": sft_phase, "dpo": dpo_phase, "grpo": grpo_phase}
+
+
+@dataclass
+class CycleTraining:
+    model: Any  # the trained student (unchanged when no phase trained)
+    phases: list[PhaseResult]  # the phases that trained, in order
+    metrics: dict  # per phase (sft_rows, dpo_steps, ...) and for the cycle (train_steps, ...)
+
+
+def train_cycle(model, tokenizer, data: CycleData, config: TrainConfig, out_dir: Path):
+    """Run the objective's phases in order on one model; a :class:`CycleTraining`."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    phases, metrics = [], {}
+    for name in config.phases:
+        outcome = PHASES[name](model, tokenizer, data, config, out_dir)
+        model, result = outcome.model, outcome.result
+        metrics |= outcome.metrics
+        if result is None:
+            continue
+        phases.append(result)
+        metrics |= phase_metrics(result)
+        if result.truncated:
+            data.log(
+                f"  cycle {data.cycle}: {result.truncated} {result.phase} rows cut at "
+                f"--max-length {result.max_length}; raise it or set 0 to fit the data"
+            )
+    if phases:
+        metrics |= _cycle_metrics(phases)
+    return CycleTraining(model, phases, metrics)
+
+
+def phase_metrics(result: PhaseResult) -> dict:
+    """A training phase's rows, steps, seconds, tokens and (when logged) final loss."""
+    metrics = {
+        f"{result.phase}_rows": result.rows,
+        f"{result.phase}_steps": result.steps,
+        f"{result.phase}_seconds": result.seconds,
+        f"{result.phase}_tokens": result.tokens,
+    }
+    if result.loss is not None:  # no logged loss is not a loss of 0
+        metrics[f"{result.phase}_loss"] = result.loss
+    return metrics
+
+
+def _cycle_metrics(phases: list[PhaseResult]) -> dict:
+    import torch
+
+    metrics = {
+        "train_steps": sum(r.steps for r in phases),
+        "train_seconds": sum(r.seconds for r in phases),
+        "train_truncated": sum(r.truncated for r in phases),
+        # Linux reports the process's peak resident memory in KiB.
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if torch.cuda.is_available():
+        metrics["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    losses = [r.loss for r in phases if r.loss is not None]
+    if losses:
+        metrics["train_loss"] = losses[-1]
+    return metrics
+
+
+@contextmanager
+def _bar(data: CycleData, label: str, rows: list, config: TrainConfig, per_row: int = 1):
+    """A progress bar sized from the data; yields the trainer's ``on_step`` callback."""
+    import torch
+
+    batch = config.resolved_batch_size(torch.cuda.is_available())
+    steps = math.ceil(len(rows) * per_row / batch) * math.ceil(config.epochs)
+    with data.progress(label, total=steps) as bar:
+        yield lambda step, total_steps: bar.update(step, total_steps)
