@@ -276,61 +276,54 @@ def track_clusters(
 
     cur = [c for c in current if not c.outlier and c.centroid]
     prev = [c for c in previous if not c.outlier and c.centroid]
-    pairs = (
-        match_centroids(
-            np.array([c.centroid for c in cur], dtype=np.float32),
-            np.array([c.centroid for c in prev], dtype=np.float32),
-            threshold,
-        )
-        if cur and prev
-        else []
-    )
+    pairs = []
+    if cur and prev:
+        vectors = [np.array([c.centroid for c in side], dtype=np.float32) for side in (cur, prev)]
+        pairs = match_centroids(*vectors, threshold)
     matched = {cur[i].cluster_id: (prev[j], sim) for i, j, sim in pairs}
-    links, out = [], []
-    for cluster in current:
-        if cluster.outlier:
-            out.append(cluster)
-            continue
-        if cluster.cluster_id not in matched:
-            update = {"mode_id": f"m{cycle}.{cluster.cluster_id}", "status": "new"}
-        else:
-            before, sim = matched[cluster.cluster_id]
-            ratio = cluster.size / max(before.size, 1)
-            status = "grew" if ratio >= 1.2 else "shrank" if ratio <= 0.8 else "stable"
-            flat = (
-                before.flat_cycles + 1
-                if before.cluster_id in targeted and status != "shrank"
-                else 0
-            )
-            update = {
-                "mode_id": before.mode_id or f"m{cycle - 1}.{before.cluster_id}",
-                "previous_id": before.cluster_id,
-                "similarity": round(sim, 4),
-                "status": status,
-                "previous_size": before.size,
-                "flat_cycles": flat,
-            }
-        cluster = cluster.model_copy(update=update)
-        links.append(
-            {
-                "cluster_id": cluster.cluster_id,
-                "previous_id": cluster.previous_id,
-                "similarity": cluster.similarity,
-                "status": cluster.status,
-                "mode_id": cluster.mode_id,
-            }
-        )
-        out.append(cluster)
+    out = [
+        c
+        if c.outlier
+        else c.model_copy(update=_tracking(c, matched.get(c.cluster_id), targeted, cycle))
+        for c in current
+    ]
+    links = [
+        _link(c.cluster_id, c.previous_id, c.similarity, c.status, c.mode_id)
+        for c in out
+        if not c.outlier
+    ]
     kept = {before.cluster_id for before, _ in matched.values()}
-    for before in prev:
-        if before.cluster_id not in kept:
-            links.append(
-                {
-                    "cluster_id": None,
-                    "previous_id": before.cluster_id,
-                    "similarity": None,
-                    "status": "vanished",
-                    "mode_id": before.mode_id,
-                }
-            )
+    links += [
+        _link(None, before.cluster_id, None, "vanished", before.mode_id)
+        for before in prev
+        if before.cluster_id not in kept
+    ]
     return out, links
+
+
+def _tracking(cluster: FailureCluster, match, targeted: set[int], cycle: int) -> dict:
+    """A cluster's tracking fields, from its match in the last cycle (None: it is new)."""
+    if match is None:
+        return {"mode_id": f"m{cycle}.{cluster.cluster_id}", "status": "new"}
+    before, sim = match
+    ratio = cluster.size / max(before.size, 1)
+    status = "grew" if ratio >= 1.2 else "shrank" if ratio <= 0.8 else "stable"
+    flat = before.flat_cycles + 1 if before.cluster_id in targeted and status != "shrank" else 0
+    return {
+        "mode_id": before.mode_id or f"m{cycle - 1}.{before.cluster_id}",
+        "previous_id": before.cluster_id,
+        "similarity": round(sim, 4),
+        "status": status,
+        "previous_size": before.size,
+        "flat_cycles": flat,
+    }
+
+
+def _link(cluster_id, previous_id, similarity, status, mode_id) -> dict:
+    return {
+        "cluster_id": cluster_id,
+        "previous_id": previous_id,
+        "similarity": similarity,
+        "status": status,
+        "mode_id": mode_id,
+    }

@@ -71,7 +71,8 @@ class PlanRule:
         ]
         for name, ok, wanted in checks:
             if not ok:
-                raise OptionError(name, f"{name} must be {wanted}, got {getattr(self, name)!r}")
+                problem = f"{getattr(self, name)!r} is not {wanted}"
+                raise OptionError(name, f"{name}: {problem}", problem)
 
 
 def learning_gain(
@@ -168,31 +169,11 @@ def plan_targeted(
     explore = round(budget * rule.explore) if units and sum(weights) > 0 else budget
     shares = allocate(weights, budget - explore)
     explore = budget - sum(shares)
-    targets = []
-    for unit, share in zip(units, shares, strict=True):
-        if share == 0:
-            continue
-        cluster = unit.cluster
-        name = f"{cluster.name} [{cell_key(unit.cell, ', ')}]" if cluster.cells else cluster.name
-        targets.append(
-            PlanTarget(
-                target_id=f"c{cycle}-k{cluster.cluster_id}"
-                + (f"/{cell_key(unit.cell)}" if cluster.cells else ""),
-                name=f"{name} (one notch easier)" if unit.stone else name,
-                description=cluster.description or f"{cluster.size} failures",
-                budget=share,
-                exemplars=cluster.exemplars,
-                source_config=cell_overrides(unit.cell, pack)
-                if unit.cell
-                else source_overrides(cluster.knobs, pack),
-                cell=unit.cell,
-                cluster_id=cluster.cluster_id,
-                kind="stepping_stone" if unit.stone else "cluster",
-                cluster_size=unit.failures,
-                error_share=unit.failures / failures,
-                weight=round(unit.weight, 4),
-            )
-        )
+    targets = [
+        _target(unit, share, pack, cycle, failures)
+        for unit, share in zip(units, shares, strict=True)
+        if share > 0
+    ]
     if explore:
         targets.append(
             PlanTarget(
@@ -204,6 +185,30 @@ def plan_targeted(
             )
         )
     return GenerationPlan(cycle=cycle, mode="targeted", targets=targets)
+
+
+def _target(unit, share: int, pack: Pack, cycle: int, failures: int) -> PlanTarget:
+    """The plan target for a weighted unit (a cluster's knob cell, or the whole cluster)."""
+    cluster = unit.cluster
+    name = f"{cluster.name} [{cell_key(unit.cell, ', ')}]" if cluster.cells else cluster.name
+    cell_id = f"/{cell_key(unit.cell)}" if cluster.cells else ""
+    overrides = (
+        cell_overrides(unit.cell, pack) if unit.cell else source_overrides(cluster.knobs, pack)
+    )
+    return PlanTarget(
+        target_id=f"c{cycle}-k{cluster.cluster_id}{cell_id}",
+        name=f"{name} (one notch easier)" if unit.stone else name,
+        description=cluster.description or f"{cluster.size} failures",
+        budget=share,
+        exemplars=cluster.exemplars,
+        source_config=overrides,
+        cell=unit.cell,
+        cluster_id=cluster.cluster_id,
+        kind="stepping_stone" if unit.stone else "cluster",
+        cluster_size=unit.failures,
+        error_share=unit.failures / failures,
+        weight=round(unit.weight, 4),
+    )
 
 
 def _units(

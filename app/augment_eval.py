@@ -75,8 +75,7 @@ def augment_eval(
 ) -> dict:
     """Train and score every arm; write ``augment_eval.json`` and ``augment_eval.md``."""
     from failforward.app.progress import LoopUI
-    from failforward.training.pretrain import loss_on, pretrain
-    from failforward.training.student_model import load_student, resolve_student
+    from failforward.training.student_model import resolve_student
 
     ui = ui or LoopUI()
     run_dir = Path(run_dir)
@@ -85,61 +84,78 @@ def augment_eval(
     if tokens < block:
         raise ValueError(f"--tokens {tokens}: less than one block of {block}")
     heldout, arms = _inputs(run_dir, seed)
-    base = resolve_student(student)
-    partial = run_dir / "augment_eval.partial.json"
     key = {"student": student, "budget": tokens, "block": block, "lr": lr, "seed": seed}
-    done = _kept_arms(partial, key, ui)
-
-    def train(rows: list[Row], budget: int, label: str) -> dict:
-        if label in done:
-            return done[label]
-        model, tokenizer = load_student(base)
-        with ui.task(f"{label}: {budget} tokens", total=None) as bar:
-            result = pretrain(model, tokenizer, [r.text for r in rows], budget, block, lr=lr,
-                              seed=seed, on_step=lambda s, n: bar.update(s, n))  # fmt: skip
-        loss = loss_on(model, tokenizer, heldout, block)
-        done[label] = {"tokens": result.tokens, "steps": result.steps, "heldout_loss": loss,
-                       "train_loss_last": result.last_loss, "seconds": result.seconds,
-                       "documents": len(rows),
-                       "synthetic_share": 1.0 - token_shares(rows).get("real", 0.0)}  # fmt: skip
-        staged = partial.with_suffix(".tmp")
-        staged.write_text(json.dumps({"key": key, "rows": done}, indent=2))
-        staged.replace(partial)
-        return done[label]
-
-    model, tokenizer = load_student(base)
+    partial = run_dir / "augment_eval.partial.json"
+    trainer = _ArmTrainer(resolve_student(student), heldout, key, partial, ui)
     results: dict = {
         "student": student,
         "budget": tokens,
         "block": block,
         "lr": lr,
         "heldout_documents": len(heldout),
-        "base_heldout_loss": loss_on(model, tokenizer, heldout, block),
-        "real_only_curve": [],
-        "arms": {},
+        "base_heldout_loss": trainer.base_loss(),
+        "real_only_curve": [
+            trainer.train(arms["real-only"], int(tokens * scale), f"real-only x{scale:g}")
+            for scale in SCALES
+        ],
     }
-    for scale in SCALES:
-        budget = int(tokens * scale)
-        row = train(arms["real-only"], budget, f"real-only x{scale:g}")
-        results["real_only_curve"].append(row)
-        if scale == 1.0:
-            results["arms"]["real-only"] = row
+    real_only = results["real_only_curve"][SCALES.index(1.0)]
+    results["arms"] = {"real-only": real_only}
     curve = [(r["tokens"], r["heldout_loss"]) for r in results["real_only_curve"]]
     for name, rows in arms.items():
-        if name == "real-only":
-            continue
-        row = train(rows, tokens, name)
-        row["implied_ratio"], row["ratio_note"] = implied_ratio(
-            curve, row["heldout_loss"], row["tokens"]
-        )
-        row["loss_vs_real_only"] = (
-            row["heldout_loss"] - results["arms"]["real-only"]["heldout_loss"]
-        )
-        results["arms"][name] = row
+        if name != "real-only":
+            row = trainer.train(rows, tokens, name)
+            row["implied_ratio"], row["ratio_note"] = implied_ratio(
+                curve, row["heldout_loss"], row["tokens"]
+            )
+            row["loss_vs_real_only"] = row["heldout_loss"] - real_only["heldout_loss"]
+            results["arms"][name] = row
     (run_dir / "augment_eval.json").write_text(json.dumps(results, indent=2))
     (run_dir / "augment_eval.md").write_text(render(results))
     partial.unlink(missing_ok=True)
     return results
+
+
+class _ArmTrainer:
+    """Trains fresh copies of the student, one arm at a time; each arm's result goes to the
+    partial file as it finishes, and an arm found there (same ``key``) is not trained again."""
+
+    def __init__(self, base: Path, heldout: list[str], key: dict, partial: Path, ui):
+        self.base, self.heldout, self.key, self.partial, self.ui = base, heldout, key, partial, ui
+        self.done = _kept_arms(partial, key, ui)
+
+    def base_loss(self) -> float:
+        from failforward.training.pretrain import loss_on
+        from failforward.training.student_model import load_student
+
+        model, tokenizer = load_student(self.base)
+        return loss_on(model, tokenizer, self.heldout, self.key["block"])
+
+    def train(self, rows: list[Row], budget: int, label: str) -> dict:
+        from failforward.training.pretrain import loss_on, pretrain
+        from failforward.training.student_model import load_student
+
+        if label in self.done:
+            return self.done[label]
+        block, texts = self.key["block"], [r.text for r in rows]
+        model, tokenizer = load_student(self.base)
+        lr, seed = self.key["lr"], self.key["seed"]
+        with self.ui.task(f"{label}: {budget} tokens", total=None) as bar:
+            result = pretrain(model, tokenizer, texts, budget, block, lr=lr, seed=seed,
+                              on_step=lambda s, n: bar.update(s, n))  # fmt: skip
+        self.done[label] = {
+            "tokens": result.tokens,
+            "steps": result.steps,
+            "heldout_loss": loss_on(model, tokenizer, self.heldout, block),
+            "train_loss_last": result.last_loss,
+            "seconds": result.seconds,
+            "documents": len(rows),
+            "synthetic_share": 1.0 - token_shares(rows).get("real", 0.0),
+        }
+        staged = self.partial.with_suffix(".tmp")
+        staged.write_text(json.dumps({"key": self.key, "rows": self.done}, indent=2))
+        staged.replace(self.partial)
+        return self.done[label]
 
 
 def _inputs(run_dir: Path, seed: int) -> tuple[list[str], dict[str, list[Row]]]:

