@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from failforward.tools.guard import students
 from failforward.tools.store import RunStore, content_hash
 
 
@@ -41,6 +42,7 @@ def check_run(run_dir: Path) -> tuple[list[str], list[str]]:
             ("student checkpoints", lambda: _checkpoints(run_dir, store, state)),
             ("LLM call cache", lambda: _calls(store)),
             ("graph state", lambda: _state(run_dir, store, state)),
+            (_guard_summary(store), lambda: _guard(run_dir, store, state)),
         ]
         for name, check in checks:
             found = check()
@@ -216,3 +218,30 @@ def _state(run_dir: Path, store: RunStore, state: dict) -> list[str]:
     if not state["next"] and not (run_dir / "report.md").is_file():
         problems.append("graph state: the run finished but report.md is missing")
     return problems
+
+
+def _guard_summary(store: RunStore) -> str:
+    """The regression guard's decisions, as the check's name."""
+    found = students(store.metrics())
+    rolled = [g for g in found.guarded if g.get("rolled_back")]
+    detail = ", ".join(
+        f"cycle {g['cycle']} rolled back ({int(g['lost'])} lost, {int(g['gained'])} gained)"
+        for g in rolled
+    )
+    return f"regression guard: {len(found.guarded)} cycle(s) compared" + (
+        f"; {detail}" if detail else ""
+    )
+
+
+def _guard(run_dir: Path, store: RunStore, state: dict) -> list[str]:
+    """A finished run's student is the one the guard kept."""
+    values = state["values"]
+    if not values or state["next"] or "kept_cycle" not in values:
+        return []
+    found = students(store.metrics())
+    expected = found.checkpoint(run_dir, found.final)
+    latest = values.get("checkpoint")
+    if (Path(latest).resolve() if latest else None) != (expected.resolve() if expected else None):
+        ended, kept = latest or "the base model", expected or "the base model"
+        return [f"regression guard: the run ends at {ended}, not the kept student {kept}"]
+    return []

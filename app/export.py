@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from failforward.tools.guard import students
 from failforward.tools.store import RunStore
 
 FORMATS = ("jsonl", "parquet", "hf")
@@ -58,9 +59,18 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None, rejected: bool 
         raise FileNotFoundError(f"no run folder {run_dir} with a run.db")
     store = RunStore(run_dir / "run.db")
     tables = export_rows(store, rejected)
+    found = students(store.metrics())
     store.close()
     out = Path(out) if out else run_dir / "export"
     out.mkdir(parents=True, exist_ok=True)
+    checkpoints = {
+        role: {
+            "cycle": cycle,
+            "checkpoint": str(found.checkpoint(run_dir.resolve(), cycle) or "base"),
+        }
+        for role, cycle in (("final", found.final), ("best", found.best))
+    }
+    (out / "students.json").write_text(json.dumps(checkpoints, indent=2))
     if fmt == "jsonl":
         for name, rows in tables.items():
             with open(out / f"{name}.jsonl", "w") as f:

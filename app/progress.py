@@ -59,7 +59,7 @@ class LoopUI:
             table.add_column(column, justify="right")
         for r in rows:
             table.add_row(
-                str(r["cycle"]),
+                f"{r['cycle']} (rolled back)" if r.get("rolled_back") else str(r["cycle"]),
                 f"{r['test_acc']:.1%} ({r['test_ci'][0]:.1%}-{r['test_ci'][1]:.1%})",
                 f"{r['probe_acc']:.1%}",
                 str(r.get("accepted", "-")),

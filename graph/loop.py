@@ -23,6 +23,7 @@ from rich.markup import escape
 from failforward.agents import analyst, critic, generator, planner
 from failforward.graph.settings import RunSettings
 from failforward.graph.state import LoopState, RunContext
+from failforward.tools.guard import guard_item, paired_drop
 from failforward.tools.records import Failure, GenerationPlan, Item, Verdict
 from failforward.tools.sources import split_disjoint
 from failforward.tools.verifiers import extract_answer, make_solver, make_verifier
@@ -125,9 +126,62 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         "seconds": time.perf_counter() - started,
         **_cycle_counts(ctx, cycle),
     }
+    update = _guard(ctx, state, cycle)
+    row["rolled_back"] = "checkpoint" in update
     history = [*state.get("history", []), row]
     ctx.ui.cycle_table(history)
-    return {"history": [row], "stop_reason": decide_stop(history, ctx.settings)}
+    stop = decide_stop(history, ctx.settings)
+    if row["rolled_back"] and ctx.settings.on_regression == "stop":
+        stop = "regression: training made the student worse; rolled back"
+    return {**update, "history": [row], "stop_reason": stop}
+
+
+def _guard(ctx: RunContext, state: LoopState, cycle: int) -> dict:
+    """Compare the student just trained with the one it started from on the probe set, item by
+    item; roll it back (``--on-regression rollback`` or ``stop``) when it got worse beyond noise.
+    Returns the state update: which evaluation's student is in use from here on, and after a
+    rollback the checkpoint it is at and the halved learning-rate factor."""
+    if not state.get("trained"):  # the student did not change since its last evaluation
+        return {"kept_cycle": cycle}
+    baseline = state.get("kept_cycle", cycle - 1)
+    before, after = (
+        [
+            score >= 1.0
+            for i, (_, score) in enumerate(ctx.store.attempts(c, "probe"))
+            if guard_item(i)
+        ]
+        for c in (baseline, cycle)
+    )
+    drop = paired_drop(before, after, ctx.settings.guard_alpha)
+    roll_back = drop.regressed and ctx.settings.on_regression != "keep"
+    ctx.store.save_metrics(
+        cycle,
+        {
+            "guard_baseline": baseline,
+            "guard_lost": drop.lost,
+            "guard_gained": drop.gained,
+            "guard_p": drop.p_value,
+            "guard_regressed": drop.regressed,
+            "guard_rolled_back": roll_back,
+        },
+    )
+    if not drop.regressed:
+        return {"kept_cycle": cycle}
+    if not roll_back:
+        ctx.ui.log(
+            f"  cycle {cycle}: the student got worse on held-out probe items: {drop.text()}; kept"
+        )
+        return {"kept_cycle": cycle}
+    scale = state.get("lr_scale", 1.0) / 2
+    ctx.ui.log(
+        f"  cycle {cycle}: the student got worse on held-out probe items: {drop.text()}; rolled "
+        f"back to cycle {baseline}'s student, next cycle's learning rates x{scale:g}"
+    )
+    return {
+        "kept_cycle": baseline,
+        "checkpoint": state["previous_checkpoint"],
+        "lr_scale": scale,
+    }
 
 
 def _failures(attempts) -> list[Failure]:
@@ -192,8 +246,9 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     from failforward.tools.embeddings import embed
 
     ctx, cycle = runtime.context, state.get("cycle", 0) + 1
-    failures = ctx.store.failures(cycle - 1)
-    probe = ctx.store.attempts(cycle - 1, "probe")
+    kept = state.get("kept_cycle", cycle - 1)  # the evaluation of the student in use
+    failures = ctx.store.failures(kept)
+    probe = ctx.store.attempts(kept, "probe")
     with ctx.ui.task(f"cycle {cycle}: analyze {len(failures)} failures", total=1) as bar:
         clusters, labels = analyst.cluster_failures(failures, ctx.pack, embed, ctx.settings.seed)
         clusters = analyst.near_success(clusters, probe)
@@ -349,22 +404,30 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     if not examples:
         ctx.ui.log(f"  cycle {cycle}: the critic accepted nothing; the student is unchanged")
         ctx.store.save_metrics(cycle, metrics)
-        return {"cycle": cycle}
+        return {"cycle": cycle, "trained": False}
     model, tokenizer = ctx.student.at(_checkpoint(state))
     out_dir = ctx.run_dir / "checkpoints" / f"cycle-{cycle}"
-    data, config = _cycle_data(ctx, cycle, examples), ctx.settings.train_config(cycle)
+    config = ctx.settings.train_config(cycle, state.get("lr_scale", 1.0))
+    data = _cycle_data(ctx, cycle, examples, state.get("kept_cycle", cycle - 1))
     trained = train_cycle(model, tokenizer, data, config, out_dir)
     for result in trained.phases:
         ctx.store.save_train_log(cycle, result.phase, result.log)
     ctx.store.save_metrics(cycle, metrics | trained.metrics)
     if not trained.phases:  # nothing trained: the student stays at its last checkpoint
-        return {"cycle": cycle}
+        return {"cycle": cycle, "trained": False}
     checkpoint = ctx.student.save(trained.model, tokenizer, out_dir / "student")
-    return {"cycle": cycle, "checkpoint": checkpoint}
+    return {
+        "cycle": cycle,
+        "checkpoint": checkpoint,
+        "previous_checkpoint": _checkpoint(state),
+        "trained": True,
+    }
 
 
-def _cycle_data(ctx: RunContext, cycle: int, examples: list[dict]):
-    """What the training phases draw on, from the run: its store, pack, verifier and bars."""
+def _cycle_data(ctx: RunContext, cycle: int, examples: list[dict], kept: int):
+    """What the training phases draw on, from the run: its store, pack, verifier and bars.
+    The anchors come from the probe items outside the guard's half that the student in use
+    (evaluation ``kept``) answered right."""
     from failforward.agents.student import student_messages, verifier_reward
     from failforward.training.phases import CycleData
 
@@ -373,6 +436,7 @@ def _cycle_data(ctx: RunContext, cycle: int, examples: list[dict]):
         cycle=cycle,
         examples=examples,
         earlier=[e for e in ctx.store.examples(accepted=True) if e["cycle"] < cycle],
+        successes=[s for s in ctx.store.successes(kept, "probe") if not guard_item(s["idx"])],
         messages=functools.partial(student_messages, pack),
         completion=_completion(ctx),
         pairs=functools.partial(_preference_pairs, ctx, cycle, examples),

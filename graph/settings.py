@@ -52,6 +52,15 @@ class RunSettings(StoredSettings):
         "transformers, or vllm.",
     )
     runs_dir: str = option("runs", "Folder that holds one sub-folder per run.")
+    on_regression: str = option(
+        "rollback",
+        "When a cycle's training makes the student worse on the probe set beyond noise: "
+        "rollback (keep the previous student, halve the next cycle's learning rates), keep "
+        "(record it only) or stop (roll back and end the run).",
+    )
+    guard_alpha: float = option(
+        0.05, "The regression guard's significance level (one-sided exact McNemar test)."
+    )
     train: TrainConfig = nested(
         TrainConfig, rename={"batch_size": "train_batch_size"}, hide=("seed",)
     )
@@ -67,10 +76,22 @@ class RunSettings(StoredSettings):
             )
         if not 0.0 < self.target_accuracy <= 1.0:
             raise ValueError(f"--target-accuracy must be in (0, 1], got {self.target_accuracy}")
+        if self.on_regression not in ("rollback", "keep", "stop"):
+            raise ValueError(
+                f"--on-regression must be rollback, keep or stop, got {self.on_regression!r}"
+            )
+        if not 0.0 < self.guard_alpha < 1.0:
+            raise ValueError(f"--guard-alpha must be in (0, 1), got {self.guard_alpha}")
 
-    def train_config(self, cycle: int) -> TrainConfig:
-        """The training settings for one cycle (a fresh seed per cycle)."""
-        return dataclasses.replace(self.train, seed=self.seed + cycle)
+    def train_config(self, cycle: int, lr_scale: float = 1.0) -> TrainConfig:
+        """The training settings for one cycle (a fresh seed per cycle; learning rates scaled
+        by ``lr_scale``, which the regression guard halves after each rollback)."""
+        return dataclasses.replace(
+            self.train,
+            seed=self.seed + cycle,
+            learning_rate=self.train.learning_rate * lr_scale,
+            dpo_learning_rate=self.train.dpo_learning_rate * lr_scale,
+        )
 
 
 @dataclass

@@ -23,6 +23,12 @@ class LoopState(TypedDict, total=False):
     history: Annotated[list[dict[str, Any]], operator.add]  # one row per evaluation
     nodes_run: Annotated[list[str], operator.add]  # node names, in order, for audits and tests
     stop_reason: str | None
+    # The regression guard: the evaluation whose student is in use (the one training started
+    # from), the checkpoint training replaced, and the learning-rate factor after rollbacks.
+    kept_cycle: int
+    trained: bool  # the last train_student changed the student
+    previous_checkpoint: str | None
+    lr_scale: float
 
 
 @dataclass

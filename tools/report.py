@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from failforward.tools.guard import students
 from failforward.tools.store import RunStore
 
 
@@ -32,6 +33,7 @@ def render_report(store: RunStore, run_id: str) -> str:
             f"{m.get('test_ci_high', 0):.1%} | {m.get('probe_acc', 0):.1%} | "
             f"{int(m.get('train_examples_total', 0))} | {loss} |"
         )
+    lines += guard_lines(metrics)
     lines += ["", "## Plans and critic verdicts", ""]
     for plan in store.plans():
         lines += [f"### cycle {plan.cycle} ({plan.mode})", ""]
@@ -59,6 +61,48 @@ def render_report(store: RunStore, run_id: str) -> str:
         lines.append(f"| {node} | {len(secs)} | {sum(secs):.1f} |")
     lines += llm_tables(store)
     return "\n".join(lines) + "\n"
+
+
+def guard_lines(metrics: dict[int, dict[str, float]]) -> list[str]:
+    """The student the run ends with, the best one, and the regression guard's decisions."""
+    found = students(metrics)
+    lines = ["", f"Final student: {_student_name(found.final)}."]
+    if found.best != found.final:
+        best, final = (metrics[c].get("probe_acc", 0) for c in (found.best, found.final))
+        lines[-1] += (
+            f" **The best student on the probe set was {_student_name(found.best)}** "
+            f"({best:.1%} against {final:.1%})."
+        )
+    if not found.guarded:
+        return lines
+    lines += [
+        "",
+        "## Regression guard",
+        "",
+        "After each cycle's training the student is compared with the one it started from on "
+        "the guard's half of the probe set (never trained on), item by item (one-sided exact "
+        "McNemar test); a drop beyond noise is rolled back unless `--on-regression keep`.",
+        "",
+        "| cycle | compared with | items lost | items gained | p | decision |",
+        "|---:|---:|---:|---:|---:|---|",
+    ]
+    for g in found.guarded:
+        decision = (
+            "rolled back"
+            if g.get("rolled_back")
+            else "kept (regressed)"
+            if g.get("regressed")
+            else "kept"
+        )
+        lines.append(
+            f"| {g['cycle']} | cycle {int(g['baseline'])} | {int(g['lost'])} | {int(g['gained'])} |"
+            f" {g['p']:.3g} | {decision} |"
+        )
+    return lines
+
+
+def _student_name(cycle: int) -> str:
+    return f"cycle {cycle}'s" if cycle else "the untrained one"
 
 
 def llm_tables(store: RunStore) -> list[str]:

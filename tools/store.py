@@ -158,6 +158,21 @@ class RunStore:
         )
         return [(items[r["idx"]], r["score"]) for r in rows]
 
+    def successes(self, cycle: int, split: str) -> list[dict]:
+        """The split's items the student answered right at ``cycle``'s evaluation, with its own
+        reply: ``{"idx", "question", "answer", "reply"}``."""
+        items = self.eval_items(split)
+        rows = self.db.execute(
+            "SELECT idx, output FROM attempts WHERE cycle = ? AND split = ? AND score >= 1.0 "
+            "ORDER BY idx",
+            (cycle, split),
+        )
+        return [
+            {"idx": r["idx"], "question": items[r["idx"]].question,
+             "answer": items[r["idx"]].answer, "reply": r["output"]}
+            for r in rows
+        ]  # fmt: skip
+
     # -- failures and clusters --------------------------------------------------------------
     def save_failures(self, cycle: int, failures: list[Failure]) -> None:
         with self.db:

@@ -43,6 +43,12 @@ class TrainConfig:
         0.0, "Earlier cycles' accepted examples replayed per new example (0: off)."
     )
     replay_size: int = _f(1000, "Replay buffer: the most recent earlier examples kept.")
+    anchor_share: float = _f(
+        0.5,
+        "Self-distillation anchors per new SFT example: items the student already answers "
+        "right, trained on its own verified reply, so a few teacher examples in another format "
+        "do not erase what works (0: off).",
+    )
     grpo_generations: int = _f(4, "GRPO: completions sampled per prompt.")
     grpo_iterations: int = _f(2, "GRPO: updates per generation batch (importance-sampled).")
     grpo_importance: str = _f("sequence", "GRPO importance-sampling ratio level: token|sequence.")
@@ -64,6 +70,7 @@ class TrainConfig:
             ("lora_alpha", self.lora_alpha > 0, "> 0"),
             ("replay_mix", self.replay_mix >= 0, ">= 0"),
             ("replay_size", self.replay_size >= 0, ">= 0"),
+            ("anchor_share", self.anchor_share >= 0, ">= 0"),
             ("grpo_generations", self.grpo_generations >= 2, ">= 2"),
             ("grpo_iterations", self.grpo_iterations >= 1, ">= 1"),
             ("grpo_importance", self.grpo_importance in ("token", "sequence"), "token or sequence"),

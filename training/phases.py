@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import resource
 from collections.abc import Callable
 from contextlib import AbstractContextManager, contextmanager
@@ -32,6 +33,7 @@ class CycleData:
     cycle: int
     examples: list[dict]  # accepted this cycle
     earlier: list[dict]  # accepted in earlier cycles, oldest first (replay draws from them)
+    successes: list[dict]  # items the student answers right: question, answer, its own reply
     messages: Callable[[str], list[dict]]  # the student's chat prompt for a question
     completion: Callable[[dict], str]  # the reply the student learns for an example
     pairs: Callable[[Any, Any], list[dict]]  # DPO pairs from (model, tokenizer) as it is now
@@ -50,14 +52,31 @@ class PhaseOutcome:
 
 def sft_phase(model, tokenizer, data: CycleData, config: TrainConfig, out_dir: Path):
     """SFT on the cycle's accepted examples plus replayed earlier ones."""
-    replayed = replay_sample(
-        data.earlier, len(data.examples), config.replay_mix, config.replay_size, config.seed
-    )
+    n = len(data.examples)
+    replayed = replay_sample(data.earlier, n, config.replay_mix, config.replay_size, config.seed)
+    anchors = anchor_sample(data.successes, n, config.anchor_share, config.seed)
     rows = sft_rows([*data.examples, *replayed], data.messages, data.completion)
-    label = f"cycle {data.cycle}: SFT on {len(data.examples)} examples + {len(replayed)} replayed"
+    rows += sft_rows(anchors, data.messages, lambda a: a["reply"])
+    label = (
+        f"cycle {data.cycle}: SFT on {n} examples + {len(replayed)} replayed "
+        f"+ {len(anchors)} anchors"
+    )
     with _bar(data, label, rows, config) as step:
         model, result = offpolicy.train_sft(model, tokenizer, rows, config, out_dir, step)
-    return PhaseOutcome(model, result, {"train_replayed": len(replayed)})
+    metrics = {"train_replayed": len(replayed), "train_anchors": len(anchors)}
+    return PhaseOutcome(model, result, metrics)
+
+
+def anchor_sample(successes: list[dict], n_new: int, share: float, seed: int) -> list[dict]:
+    """``round(share * n_new)`` of the student's own right answers (fewer when it has fewer),
+    drawn with ``seed``: rejection-sampled self-distillation, as in STaR.
+
+    Example:
+        >>> len(anchor_sample([{"reply": str(i)} for i in range(9)], n_new=8, share=0.5, seed=0))
+        4
+    """
+    wanted = min(len(successes), round(share * n_new))
+    return random.Random(seed).sample(successes, wanted) if wanted else []
 
 
 def dpo_phase(model, tokenizer, data: CycleData, config: TrainConfig, out_dir: Path):

@@ -34,6 +34,7 @@ def _data(pairs, logs, bars, n=8):
         messages=lambda q: [{"role": "user", "content": q}],
         completion=lambda ex: ex["answer"],
         pairs=lambda model, tokenizer: pairs,
+        successes=[],
         reward=lambda text, row: 0.0,
         max_new_tokens=4,
         progress=progress,
