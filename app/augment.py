@@ -15,6 +15,7 @@ from failforward.app.runner import (
     connect_roles,
     free_folder_name,
     open_session,
+    resume_folder,
 )
 from failforward.graph.augment import AugmentContext, build_augment_graph
 from failforward.graph.settings import AugmentSettings
@@ -29,9 +30,8 @@ def run_augment(settings: AugmentSettings, ui=None, resume: str | None = None) -
 
     ui = ui or LoopUI()
     if resume:
-        run_id, run_dir = resume, Path(settings.runs_dir) / resume
-        if not (run_dir / "augment.db").is_file():
-            raise FileNotFoundError(f"--resume {resume}: no augmentation folder {run_dir}")
+        folder = resume_folder(settings.runs_dir, resume, "augment.db", "augmentation folder")
+        run_id, run_dir = resume, folder
     else:
         settings.check()
         load_corpus(settings.corpus)  # a bad corpus fails before a folder exists

@@ -130,9 +130,7 @@ def run_loop(
     settings = settings or RunSettings()
     ui = ui or LoopUI()
     if resume:
-        run_id, run_dir = resume, Path(settings.runs_dir) / resume
-        if not (run_dir / "run.db").is_file():
-            raise FileNotFoundError(f"--resume {resume}: no run folder {run_dir} with a run.db")
+        run_id, run_dir = resume, resume_folder(settings.runs_dir, resume, "run.db", "run folder")
     else:
         pack = check_new_run(settings)  # bad input fails here, before a run folder exists
         run_id = run_id or new_run_id(settings)
@@ -157,6 +155,15 @@ def run_loop(
         )
         session.run(dict(INITIAL_STATE), context)
     return run_id
+
+
+def resume_folder(runs_dir: str, run_id: str, database: str, kind: str) -> Path:
+    """The folder of a run to resume; a missing one (or one without its database) is an error
+    that names it."""
+    run_dir = Path(runs_dir) / run_id
+    if not (run_dir / database).is_file():
+        raise FileNotFoundError(f"--resume {run_id}: no {kind} {run_dir} with {database}")
+    return run_dir
 
 
 def check_new_run(settings: RunSettings):
