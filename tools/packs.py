@@ -80,6 +80,12 @@ class AnswerSpec(_Strict):
 class StudentSpec(_Strict):
     system_prompt: str = ""
     max_new_tokens: int = Field(16, gt=0)
+    completion: Literal["answer", "solution"] = Field(
+        "answer",
+        description="What SFT and DPO's chosen side teach: the answer alone, or an accepted "
+        "example's worked solution with the answer on the last line (when it has one). A "
+        "completion.jinja template overrides both.",
+    )
 
 
 class GeneratorSpec(_Strict):
@@ -237,10 +243,14 @@ class Pack(TemplatePack):
     spec: PackSpec
 
     def completion(self, question: str, solution: str, answer: str) -> str:
-        """The reply the student is trained to give: ``completion.jinja``, else the answer."""
-        if "completion" not in self.templates:
-            return answer.strip()
-        return self.render("completion", question=question, solution=solution, answer=answer)
+        """The reply the student is trained to give: ``completion.jinja``; else, with
+        ``student.completion: solution`` and a worked solution, the solution and then the answer
+        on its own last line (answer extraction reads it there); else the answer."""
+        if "completion" in self.templates:
+            return self.render("completion", question=question, solution=solution, answer=answer)
+        if self.spec.student.completion == "solution" and solution.strip():
+            return f"{solution.strip()}\n{answer.strip()}"
+        return answer.strip()
 
     def make_source(self, role: Literal["eval", "train"] = "eval"):
         """The eval source, or the procedural teacher's (``train_source``, else the eval one)."""

@@ -80,3 +80,20 @@ def test_invalid_yaml(pack_copy):
     (pack_copy / "pack.yaml").write_text("name: [unclosed")
     with pytest.raises(PackError, match="not valid YAML"):
         load_pack(str(pack_copy))
+
+
+def test_a_pack_can_teach_the_worked_solution_then_the_answer(pack_copy):
+    from failforward.tools.pack_check import validate_pack
+    from failforward.tools.verifiers import extract_answer
+
+    solution, answer = "12 + 7 is 19, and 19 - 3 is 16.", "16"
+    assert load_pack(str(pack_copy)).completion("12 + 7 - 3 =", solution, answer) == "16"
+    spec = yaml.safe_load((pack_copy / "pack.yaml").read_text())
+    spec["student"]["completion"] = "solution"
+    (pack_copy / "pack.yaml").write_text(yaml.safe_dump(spec))
+    pack = load_pack(str(pack_copy))
+    taught = pack.completion("12 + 7 - 3 =", solution, answer)
+    assert taught == f"{solution}\n16"
+    assert extract_answer(taught, pack.spec.answer.pattern, pack.spec.answer.pick) == "16"
+    assert pack.completion("2 + 2 =", "", "4") == "4"  # no solution: the answer alone
+    validate_pack(str(pack_copy))  # the reply it teaches still reads back as the answer
