@@ -34,6 +34,11 @@ def run_compare(
     """
     from failforward.app.runner import new_run_id, run_loop
 
+    if settings.on_regression == "stop":
+        raise ValueError(
+            "--on-regression stop would end an arm before its last cycle and misalign the "
+            "curves; compare runs every cycle: use rollback or keep"
+        )
     runs_dir = Path(settings.runs_dir)
     if resume:
         folder = runs_dir / resume

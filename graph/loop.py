@@ -128,12 +128,31 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     }
     update = _guard(ctx, state, cycle)
     row["rolled_back"] = "checkpoint" in update
+    if row["rolled_back"]:
+        row |= _kept_accuracy(ctx, cycle, update["kept_cycle"])
     history = [*state.get("history", []), row]
     ctx.ui.cycle_table(history)
     stop = decide_stop(history, ctx.settings)
     if row["rolled_back"] and ctx.settings.on_regression == "stop":
         stop = "regression: training made the student worse; rolled back"
     return {**update, "history": [row], "stop_reason": stop}
+
+
+def _kept_accuracy(ctx: RunContext, cycle: int, kept: int) -> dict:
+    """A rolled-back cycle ends with the kept student, so its accuracies (what the curves, the
+    comparison and the stop rule read) are the kept evaluation's; the discarded student's are
+    stored beside them."""
+    metrics = ctx.store.metrics()
+    now, before = metrics[cycle], metrics[kept]
+    names = ("probe_acc", "test_acc", "test_ci_low", "test_ci_high")
+    discarded = {"discarded_probe_acc": now["probe_acc"], "discarded_test_acc": now["test_acc"]}
+    ctx.store.save_metrics(cycle, {**discarded, **{k: before[k] for k in names}})
+    return {
+        "test_acc": before["test_acc"],
+        "test_ci": (before["test_ci_low"], before["test_ci_high"]),
+        "probe_acc": before["probe_acc"],
+        "failures": len(ctx.store.failures(kept)),
+    }
 
 
 def _guard(ctx: RunContext, state: LoopState, cycle: int) -> dict:
@@ -264,7 +283,8 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
                         f"  analyst name for cluster {c.cluster_id} unusable, kept "
                         f"{escape(c.name)!r}: {escape(c.name_source)}"
                     )
-        last = [p for p in ctx.store.plans() if p.cycle == cycle - 1]
+        # After a rollback the failures are the kept student's again: no evidence of flatness.
+        last = [p for p in ctx.store.plans() if p.cycle == cycle - 1 and kept == cycle - 1]
         targeted = {t.cluster_id for p in last for t in p.targets if t.cluster_id is not None}
         clusters, links = analyst.track_clusters(
             clusters,
@@ -274,7 +294,7 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             ctx.pack.spec.analyst.track_threshold,
         )
         bar.advance()
-    ctx.store.save_clusters(cycle, clusters, labels, failures_cycle=cycle - 1)
+    ctx.store.save_clusters(cycle, clusters, labels, failures_cycle=kept)
     ctx.store.save_cluster_links(cycle, links)
     if ctx.settings.plan.mode == "uniform":
         plan = planner.plan_uniform(ctx.pack, ctx.settings.budget, cycle)
@@ -373,7 +393,7 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         since = len(ctx.clients["critic"].errors)
     total = len(candidates)
     with ctx.ui.task(f"cycle {cycle}: critique", total=total) as bar:
-        screen = critic.Screen(ctx.store.eval_items("test"), earlier, embed, ctx.pack.spec.critic)
+        screen = critic.Screen(_held_out(ctx), earlier, embed, ctx.pack.spec.critic)
         candidates, verdicts = critic.critique(
             candidates,
             _verifier(ctx),
@@ -412,16 +432,23 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     trained = train_cycle(model, tokenizer, data, config, out_dir)
     for result in trained.phases:
         ctx.store.save_train_log(cycle, result.phase, result.log)
-    ctx.store.save_metrics(cycle, metrics | trained.metrics)
     if not trained.phases:  # nothing trained: the student stays at its last checkpoint
+        ctx.store.save_metrics(cycle, metrics | trained.metrics)
         return {"cycle": cycle, "trained": False}
     checkpoint = ctx.student.save(trained.model, tokenizer, out_dir / "student")
+    ctx.store.save_metrics(cycle, metrics | trained.metrics)
     return {
         "cycle": cycle,
         "checkpoint": checkpoint,
         "previous_checkpoint": _checkpoint(state),
         "trained": True,
     }
+
+
+def _held_out(ctx: RunContext) -> list[Item]:
+    """What no candidate may repeat or reword: the test set and the guard's half of the probe."""
+    probe = ctx.store.eval_items("probe")
+    return [*ctx.store.eval_items("test"), *(i for n, i in enumerate(probe) if guard_item(n))]
 
 
 def _cycle_data(ctx: RunContext, cycle: int, examples: list[dict], kept: int):

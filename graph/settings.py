@@ -55,7 +55,7 @@ class RunSettings(StoredSettings):
     on_regression: str = option(
         "rollback",
         "When a cycle's training makes the student worse on the probe set beyond noise: "
-        "rollback (keep the previous student, halve the next cycle's learning rates), keep "
+        "rollback (keep the previous student and halve the learning rates from then on), keep "
         "(record it only) or stop (roll back and end the run).",
     )
     guard_alpha: float = option(
@@ -82,6 +82,12 @@ class RunSettings(StoredSettings):
             )
         if not 0.0 < self.guard_alpha < 1.0:
             raise ValueError(f"--guard-alpha must be in (0, 1), got {self.guard_alpha}")
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        """Stored settings; a run stored before the regression guard and the anchors existed
+        resumes as it started (no rollback, no anchors)."""
+        return super().from_dict({"on_regression": "keep", "anchor_share": 0.0, **data})
 
     def train_config(self, cycle: int, lr_scale: float = 1.0) -> TrainConfig:
         """The training settings for one cycle (a fresh seed per cycle; learning rates scaled

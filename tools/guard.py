@@ -95,7 +95,11 @@ def students(metrics: dict[int, dict[str, float]]) -> Students:
             )
         if not m.get("guard_rolled_back"):
             final = cycle
-    probe = {c: m["probe_acc"] for c, m in metrics.items() if "probe_acc" in m}
+    probe = {
+        c: m["probe_acc"]
+        for c, m in metrics.items()
+        if "probe_acc" in m and not m.get("guard_rolled_back")
+    }
     best = max(sorted(probe), key=lambda c: probe[c], default=0)
     if probe.get(final, -1) >= probe.get(best, 0):
         best = final  # on a tie, the student the run ends with

@@ -126,6 +126,9 @@ def test_rollback_halves_the_next_learning_rate_and_survives_a_kill(
     store = RunStore(run_dir / "run.db")
     metrics = store.metrics()
     assert metrics[1]["guard_rolled_back"] == 1
+    # The cycle ends with the kept student: its accuracy is what the curves and the stop rule see.
+    assert metrics[1]["test_acc"] == metrics[0]["test_acc"]
+    assert metrics[1]["discarded_probe_acc"] < metrics[1]["probe_acc"]
     lr = {c: max(e["learning_rate"] for e in store.train_log(c)["sft"]) for c in (1, 2)}
     assert lr[2] == pytest.approx(lr[1] / 2, rel=0.05)  # the next cycle's settings changed
     state = load_state(run_dir, run_id)

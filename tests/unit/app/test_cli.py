@@ -70,3 +70,11 @@ def test_augment_and_compare_options_come_from_their_settings():
     compare = CliRunner().invoke(app, ["compare", "--help"], terminal_width=200).output
     assert "--seeds" in compare and "--plan-weighting" in compare and "--lora-r" in compare
     assert "--plan " not in compare and "--seed " not in compare  # it runs both arms, all seeds
+
+
+def test_compare_refuses_to_stop_an_arm_early(tmp_path):
+    result = CliRunner().invoke(
+        app, ["compare", "--on-regression", "stop", "--runs-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "would end an arm before its last cycle" in result.output
+    assert not list(tmp_path.iterdir())

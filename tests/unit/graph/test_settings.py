@@ -51,3 +51,10 @@ def test_augment_shares_the_endpoint_options_and_defaults_to_the_packs_reply_lim
     assert set(settings.to_dict()) >= {"llm", "llm_model", "llm_max_tokens", "endpoints"}
     with pytest.raises(ValueError, match="--llm-max-tokens"):
         RunSettings.from_options(llm_max_tokens=0)  # a run has no pack default to fall back on
+
+
+def test_a_run_stored_before_the_guard_resumes_without_it():
+    old = RunSettings.from_dict(STORED_FLAT)
+    assert old.on_regression == "keep" and old.train.anchor_share == 0.0
+    new = RunSettings.from_dict(RunSettings().to_dict())
+    assert new.on_regression == "rollback" and new.train.anchor_share == 0.5
