@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from failforward.tools.guard import students
+from failforward.tools.guard import Students, student_checkpoint, students
 from failforward.tools.store import RunStore, content_hash
 
 
@@ -33,6 +33,7 @@ def check_run(run_dir: Path) -> tuple[list[str], list[str]]:
     store = RunStore(run_dir / "run.db")
     try:
         state = _graph_state(run_dir, run_dir.name)
+        run_students = students(store.metrics())
         checks: list[tuple[str, Callable[[], list[str]]]] = [
             ("run metadata", lambda: _meta(store)),
             ("evaluation sets", lambda: _eval_sets(store)),
@@ -42,7 +43,7 @@ def check_run(run_dir: Path) -> tuple[list[str], list[str]]:
             ("student checkpoints", lambda: _checkpoints(run_dir, store, state)),
             ("LLM call cache", lambda: _calls(store)),
             ("graph state", lambda: _state(run_dir, store, state)),
-            (_guard_summary(store), lambda: _guard(run_dir, store, state)),
+            (_guard_summary(run_students), lambda: _guard(run_dir, run_students, state)),
         ]
         for name, check in checks:
             found = check()
@@ -162,7 +163,7 @@ def _checkpoints(run_dir: Path, store: RunStore, state: dict) -> list[str]:
     for cycle, values in sorted(store.metrics().items()):
         if not values.get("train_steps"):
             continue
-        folder = run_dir / "checkpoints" / f"cycle-{cycle}" / "student"
+        folder = student_checkpoint(run_dir, cycle)
         weights = list(folder.glob("*.safetensors")) if folder.is_dir() else []
         if not weights:
             problems.append(f"checkpoints: cycle {cycle} trained but {folder} holds no weights")
@@ -220,9 +221,8 @@ def _state(run_dir: Path, store: RunStore, state: dict) -> list[str]:
     return problems
 
 
-def _guard_summary(store: RunStore) -> str:
+def _guard_summary(found: Students) -> str:
     """The regression guard's decisions, as the check's name."""
-    found = students(store.metrics())
     rolled = [g for g in found.guarded if g.get("rolled_back")]
     detail = ", ".join(
         f"cycle {g['cycle']} rolled back ({int(g['lost'])} lost, {int(g['gained'])} gained)"
@@ -233,12 +233,11 @@ def _guard_summary(store: RunStore) -> str:
     )
 
 
-def _guard(run_dir: Path, store: RunStore, state: dict) -> list[str]:
+def _guard(run_dir: Path, found: Students, state: dict) -> list[str]:
     """A finished run's student is the one the guard kept."""
     values = state["values"]
     if not values or state["next"] or "kept_cycle" not in values:
         return []
-    found = students(store.metrics())
     expected = found.checkpoint(run_dir, found.final)
     latest = values.get("checkpoint")
     if (Path(latest).resolve() if latest else None) != (expected.resolve() if expected else None):

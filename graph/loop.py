@@ -23,7 +23,7 @@ from rich.markup import escape
 from failforward.agents import analyst, critic, generator, planner
 from failforward.graph.settings import RunSettings
 from failforward.graph.state import LoopState, RunContext
-from failforward.tools.guard import guard_item, paired_drop
+from failforward.tools.guard import guard_item, paired_drop, student_checkpoint
 from failforward.tools.records import Failure, GenerationPlan, Item, Verdict
 from failforward.tools.sources import split_disjoint
 from failforward.tools.verifiers import extract_answer, make_solver, make_verifier
@@ -156,10 +156,10 @@ def _kept_accuracy(ctx: RunContext, cycle: int, kept: int) -> dict:
 
 
 def _guard(ctx: RunContext, state: LoopState, cycle: int) -> dict:
-    """Compare the student just trained with the one it started from on the probe set, item by
-    item; roll it back (``--on-regression rollback`` or ``stop``) when it got worse beyond noise.
-    Returns the state update: which evaluation's student is in use from here on, and after a
-    rollback the checkpoint it is at and the halved learning-rate factor."""
+    """Compare the student just trained with the one it started from on the guard's half of the
+    probe set, item by item; roll it back (``--on-regression rollback`` or ``stop``) when it got
+    worse beyond noise. Returns the state update: which evaluation's student is in use from here
+    on, and after a rollback the checkpoint it is at and the halved learning-rate factor."""
     if not state.get("trained"):  # the student did not change since its last evaluation
         return {"kept_cycle": cycle}
     baseline = state.get("kept_cycle", cycle - 1)
@@ -194,7 +194,7 @@ def _guard(ctx: RunContext, state: LoopState, cycle: int) -> dict:
     scale = state.get("lr_scale", 1.0) / 2
     ctx.ui.log(
         f"  cycle {cycle}: the student got worse on held-out probe items: {drop.text()}; rolled "
-        f"back to cycle {baseline}'s student, next cycle's learning rates x{scale:g}"
+        f"back to cycle {baseline}'s student; learning rates x{scale:g} from now on"
     )
     return {
         "kept_cycle": baseline,
@@ -426,7 +426,8 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         ctx.store.save_metrics(cycle, metrics)
         return {"cycle": cycle, "trained": False}
     model, tokenizer = ctx.student.at(_checkpoint(state))
-    out_dir = ctx.run_dir / "checkpoints" / f"cycle-{cycle}"
+    target = student_checkpoint(ctx.run_dir, cycle)
+    out_dir = target.parent  # the trainers' own output
     config = ctx.settings.train_config(cycle, state.get("lr_scale", 1.0))
     data = _cycle_data(ctx, cycle, examples, state.get("kept_cycle", cycle - 1))
     trained = train_cycle(model, tokenizer, data, config, out_dir)
@@ -435,7 +436,7 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     if not trained.phases:  # nothing trained: the student stays at its last checkpoint
         ctx.store.save_metrics(cycle, metrics | trained.metrics)
         return {"cycle": cycle, "trained": False}
-    checkpoint = ctx.student.save(trained.model, tokenizer, out_dir / "student")
+    checkpoint = ctx.student.save(trained.model, tokenizer, target)
     ctx.store.save_metrics(cycle, metrics | trained.metrics)
     return {
         "cycle": cycle,

@@ -76,7 +76,12 @@ class Students:
 
     def checkpoint(self, run_dir: Path, cycle: int) -> Path | None:
         """Cycle ``cycle``'s student checkpoint (None: the base model)."""
-        return run_dir / "checkpoints" / f"cycle-{cycle}" / "student" if cycle else None
+        return student_checkpoint(run_dir, cycle) if cycle else None
+
+
+def student_checkpoint(run_dir: Path, cycle: int) -> Path:
+    """Where a run keeps the student cycle ``cycle`` trained (LoRA adapter or whole model)."""
+    return run_dir / "checkpoints" / f"cycle-{cycle}" / "student"
 
 
 def students(metrics: dict[int, dict[str, float]]) -> Students:

@@ -58,7 +58,7 @@ def nested(
 @dataclass(frozen=True)
 class Option:
     """One flat option: ``name`` (the stored key; ``--name-with-dashes`` on the command line),
-    where it lives in the nested settings (``path``), its default, help and type."""
+    where it lives in the nested settings (``path``), its default and help."""
 
     name: str
     path: tuple[str, ...]
