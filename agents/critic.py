@@ -1,7 +1,9 @@
 """The critic: decides which candidates the student may learn from, with a reason for each.
 
 In order: programmatic verification (the pack's verifier against a reference answer its solver
-recomputed), the LLM rubric judge and refinement of form-only failures (when the critic role has
+recomputed, or a procedural source's own answer), verification by the critic endpoint of answers
+nothing else vouches for (self-consistency or the critic's check; see :mod:`agents.verification`),
+the LLM rubric judge and refinement of form-only failures (when the critic role has
 an endpoint; see :mod:`agents.judge`), duplicate removal (exact and near, within the batch and
 against everything accepted earlier in the run), and decontamination against the test set (exact,
 near, rare n-grams). The judge can only reject what verification passed, never the other way.
@@ -9,6 +11,7 @@ near, rare n-grams). The judge can only reject what verification passed, never t
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from failforward.agents.judge import judge_candidates, judge_verdict, refine_candidates
+from failforward.agents.verification import Verification
 from failforward.tools.embeddings import Embedder
 from failforward.tools.packs import CriticSpec, Pack
 from failforward.tools.records import Candidate, Item, Verdict
@@ -24,20 +28,25 @@ from failforward.tools.sources import normalize
 from failforward.tools.verifiers import Solver, Unverifiable, Verifier
 
 
-def reference_item(candidate: Candidate, solver: Solver | None) -> Item | None:
-    """The trusted answer for a candidate: the pack's solver recomputes it from the question (and
-    worked solution) when it can, for every source, so a procedural source's answer is checked
-    too; else a procedural item keeps its source's answer, and an LLM-written one has none.
+def reference_item(candidate: Candidate, solver: Solver | None) -> tuple[Item, str] | None:
+    """The trusted answer for a candidate and what vouches for it: the pack's solver recomputes
+    it from the question (and worked solution) when it can, for every source, so a procedural
+    source's answer is checked too (``solver``); else a procedural item keeps its source's answer
+    (``source``), and an LLM-written one has none.
 
     Raises:
         Unverifiable: the solver was stopped (e.g. a sandboxed program timed out).
     """
     answer = solver(candidate.question, candidate.solution, candidate.answer) if solver else None
+    by = "solver"
     if answer is None and candidate.lineage.source == "procedural":
-        answer = candidate.answer
+        answer, by = candidate.answer, "source"
     if answer is None:
         return None
-    return Item(question=candidate.question, answer=answer, metadata=candidate.metadata)
+    return Item(question=candidate.question, answer=answer, metadata=candidate.metadata), by
+
+
+UNVOUCHED = "no solver recomputed the answer and no procedural source made it"
 
 
 def verify(
@@ -54,21 +63,19 @@ def verify(
     if not candidate.question.strip() or not candidate.answer.strip():
         return Verdict(accepted=False, reason="empty", step="verify")
     try:
-        reference = reference_item(candidate, solver)
+        vouched = reference_item(candidate, solver)
     except Unverifiable as err:
         return Verdict(accepted=False, reason=err.reason, step="verify", detail=err.detail)
-    if reference is None:
-        return Verdict(
-            accepted=False,
-            reason="unverifiable",
-            step="verify",
-            detail="no solver could recompute the answer",
-        )
+    if vouched is None:
+        return Verdict(accepted=False, reason="unverifiable", step="verify", detail=UNVOUCHED)
+    reference, by = vouched
     answer = candidate.answer.strip()
     check = verifier(answer, reference)
     scores = {"verify": check.score}
     if check.score >= 1.0:
-        return Verdict(accepted=True, reason="accepted", step="verify", scores=scores)
+        return Verdict(
+            accepted=True, reason="accepted", step="verify", scores=scores, verified_by=by
+        )
     reason = "wrong_answer" if check.reason == "mismatch" else check.reason
     extracted = extract(answer) if extract else ""
     if extracted and extracted != answer and verifier(extracted, reference).score >= 1.0:
@@ -182,6 +189,21 @@ class CriticLLM:
         for i, judgement in zip(todo, judged, strict=True):
             verdicts[i] = judge_verdict(judgement, verdicts[i])
 
+    def vouch(
+        self, candidates, verdicts: list[Verdict], keys: list[str], verifier, extract
+    ) -> None:
+        """Verify, by the pack's ``critic.verify``, each answer nothing else vouched for (in
+        place)."""
+        how = self.pack.spec.critic.unvouched
+        todo = [i for i, v in enumerate(verdicts) if v.reason == "unverifiable"]
+        if how is None or not todo:
+            return
+        tags = [f"c{self.cycle}/{how}/{keys[i]}" for i in todo]
+        chosen = [candidates[i] for i in todo]
+        found = Verification(self.client, self.pack, verifier, extract).run(chosen, tags)
+        for i, verdict in zip(todo, found, strict=True):
+            verdicts[i] = verdict
+
     def form_only(self, verdict: Verdict) -> bool:
         return verdict.reason == "judge_form" or (
             verdict.step == "verify" and verdict.reason in self.pack.spec.critic.form_reasons
@@ -198,12 +220,16 @@ def critique(
 ) -> tuple[list[Candidate], list[Verdict]]:
     """Verdicts for every candidate, and for every rewrite refine made (appended after them).
 
-    In order: verify, judge (with an endpoint), refine form-only failures (the rewrite is verified
-    and judged again, never refined twice), then dedupe and decontaminate what is still accepted.
+    In order: verify, with an endpoint verify what nothing vouched for and judge, refine
+    form-only failures (the rewrite is verified and judged again, never refined twice), then
+    dedupe and decontaminate what is still accepted.
     """
+    extract = extract or str.strip
     verdicts = [verify(c, verifier, solver, extract) for c in candidates]
     if llm is not None:
-        llm.judge(candidates, verdicts, [str(i) for i in range(len(candidates))])
+        keys = [str(i) for i in range(len(candidates))]
+        llm.vouch(candidates, verdicts, keys, verifier, extract)
+        llm.judge(candidates, verdicts, keys)
     candidates = list(candidates)
     if llm is not None and llm.refines:
         candidates, verdicts = _refine(candidates, verdicts, verifier, solver, extract, llm)
@@ -223,6 +249,23 @@ def critique(
     return candidates, verdicts
 
 
+def verdict_summary(verdicts: list[Verdict]) -> list[str]:
+    """What verified the accepted answers, and one example of why for each rejection reason.
+
+    Example:
+        >>> verdict_summary([Verdict(accepted=False, reason="empty", step="verify", detail="x")])
+        ['empty: x']
+    """
+    by = Counter(v.verified_by or "?" for v in verdicts if v.accepted)
+    lines = ["accepted by " + ", ".join(f"{k} {n}" for k, n in by.most_common())] if by else []
+    shown = set()
+    for verdict in verdicts:
+        if not verdict.accepted and verdict.reason not in shown and verdict.detail:
+            shown.add(verdict.reason)
+            lines.append(f"{verdict.reason}: {verdict.detail[:160]}")
+    return lines
+
+
 def _refine(candidates, verdicts, verifier, solver, extract, llm: CriticLLM):
     """Rewrite form-only failures; the rewrites, verified and judged, join the batch."""
     todo = [i for i, v in enumerate(verdicts) if llm.form_only(v)]
@@ -239,5 +282,6 @@ def _refine(candidates, verdicts, verifier, solver, extract, llm: CriticLLM):
             added.append(rewrite)
             keys.append(f"r{i}")
     checked = [verify(c, verifier, solver, extract) for c in added]
+    llm.vouch(added, checked, keys, verifier, extract)
     llm.judge(added, checked, keys)
     return [*candidates, *added], [*verdicts, *checked]

@@ -34,6 +34,7 @@ def export_rows(store: RunStore, rejected: bool = False) -> dict[str, list[dict]
             "verdict": e["reason"],
             "verdict_step": e["step"],
             "verdict_detail": e["detail"],
+            "verified_by": e["verified_by"],
             "scores": e["scores"],
             "metadata": e["metadata"],
             "lineage": e["lineage"],

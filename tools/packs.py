@@ -28,10 +28,15 @@ TEMPLATE_VARIABLES: dict[str, set[str]] = {
     "critic": {"question", "solution", "answer", "task", "rubric"},
     "refine": {"question", "solution", "answer", "task", "problem"},
     "analyst": {"cluster", "failures", "task"},
+    # Verification without a solver: one independent answer (self-consistency), and the
+    # critic's own check of a claimed answer. Packs without these files use prompts/defaults/.
+    "solve": {"question", "task"},
+    "check": {"question", "solution", "answer", "task", "rubric"},
     # What the student learns to write for a verified example (default: the answer alone).
     "completion": {"question", "solution", "answer"},
 }
 REQUIRED_TEMPLATES = ("student", "generator")
+DEFAULT_TEMPLATES = PACKS_DIR / "defaults"  # roles a pack may leave out and still have
 
 
 class PackError(ValueError):
@@ -98,6 +103,22 @@ class GeneratorSpec(_Strict):
 
 class CriticSpec(_Strict):
     solver: str | None = Field(None, description="Recomputes reference answers from questions.")
+    verify: Literal["auto", "consistency", "check", "none"] = Field(
+        "auto",
+        description="How an answer no solver or procedural source vouches for is verified, "
+        "with the critic endpoint: consistency (the critic answers the question `samples` "
+        "times on its own; accepted when `agreement` of them match the claimed answer under "
+        "the verifier), check (the critic solves it and must confirm the claimed answer, "
+        "separately from the rubric judge), none (rejected as unverifiable). auto: "
+        "consistency.",
+    )
+    samples: int = Field(5, ge=2, le=16, description="consistency: independent answers asked.")
+    agreement: float = Field(
+        0.6, gt=0.5, le=1, description="consistency: share of the answers that must agree."
+    )
+    sample_temperature: float = Field(
+        0.7, ge=0, description="consistency: sampling temperature of the independent answers."
+    )
     near_duplicate: float = Field(
         0.9, gt=0, le=1, description="Cosine (with equal numbers) at which a candidate repeats one."
     )
@@ -129,6 +150,11 @@ class CriticSpec(_Strict):
         default_factory=lambda: ["answer_format", "unparseable"],
         description="Verification reasons that are about form, not content (refined, not dropped).",
     )
+
+    @property
+    def unvouched(self) -> str | None:
+        """How answers no solver or procedural source vouches for are verified (None: not)."""
+        return {"auto": "consistency", "none": None}.get(self.verify, self.verify)
 
     @field_validator("rubric")
     @classmethod
@@ -349,7 +375,12 @@ def _check_source(spec: PackSpec, directory: Path, yaml_path: Path) -> None:
 
 def _load_templates(spec: PackSpec, directory: Path, yaml_path: Path) -> dict[str, jinja2.Template]:
     return load_templates(
-        directory, yaml_path, spec.templates, TEMPLATE_VARIABLES, REQUIRED_TEMPLATES
+        directory,
+        yaml_path,
+        spec.templates,
+        TEMPLATE_VARIABLES,
+        REQUIRED_TEMPLATES,
+        defaults=DEFAULT_TEMPLATES,
     )
 
 
@@ -359,10 +390,11 @@ def load_templates(
     overrides: dict[str, str],
     variables: dict[str, set[str]],
     required: tuple[str, ...],
+    defaults: Path | None = None,
 ) -> dict[str, jinja2.Template]:
-    """Each role's template (``<role>.jinja`` unless ``overrides`` names another file), checked:
-    a missing required file, a syntax error, or a variable the role does not provide raises
-    :class:`PackError` naming the file."""
+    """Each role's template (``<role>.jinja`` unless ``overrides`` names another file; else the
+    one in ``defaults``, if there is one), checked: a missing required file, a syntax error, or
+    a variable the role does not provide raises :class:`PackError` naming the file."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(directory),
         undefined=jinja2.StrictUndefined,
@@ -376,9 +408,12 @@ def load_templates(
     for role, allowed in variables.items():
         filename = overrides.get(role, f"{role}.jinja")
         path = directory / filename
+        if not path.is_file() and role not in overrides and defaults is not None:
+            path = defaults / filename
         if not path.is_file():
             if role in required or role in overrides:
-                raise PackError(f"{path}: templates.{role}: template file is missing")
+                missing = directory / filename
+                raise PackError(f"{missing}: templates.{role}: template file is missing")
             continue
         source = path.read_text()
         try:

@@ -158,10 +158,18 @@ class Verdict(BaseModel):
 
     accepted: bool
     reason: str
-    step: str  # which step decided: verify, judge, refine, dedupe, decontaminate
+    step: str  # which step decided: verify, consistency, check, judge, dedupe, decontaminate
     detail: str = ""
     scores: dict[str, float] = Field(
-        default_factory=dict, description="The verifier's score and the judge's rubric scores."
+        default_factory=dict,
+        description="The verifier's score, the judge's rubric scores and, for an answer "
+        "verified without a solver, the share of independent answers that agreed (agreement).",
+    )
+    verified_by: str = Field(
+        "",
+        description="What established the answer: solver (recomputed), source (a procedural "
+        "source's own answer), consistency (independent answers agreed), check (the critic "
+        "confirmed it); empty when nothing did.",
     )
 
 

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS examples (
     cluster_id INTEGER, source TEXT NOT NULL, question TEXT NOT NULL, solution TEXT NOT NULL,
     answer TEXT NOT NULL, metadata TEXT NOT NULL, lineage TEXT NOT NULL,
     accepted INTEGER NOT NULL, reason TEXT NOT NULL, step TEXT NOT NULL, detail TEXT NOT NULL,
-    scores TEXT NOT NULL DEFAULT '{}', content_hash TEXT NOT NULL DEFAULT '');
+    scores TEXT NOT NULL DEFAULT '{}', content_hash TEXT NOT NULL DEFAULT '',
+    verified_by TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS metrics (
     cycle INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (cycle, name));
 CREATE TABLE IF NOT EXISTS node_runs (
@@ -98,6 +99,10 @@ class RunStore:
         with self.db:
             if "scores" not in columns:
                 self.db.execute("ALTER TABLE examples ADD COLUMN scores TEXT NOT NULL DEFAULT '{}'")
+            if "verified_by" not in columns:
+                self.db.execute(
+                    "ALTER TABLE examples ADD COLUMN verified_by TEXT NOT NULL DEFAULT ''"
+                )
             if "content_hash" not in columns:
                 self.db.execute(
                     "ALTER TABLE examples ADD COLUMN content_hash TEXT NOT NULL DEFAULT ''"
@@ -298,8 +303,8 @@ class RunStore:
             self.db.execute("DELETE FROM examples WHERE cycle = ?", (cycle,))
             self.db.executemany(
                 "INSERT INTO examples (cycle, target_id, cluster_id, source, question, solution,"
-                " answer, metadata, lineage, accepted, reason, step, detail, scores, content_hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " answer, metadata, lineage, accepted, reason, step, detail, scores, content_hash,"
+                " verified_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         cycle,
@@ -317,6 +322,7 @@ class RunStore:
                         v.detail,
                         json.dumps(v.scores),
                         content_hash(c.question, c.answer),
+                        v.verified_by,
                     )
                     for c, v in zip(candidates, verdicts, strict=True)
                 ],

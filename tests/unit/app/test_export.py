@@ -23,7 +23,13 @@ def run_dir(tmp_path):
         for q, a in [("1 + 2 =", "3"), ("5 - 2 =", "3"), ("4 + 4 =", "8")]
     ]
     verdicts = [
-        Verdict(accepted=True, reason="accepted", step="verify", scores={"verify": 1.0}),
+        Verdict(
+            accepted=True,
+            reason="accepted",
+            step="verify",
+            scores={"verify": 1.0},
+            verified_by="source",
+        ),  # fmt: skip
         Verdict(accepted=False, reason="duplicate", step="dedupe"),
         Verdict(accepted=True, reason="accepted", step="verify", scores={"verify": 1.0}),
     ]
@@ -53,6 +59,7 @@ def test_jsonl_keeps_lineage_and_verdicts(run_dir):
     first = examples[0]
     assert first["lineage"]["target_id"] == "c1-k0" and first["cycle"] == 1
     assert (first["cluster_id"], first["source"], first["verdict"]) == (0, "procedural", "accepted")
+    assert first["verified_by"] == "source"
     (pair,) = [json.loads(line) for line in (out / "pairs.jsonl").read_text().splitlines()]
     assert (pair["chosen"], pair["rejected"]) == ("8", "44")
     assert pair["example_id"] == examples[1]["id"]
