@@ -47,6 +47,18 @@ class EndpointSettings:
         """Whether any role has an endpoint."""
         return self.llm != "none" or bool(self.file)
 
+    def roles(self) -> set[str]:
+        """The roles that will have an endpoint (read from the options alone, so it works
+        before any endpoint is contacted or any model name is known)."""
+        roles = set()
+        if self.llm in ("local", "env"):
+            roles = set(ROLES)
+        elif self.llm not in ("none", ""):
+            roles = set(_role_values(self.llm, "--llm"))
+        if self.file:
+            roles |= set(endpoints_from_file(Path(self.file)))
+        return roles
+
     def remote(self) -> dict[str, EndpointConfig]:
         """The role endpoints named here that this process does not start itself."""
         configs = {}

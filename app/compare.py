@@ -32,7 +32,7 @@ def run_compare(
     every arm runs all its cycles and the curves line up. With ``resume``, ``seeds`` above the
     recorded count adds seeds to the comparison (None: the recorded ones).
     """
-    from failforward.app.runner import new_run_id, run_loop
+    from failforward.app.runner import check_new_run, new_run_id, run_loop
 
     if settings.on_regression == "stop":
         raise ValueError(
@@ -57,6 +57,7 @@ def run_compare(
         seeds = 3 if seeds is None else seeds
         if seeds < 1:
             raise ValueError(f"--seeds must be >= 1, got {seeds}")
+        check_new_run(settings, getattr(ui, "log", None))  # before the comparison's folder
         compare_id = new_compare_id(settings)
         folder = runs_dir / compare_id
         base = {**settings.to_dict(), "patience": settings.cycles + 1, "target_accuracy": 1.0}

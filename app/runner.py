@@ -132,7 +132,7 @@ def run_loop(
     if resume:
         run_id, run_dir = resume, resume_folder(settings.runs_dir, resume, "run.db", "run folder")
     else:
-        pack = check_new_run(settings)  # bad input fails here, before a run folder exists
+        pack = check_new_run(settings, ui.log)  # bad input fails here, before a folder exists
         run_id = run_id or new_run_id(settings)
         run_dir = Path(settings.runs_dir) / run_id
     with ExitStack() as stack:
@@ -166,14 +166,20 @@ def resume_folder(runs_dir: str, run_id: str, database: str, kind: str) -> Path:
     return run_dir
 
 
-def check_new_run(settings: RunSettings):
+def check_new_run(settings: RunSettings, log=None):
     """The pack of a run about to start, once everything checkable before its folder is fine
-    (``run``, ``compare`` and Studio's first node share these checks)."""
-    from failforward.tools.packs import load_pack
+    (``run``, ``compare`` and Studio's first node share these checks, and they include every
+    check of ``packs validate``); ``log`` gets the checks' notes."""
+    from failforward.tools.pack_check import NOTHING_VERIFIES, check_pack
 
     check_engine(settings)
-    pack = load_pack(settings.pack)
+    checked = check_pack(settings.pack, settings.endpoints.roles())
+    pack = checked.pack
     check_teacher(pack, settings)
+    if NOTHING_VERIFIES in checked.notes:
+        raise ValueError(f"pack {pack.name!r}: {NOTHING_VERIFIES}")
+    for note in checked.notes:
+        (log or print)(f"note: {note}")
     check_sandbox(pack)
     check_endpoints(settings.endpoints.remote())  # an endpoint that cannot work fails here too
     check_student(settings.student)

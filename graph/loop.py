@@ -30,17 +30,26 @@ from failforward.tools.verifiers import extract_answer, make_solver, make_verifi
 
 
 def timed(node):
-    """Record each node run (name and seconds) in the store and in ``state['nodes_run']``."""
+    """Record each node run (name and seconds) in the store and in ``state['nodes_run']``.
+
+    A node that raises is recorded as the run's failure (``meta.failure``: node, cycle, error)
+    until a node succeeds again (a resume), so ``doctor`` can say why a run stopped."""
 
     @functools.wraps(node)
     def wrapper(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         started = time.perf_counter()
-        update = node(state, runtime)
+        store = runtime.context.store
+        try:
+            update = node(state, runtime)
+        except Exception as err:
+            cycle = (state.get("plan") or {}).get("cycle", 0)
+            store.set_meta("failure", {"node": node.__name__, "cycle": cycle, "error": repr(err)})
+            raise
+        if store.get_meta("failure"):
+            store.set_meta("failure", None)
         # The cycle a node works for: the plan's once one exists (analyze opens it), else 0.
         plan = update.get("plan") or state.get("plan") or {}
-        runtime.context.store.record_node(
-            plan.get("cycle", 0), node.__name__, time.perf_counter() - started
-        )
+        store.record_node(plan.get("cycle", 0), node.__name__, time.perf_counter() - started)
         return {**update, "nodes_run": [node.__name__]}
 
     return wrapper
@@ -408,6 +417,8 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     ctx.store.save_examples(cycle, candidates, verdicts)
     for source, counts in ctx.store.verdicts_by_source(cycle).items():
         ctx.ui.log(f"  critic ({source}): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for line in critic.verdict_summary(verdicts):
+        ctx.ui.log(f"    {line}")
     return {}
 
 

@@ -3,23 +3,42 @@
 Loading (:func:`tools.packs.load_pack`) checks the schema, the files and each template's
 variables. Validation goes on to draw an item from each source, verify the item's own reference
 answer with the pack's verifier (through its answer pattern, as a student reply would be), run
-the solver on it, check the knobs are in the items' metadata, and render every template with
-realistic values. Every problem is a :class:`~tools.packs.PackError` naming the file and field.
+the solver on it, check the knobs are in the items' metadata, render every template with
+realistic values, and say what will verify the teacher's candidates with the given endpoints.
+Every problem is a :class:`~tools.packs.PackError` naming the file and field. ``run``,
+``compare`` and Studio run the same checks (:func:`check_pack`) before a run folder exists.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 
-from failforward.tools.packs import Pack, PackError, load_pack, pack_roots
+from failforward.tools.packs import DEFAULT_TEMPLATES, Pack, PackError, load_pack, pack_roots
 from failforward.tools.records import Failure, FailureCluster, Item, PlanTarget
 from failforward.tools.verifiers import Unverifiable, extract_answer, make_solver, make_verifier
 
 
-def validate_pack(name_or_path: str) -> list[str]:
-    """What was checked, one line each; raises :class:`PackError` at the first problem."""
+@dataclass
+class CheckedPack:
+    """A pack that passed every check: what was checked, and what a run should know."""
+
+    pack: Pack
+    done: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def validate_pack(name_or_path: str, roles: set[str] = frozenset()) -> list[str]:
+    """What was checked, one line each (notes start ``note: ``); raises :class:`PackError` at
+    the first problem. ``roles`` are the LLM roles that will have an endpoint."""
+    checked = check_pack(name_or_path, roles)
+    return [*checked.done, *(f"note: {note}" for note in checked.notes)]
+
+
+def check_pack(name_or_path: str, roles: set[str] = frozenset()) -> CheckedPack:
+    """Every check of :func:`validate_pack`, and the loaded pack."""
     pack = load_pack(name_or_path)
     yaml_path = pack.directory / "pack.yaml"
     done = [f"{yaml_path}: schema, files and template variables"]
@@ -45,7 +64,50 @@ def validate_pack(name_or_path: str) -> list[str]:
         _render(pack, role, item)
         done.append(f"{spec.templates.get(role, role + '.jinja')}: rendered")
     done += _check_completion(pack, item, verifier)
-    return done
+    verification, notes = verification_plan(pack, roles)
+    return CheckedPack(pack, [*done, verification], [*_teacher_notes(pack, roles), *notes])
+
+
+def teacher_writes(pack: Pack, roles: set[str]) -> bool:
+    """Whether the teacher's candidates come from an LLM (else from a procedural source)."""
+    mode = pack.spec.generator.mode
+    return mode == "llm" or (mode == "auto" and "teacher" in roles)
+
+
+def verification_plan(pack: Pack, roles: set[str]) -> tuple[str, list[str]]:
+    """What will verify the teacher's candidates, and a note when nothing can."""
+    critic = pack.spec.critic
+    if critic.solver:
+        return f"verification: critic.solver {critic.solver} recomputes each answer", []
+    if not teacher_writes(pack, roles):
+        if not pack.make_source("train").procedural:
+            return "verification: none until the teacher has an endpoint", []
+        return "verification: the procedural source's own answers (no solver checks them)", []
+    how = critic.unvouched
+    if how and "critic" in roles:
+        detail = (
+            f"{critic.samples} independent answers, {critic.agreement:.0%} must agree"
+            if how == "consistency"
+            else "it must confirm each answer and its own answer must match"
+        )
+        return f"verification: the LLM teacher's answers by {how} ({detail})", []
+    return "verification: nothing can verify the LLM teacher's answers", [NOTHING_VERIFIES]
+
+
+NOTHING_VERIFIES = (
+    "nothing can verify the LLM teacher's answers, so the critic would reject every candidate "
+    "as unverifiable: set critic.solver, or give the critic role an endpoint (--llm URL gives "
+    "every role one) with critic.verify consistency (the default) or check"
+)
+
+
+def _teacher_notes(pack: Pack, roles: set[str]) -> list[str]:
+    if pack.make_source("train").procedural or "teacher" in roles:
+        return []
+    return [
+        "no procedural source (the items are a fixed file), so the teacher needs an endpoint: "
+        "run with --llm local, --llm <url> or --endpoints FILE"
+    ]
 
 
 def _check_sources(pack: Pack, yaml_path: Path, item: Item) -> list[str]:
@@ -67,11 +129,6 @@ def _check_sources(pack: Pack, yaml_path: Path, item: Item) -> list[str]:
             raise PackError(
                 f"{yaml_path}: generator.mode: 'procedural' needs a source that makes new items "
                 f"(reasoning_gym or templates); {spec.eval_source.kind} would hand back eval items"
-            )
-        if spec.generator.mode == "auto":
-            done.append(
-                "note: no procedural source, so runs need a teacher endpoint (--llm); with "
-                "--llm none the teacher would draw the eval file's own items"
             )
     return done
 
@@ -133,6 +190,21 @@ def _draw(pack: Pack, role: str, yaml_path: Path) -> Item:
 
 def _render(pack: Pack, role: str, item: Item) -> str:
     """Render ``role``'s template with values like the loop's own."""
+    values = _template_values(pack, item)[role]
+    path = pack.directory / pack.spec.templates.get(role, f"{role}.jinja")
+    if not path.is_file():
+        path = DEFAULT_TEMPLATES / f"{role}.jinja"
+    try:
+        text = pack.render(role, **values)
+    except jinja2.TemplateError as err:
+        raise PackError(f"{path}: templates.{role}: does not render: {err}") from err
+    if not text.strip():
+        raise PackError(f"{path}: templates.{role}: renders to nothing")
+    return text
+
+
+def _template_values(pack: Pack, item: Item) -> dict[str, dict]:
+    """Each role's template variables, realistic for ``item``."""
     task = pack.spec.task
     failure = Failure(
         question=item.question,
@@ -141,7 +213,7 @@ def _render(pack: Pack, role: str, item: Item) -> str:
         extracted="",
         metadata=item.metadata,
     )
-    values = {
+    return {
         "student": {"question": item.question},
         "generator": {
             "target": PlanTarget(
@@ -169,20 +241,20 @@ def _render(pack: Pack, role: str, item: Item) -> str:
             "problem": "the answer is not in the expected format",
         },
         "completion": {"question": item.question, "solution": item.solution, "answer": item.answer},
+        "solve": {"question": item.question, "task": task},
+        "check": {
+            "question": item.question,
+            "solution": item.solution,
+            "answer": item.answer,
+            "task": task,
+            "rubric": pack.spec.critic.rubric,
+        },
         "analyst": {
             "cluster": FailureCluster(cluster_id=0, name="cluster 0", size=1),
             "failures": [failure],
             "task": task,
         },
-    }[role]
-    path = pack.directory / pack.spec.templates.get(role, f"{role}.jinja")
-    try:
-        text = pack.render(role, **values)
-    except jinja2.TemplateError as err:
-        raise PackError(f"{path}: templates.{role}: does not render: {err}") from err
-    if not text.strip():
-        raise PackError(f"{path}: templates.{role}: renders to nothing")
-    return text
+    }
 
 
 def list_packs() -> list[tuple[str, Path, str]]:

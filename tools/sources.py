@@ -12,6 +12,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from failforward.tools.records import Item
 from failforward.tools.sqlcheck import run_readonly
 
@@ -53,11 +55,26 @@ class JsonlSource:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.items = [
-            Item.model_validate(json.loads(line))
-            for line in self.path.read_text().splitlines()
-            if line.strip()
-        ]
+        lines = enumerate(self.path.read_text().splitlines(), start=1)
+        self.items = [self._item(number, line) for number, line in lines if line.strip()]
+
+    def _item(self, number: int, line: str) -> Item:
+        """One line's item; a bad line is a ``ValueError`` naming the file, line and field."""
+        where = f"{self.path}: line {number}"
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{where}: not valid JSON ({err.msg}, column {err.colno})") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected an object with question and answer")
+        if isinstance(value.get("answer"), int | float) and not isinstance(value["answer"], bool):
+            value["answer"] = str(value["answer"])  # {"answer": 60} means "60"
+        try:
+            return Item.model_validate(value)
+        except ValidationError as err:
+            first = err.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "(the object)"
+            raise ValueError(f"{where}: {field}: {first['msg']}") from None
 
     def sample(self, n: int, seed: int, overrides: dict[str, Any] | None = None) -> list[Item]:
         if n > len(self.items):

@@ -67,6 +67,35 @@ CASES = {
         lambda t: ["--pack", _pack(t, _write("generator.jinja", "Write {{ n }} {{ colour }}."))],
         "colour",
     ),
+    "template that only fails when rendered": (
+        lambda t: ["--pack", _pack(t, _write("generator.jinja", "{{ n }} of {{ target.nmae }}"))],
+        "generator.jinja: templates.generator: does not render",
+    ),
+    "answer pattern that never matches the reference": (
+        lambda t: ["--pack", _pack(t, _edit_yaml(answer={"pattern": "[a-z]+", "pick": "last"}))],
+        "answer.pattern: finds nothing in the reference answer",
+    ),
+    "items file too short for probe and test": (
+        lambda t: (
+            ["--pack", _minimal(t, lambda f: _keep_lines(f / "items.jsonl", 12))]
+            + ["--llm", "http://127.0.0.1:9/v1", "--llm-model", "m"]
+        ),
+        "test.size: probe (10) + test (20) items need more than the 12 in items.jsonl",
+    ),
+    "items line without an answer": (
+        lambda t: (
+            ["--pack", _minimal(t, _write("items.jsonl", '{"question": "How many?"}\n'))]
+            + ["--llm", "http://127.0.0.1:9/v1", "--llm-model", "m"]
+        ),
+        "items.jsonl: line 1: answer: Field required",
+    ),
+    "LLM teacher with nothing to verify its answers": (
+        lambda t: (
+            ["--pack", _minimal(t, lambda f: None)]
+            + ["--llm", "teacher=http://127.0.0.1:9/v1", "--llm-model", "m"]
+        ),
+        "nothing can verify the LLM teacher's answers",
+    ),
     "student path that does not exist": (
         ["--student", "/no/such/model"],
         "--student '/no/such/model'",
@@ -86,6 +115,18 @@ CASES = {
         "cannot write run folders there",
     ),
 }
+
+
+def _minimal(tmp_path, change) -> str:
+    """A copy of the README's minimal pack (a fixed JSONL, no solver) with ``change``."""
+    folder = tmp_path / "minimal"
+    shutil.copytree(PACKS_DIR.parent / "examples" / "minimal-pack", folder)
+    change(folder)
+    return str(folder)
+
+
+def _keep_lines(path, n):
+    path.write_text("\n".join(path.read_text().splitlines()[:n]) + "\n")
 
 
 def _endpoint_file(tmp_path, text):

@@ -69,6 +69,62 @@ def test_the_readme_minimal_pack_validates_and_says_it_needs_an_endpoint(tmp_pat
         validate_pack(str(copy))
 
 
+def test_validate_says_what_verifies_the_teachers_answers_under_the_endpoints(tmp_path):
+    example = str(PACKS_DIR.parent / "examples" / "minimal-pack")
+    every_role = validate_pack(example, {"teacher", "critic", "analyst"})
+    assert (
+        "verification: the LLM teacher's answers by consistency (5 independent answers, "
+        "60% must agree)" in every_role
+    )
+    assert not any(line.startswith("note: ") for line in every_role)
+    teacher_only = validate_pack(example, {"teacher"})
+    assert "verification: nothing can verify the LLM teacher's answers" in teacher_only
+    assert any(line.startswith("note: nothing can verify") for line in teacher_only)
+    assert "verification: critic.solver arithmetic_expression recomputes each answer" in (
+        validate_pack("arithmetic", {"teacher"})
+    )
+    no_solver = _copy(tmp_path, "arithmetic")
+    _edit(no_solver, lambda s: s["critic"].pop("solver"))
+    assert any("procedural source's own answers" in x for x in validate_pack(str(no_solver)))
+
+
+def test_cli_validate_takes_the_run_endpoints():
+    example = str(PACKS_DIR.parent / "examples" / "minimal-pack")
+    result = CliRunner().invoke(
+        app, ["packs", "validate", example, "--llm", "teacher=http://127.0.0.1:9/v1"]
+    )
+    assert result.exit_code == 0 and "note: nothing can verify" in result.output
+    result = CliRunner().invoke(app, ["packs", "validate", example, "--llm", "http://h:1/v1"])
+    assert "by consistency" in result.output and "note:" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"question": "How many?", "answer": 4', r"items.jsonl: line 3: not valid JSON"),
+        ('{"question": "How many?"}', r"items.jsonl: line 3: answer: Field required"),
+        ('{"question": ["a"], "answer": "4"}', r"items.jsonl: line 3: question: Input should"),
+        ("[1, 2]", r"items.jsonl: line 3: expected an object"),
+    ],
+)
+def test_a_bad_items_line_is_named_by_file_line_and_field(tmp_path, line, message):
+    copy = tmp_path / "minimal"
+    shutil.copytree(PACKS_DIR.parent / "examples" / "minimal-pack", copy)
+    items = (copy / "items.jsonl").read_text().splitlines()
+    items[2] = line
+    (copy / "items.jsonl").write_text("\n".join(items) + "\n")
+    with pytest.raises(PackError, match=message):
+        validate_pack(str(copy))
+
+
+def test_a_numeric_answer_in_an_items_file_is_read_as_text(tmp_path):
+    from failforward.tools.sources import JsonlSource
+
+    path = tmp_path / "items.jsonl"
+    path.write_text('{"question": "How many?", "answer": 60}\n')
+    assert JsonlSource(path).items[0].answer == "60"
+
+
 def test_a_template_that_does_not_render_is_named(tmp_path):
     folder = _copy(tmp_path, "arithmetic")
     path = folder / "generator.jinja"
