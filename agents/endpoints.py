@@ -14,6 +14,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import email.utils
+import functools
 import json
 import os
 import random
@@ -151,6 +152,7 @@ class ChatClient:
         self.cached = 0  # requests answered from the run's call cache
         self._requests = RateLimiter(config.requests_per_minute)
         self._tokens = RateLimiter(config.tokens_per_minute)
+        self._writer: concurrent.futures.Executor | None = None  # see _send_all
 
     def complete(
         self,
@@ -207,16 +209,29 @@ class ChatClient:
             if reply is None:
                 return None
             # Saved the moment it arrives: a kill after this line never pays for it again.
-            self.store.save_call(
-                key, self.role, self.config.model, request, reply.text, reply.usage
-            )
+            await self._write(
+                self.store.save_call,
+                key, self.role, self.config.model, request, reply.text, reply.usage,
+            )  # fmt: skip
             return reply.text
 
+        # The store's SQLite writes run on one thread of their own, in arrival order: never
+        # in the event loop (a server such as `langgraph dev` refuses blocking calls there).
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store")
         try:
             return await asyncio.gather(*(one(k, r) for k, r in jobs))
         finally:
+            self._writer.shutdown(wait=True)
+            self._writer = None
             if session is not None:
                 await session.close()
+
+    async def _write(self, method: Callable, *args) -> None:
+        """Call a store method on the writer thread and wait for it."""
+        if self._writer is None:
+            return method(*args)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, functools.partial(method, *args))
 
     async def _call(self, send: Send, request: dict) -> Reply | None:
         """One request with its retries; None (and a line in ``errors``) when it fails."""
@@ -231,7 +246,9 @@ class ChatClient:
                 self.faults[err.kind] += 1
                 self._tokens.refund(estimate)  # a failed attempt used (almost) no tokens
                 final = not err.retryable or attempt == self.config.retries
-                self.store.save_call_fault(self.role, request, err.kind, str(err), final)
+                await self._write(
+                    self.store.save_call_fault, self.role, request, err.kind, str(err), final
+                )
                 if final:
                     self.errors.append(f"{err} (after {attempt + 1} attempts)")
                     return None

@@ -11,12 +11,14 @@ an ordinary run folder: ``failforward report`` and ``failforward run --resume`` 
 """
 
 import dataclasses
-from contextlib import ExitStack, closing
+import time
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
 
+from failforward.app.progress import LoopUI
 from failforward.graph.loop import build_graph
 from failforward.graph.settings import RunSettings
 from failforward.graph.state import LoopState, RunContext
@@ -29,6 +31,62 @@ class StudioState(LoopState, total=False):
     settings: dict[str, Any]  # `failforward run` options; the rest keep their defaults
     run_id: str
     run_dir: str
+
+
+class StudioUI(LoopUI):
+    """The loop's output as custom stream events (``stream_mode="custom"``), and on the server's
+    console as in a terminal: ``{"kind": "log", "message"}``, ``{"kind": "progress", "task",
+    "completed", "total"}`` (at most every half second per bar, and when it ends) and
+    ``{"kind": "cycle", "row"}`` (the cycle table's newest row)."""
+
+    @staticmethod
+    def _writer():
+        from langgraph.config import get_stream_writer
+
+        try:
+            return get_stream_writer()
+        except RuntimeError:  # not inside a run: nothing to stream to
+            return lambda event: None
+
+    def log(self, message: str) -> None:
+        super().log(message)
+        self._writer()({"kind": "log", "message": message})
+
+    @contextmanager
+    def task(self, description: str, total: int | None):
+        write = self._writer()  # taken here: the bar may advance on another thread
+        state = {"completed": 0, "total": total, "sent": 0.0, "last": None}
+
+        def send(force: bool = False) -> None:
+            now, shown = time.monotonic(), (state["completed"], state["total"])
+            if shown != state["last"] and (force or now - state["sent"] >= 0.5):
+                state["sent"], state["last"] = now, shown
+                write({"kind": "progress", "task": description, "completed": shown[0],
+                       "total": shown[1]})  # fmt: skip
+
+        with super().task(description, total) as bar:
+
+            class Handle:
+                @staticmethod
+                def advance(n: int = 1) -> None:
+                    bar.advance(n)
+                    state["completed"] += n
+                    send()
+
+                @staticmethod
+                def update(completed: int, total: int | None = None) -> None:
+                    bar.update(completed, total)
+                    state["completed"], state["total"] = completed, total
+                    send()
+
+            send(force=True)
+            yield Handle
+        send(force=True)
+
+    def cycle_table(self, rows: list[dict]) -> None:
+        super().cycle_table(rows)
+        if rows:
+            self._writer()({"kind": "cycle", "row": rows[-1]})
 
 
 _CONTEXTS: dict[str, RunContext] = {}
@@ -44,8 +102,12 @@ def start_run(state: StudioState) -> dict:
     unknown = sorted(set(options) - {o.name for o in all_options(RunSettings)})
     if unknown:
         raise ValueError(f"settings: unknown option(s) {unknown}; see failforward run --help")
-    settings = RunSettings.from_options(**options)
-    pack = check_new_run(settings)  # the checks of `failforward run`, before a folder exists
+    try:
+        settings = RunSettings.from_options(**options)
+    except ValueError as err:  # it names the option: say where it came from
+        raise ValueError(f"settings: {err}") from None
+    # the checks of `failforward run` (and `packs validate`), before a folder exists
+    pack = check_new_run(settings, StudioUI().log)
     run_id = new_run_id(settings)
     run_dir = Path(settings.runs_dir).resolve() / run_id
     store = RunStore(run_dir / "run.db")
@@ -57,7 +119,6 @@ def start_run(state: StudioState) -> dict:
 def run_context(run_dir: str) -> RunContext:
     """The run's context, made once per process from its folder (as a resume makes it)."""
     if run_dir not in _CONTEXTS:
-        from failforward.app.progress import LoopUI
         from failforward.app.runner import connect_roles
         from failforward.tools.packs import load_pack
         from failforward.tools.store import RunStore
@@ -65,7 +126,7 @@ def run_context(run_dir: str) -> RunContext:
         folder = Path(run_dir)
         store = _RESOURCES.enter_context(closing(RunStore(folder / "run.db")))
         settings = RunSettings.from_dict(store.get_meta("settings"))
-        ui = LoopUI()
+        ui = StudioUI()
         _CONTEXTS[run_dir] = RunContext(
             run_id=folder.name,
             run_dir=folder,

@@ -130,7 +130,7 @@ def _make(cls: type, tree: dict[str, Any], by_path: dict, prefix: tuple[str, ...
             own = {**f.metadata["defaults"], **tree.get(f.name, {})}
             values[f.name] = _make(f.metadata["nested"], own, by_path, (*prefix, f.name))
         elif f.name in tree:
-            values[f.name] = tree[f.name]
+            values[f.name] = _typed(f, tree[f.name], by_path.get((*prefix, f.name)))
     try:
         return cls(**values)
     except OptionError as err:
@@ -138,6 +138,24 @@ def _make(cls: type, tree: dict[str, Any], by_path: dict, prefix: tuple[str, ...
         if known is None:
             raise
         raise ValueError(f"{known.flag}: {err.problem}") from err
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _typed(f, value: Any, known: Option | None) -> Any:
+    """``value`` as the type of the field's default (an int for a float field is fine); else a
+    ``ValueError`` naming the option, as a settings file or Studio input can hold anything."""
+    kind = type(f.default)
+    if kind not in _KINDS or value is None:
+        return value
+    fits = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not fits:
+        name = known.flag if known else f.name
+        raise ValueError(f"{name}: expected {_KINDS[kind]}, got {value!r}")
+    return value
 
 
 class StoredSettings:
