@@ -1,7 +1,8 @@
 """``failforward doctor <run_id>``: check that a run folder is whole and self-consistent.
 
 Each check returns problems as sentences naming what is wrong and where; an empty list means the
-run is sound (a finished run, or a stopped one that ``--resume`` can continue).
+run is sound (a finished run, or one stopped by a kill or Ctrl-C that ``--resume`` can continue).
+A run a node's error stopped is not sound: the error is named, with how to continue.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def check_run(run_dir: Path) -> tuple[list[str], list[str]]:
         run_students = students(store.metrics())
         checks: list[tuple[str, Callable[[], list[str]]]] = [
             ("run metadata", lambda: _meta(store)),
+            ("no node failed", lambda: _failure(store, run_dir.name)),
             ("evaluation sets", lambda: _eval_sets(store)),
             ("evaluations complete", lambda: _attempts(store)),
             ("examples stored once", lambda: _examples(store)),
@@ -51,6 +53,17 @@ def check_run(run_dir: Path) -> tuple[list[str], list[str]]:
     finally:
         store.close()
     return passed, problems
+
+
+def _failure(store: RunStore, run_id: str) -> list[str]:
+    """A node that raised and was not run through since: the run did not finish by itself."""
+    failure = store.get_meta("failure")
+    if not failure:
+        return []
+    return [
+        f"run failed in {failure['node']} (cycle {failure['cycle']}): {failure['error'][:300]};"
+        f" once the cause is fixed, `failforward run --resume {run_id}` continues it"
+    ]
 
 
 def _integrity(path: Path) -> list[str]:

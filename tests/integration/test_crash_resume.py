@@ -137,6 +137,6 @@ def test_sigkill_inside_every_node_then_resume(crash_pack, tmp_path, tiny_studen
     assert _weights(run_dir) == _weights(reference)
     assert store.metrics()[1]["test_acc"] == ref.metrics()[1]["test_acc"]
     passed, problems = check_run(run_dir)
-    assert not problems and len(passed) == 11  # the ten before, and the regression guard's
+    assert not problems and len(passed) == 12  # eleven before, and "no node failed"
     assert any(p.startswith("regression guard: 1 cycle(s) compared") for p in passed)
     assert (run_dir / "report.md").is_file()

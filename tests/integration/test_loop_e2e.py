@@ -227,3 +227,30 @@ def test_two_runs_in_the_same_second_get_their_own_folders(small_pack, tmp_path,
     first, second = run_loop(settings, ui=quiet_ui), run_loop(settings, ui=quiet_ui)
     assert first != second
     assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+def test_a_node_error_is_named_by_doctor_until_a_resume_runs_through(
+    small_pack, tmp_path, quiet_ui, monkeypatch
+):
+    from failforward.agents import critic
+    from failforward.app.doctor import check_run
+
+    real = critic.critique
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the critic fell over")
+
+    monkeypatch.setattr(critic, "critique", broken)
+    settings = _settings(small_pack, tmp_path, cycles=1, budget=8, objective="sft")
+    with pytest.raises(RuntimeError, match="fell over"):
+        run_loop(settings, ui=quiet_ui, run_id="broken")
+    run_dir = tmp_path / "runs" / "broken"
+    _, problems = check_run(run_dir)
+    assert problems == [
+        "run failed in critique_examples (cycle 1): RuntimeError('the critic fell over'); once "
+        "the cause is fixed, `failforward run --resume broken` continues it"
+    ]
+    monkeypatch.setattr(critic, "critique", real)
+    run_loop(RunSettings(runs_dir=str(tmp_path / "runs")), ui=quiet_ui, resume="broken")
+    passed, problems = check_run(run_dir)
+    assert problems == [] and "no node failed" in passed

@@ -103,3 +103,14 @@ def test_an_accepted_example_cannot_be_stored_twice(run_dir):
     with pytest.raises(sqlite3.IntegrityError):
         store.save_examples(2, [_candidate(0)], again)  # cycle 1 accepted "0 + 1 =" already
     assert len(store.examples(accepted=True)) == 3
+
+
+def test_a_run_a_node_error_stopped_is_not_sound(run_dir):
+    store = RunStore(run_dir / "run.db")
+    store.set_meta("failure", {"node": "critique_examples", "cycle": 1, "error": "boom"})
+    store.close()
+    _, problems = check_run(run_dir)
+    assert problems == [
+        "run failed in critique_examples (cycle 1): boom; once the cause is fixed, "
+        "`failforward run --resume run-1` continues it"
+    ]
