@@ -68,11 +68,14 @@ def markdown_to_html(markdown: str) -> str:
 
 
 def page(title: str, markdown: str, figures: list[str]) -> str:
-    """One HTML page: the figures first, then the report's tables and text."""
+    """One HTML page: the title and what was run, the figures, then the report's tables and
+    text (the figures go before the first section)."""
     body = markdown_to_html(markdown)
     figs = "".join(f"<figure>{svg}</figure>" for svg in figures if svg)
-    first_break = body.find("\n")
-    head, rest = (body[:first_break], body[first_break:]) if first_break > 0 else (body, "")
+    split = body.find("<h2>")
+    if split < 0:
+        split = max(body.find("\n"), 0)
+    head, rest = body[:split], body[split:]
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>\n"

@@ -70,7 +70,10 @@ def failure_modes_figure(store: RunStore) -> str | None:
         ylabel="probe failures",
         title="Failure modes over cycles (tracked clusters)",
     )
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    evaluations = sorted({x for points in sizes.values() for x in points})
+    ax.set_xticks(evaluations)
+    if len(evaluations) == 1:  # one point per mode: give the axis a width
+        ax.set_xlim(evaluations[0] - 1, evaluations[0] + 1)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     return _svg(plt, fig)
 
@@ -87,7 +90,10 @@ def _stacked(title: str, ylabel: str, table: dict[int, dict[str, float]]) -> str
         ax.bar(cycles, values, bottom=bottom, label=key)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set(xlabel="cycle", ylabel=ylabel, title=title, xticks=cycles)
-    ax.legend(fontsize=7)
+    if len(cycles) == 1:
+        ax.set_xlim(cycles[0] - 1, cycles[0] + 1)
+    # beside the bars, never over them
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _svg(plt, fig)
 
 

@@ -7,6 +7,18 @@ from pathlib import Path
 from failforward.tools.guard import students
 from failforward.tools.store import RunStore
 
+GLOSSARY = [
+    "**probe set**: items the student answers each cycle so the analyst can see its failures "
+    "(half of it also guards against regressions); **test set**: held-out items no agent sees, "
+    "for measurement only; **cluster**: a group of similar probe failures (embedded, k-means); "
+    "**near-item acc**: the student's accuracy on the probe items closest to a cluster's "
+    "failures, how near it is to learning them; **target**: what the teacher is asked to write "
+    "for (a cluster, a stepping stone, exploration, or the uniform mix); **budget**: examples "
+    "asked of the teacher; **verdict**: the critic's decision on a candidate, with a reason; "
+    "**rolled back**: a cycle whose student did worse on the guard's probe half and was "
+    "discarded.",
+]
+
 
 def render_report(store: RunStore, run_id: str) -> str:
     settings = store.get_meta("settings", {})
@@ -18,6 +30,8 @@ def render_report(store: RunStore, run_id: str) -> str:
         f"`{settings.get('plan')}`, llm `{settings.get('llm')}`, budget {settings.get('budget')} "
         f"examples/cycle, seed {settings.get('seed')}",
         f"stop reason: {store.get_meta('stop_reason', 'running')}",
+        "",
+        *GLOSSARY,
         "",
         "## Test accuracy per cycle",
         "",
@@ -34,24 +48,7 @@ def render_report(store: RunStore, run_id: str) -> str:
             f"{int(m.get('train_examples_total', 0))} | {loss} |"
         )
     lines += guard_lines(metrics)
-    lines += ["", "## Plans and critic verdicts", ""]
-    for plan in store.plans():
-        lines += [f"### cycle {plan.cycle} ({plan.mode})", ""]
-        lines += cluster_table(store.clusters(plan.cycle), store.cluster_links(plan.cycle))
-        lines += [
-            "| target | kind | failures | error share | weight | budget | accepted | knobs |",
-            "|---|---|---:|---:|---:|---:|---:|---|",
-        ]
-        accepted: dict[str, int] = {}
-        for row in store.examples(cycle=plan.cycle, accepted=True):
-            accepted[row["target_id"]] = accepted.get(row["target_id"], 0) + 1
-        for t in plan.targets:
-            knobs = ", ".join(f"{k}={v}" for k, v in t.source_config.items()) or "source default"
-            lines.append(
-                f"| {t.name} | {t.kind} | {t.cluster_size or '-'} | {t.error_share:.0%} | "
-                f"{t.weight:.2f} | {t.budget} | {accepted.get(t.target_id, 0)} | {knobs} |"
-            )
-        lines += ["", *verdict_table(store.verdicts_by_source(plan.cycle)), ""]
+    lines += plan_lines(store)
     lines += training_table(store, settings)
     lines += ["## Time per node", "", "| node | runs | seconds |", "|---|---:|---:|"]
     totals: dict[str, list[float]] = {}
@@ -61,6 +58,43 @@ def render_report(store: RunStore, run_id: str) -> str:
         lines.append(f"| {node} | {len(secs)} | {sum(secs):.1f} |")
     lines += llm_tables(store)
     return "\n".join(lines) + "\n"
+
+
+def plan_lines(store: RunStore) -> list[str]:
+    """Per cycle: the clusters, the plan's targets and the critic's verdicts, explained."""
+    lines = ["", "## Plans and critic verdicts", ""]
+    for plan in store.plans():
+        lines += [f"### cycle {plan.cycle} ({plan.mode})", ""]
+        failures = {f.question: f for c in range(plan.cycle) for f in store.failures(c)}
+        clusters = store.clusters(plan.cycle)
+        lines += cluster_table(clusters, store.cluster_links(plan.cycle), failures)
+        lines += [
+            "| target | kind | failures | error share | weight | budget | accepted | knobs |",
+            "|---|---|---:|---:|---:|---:|---:|---|",
+        ]
+        accepted: dict[str, int] = {}
+        for row in store.examples(cycle=plan.cycle, accepted=True):
+            accepted[row["target_id"]] = accepted.get(row["target_id"], 0) + 1
+        for t in plan.targets:
+            knobs = ", ".join(f"{k}={v}" for k, v in t.source_config.items()) or "-"
+            weight = "-" if t.kind in ("explore", "uniform") else f"{t.weight:.2f}"
+            lines.append(
+                f"| {t.name} | {t.kind} | {t.cluster_size or '-'} | {t.error_share:.0%} | "
+                f"{weight} | {t.budget} | {accepted.get(t.target_id, 0)} | {knobs} |"
+            )
+        lines += [
+            "",
+            "error share: the target's share of the cycle's probe failures; weight: the plan's "
+            "score for a cluster target (failures scaled by near-item accuracy), which sets its "
+            "share of the budget (examples asked of the teacher); an explore or uniform target has "
+            "no weight: it gets the fixed exploration share (--plan-explore) or the whole budget; "
+            "knobs: the source settings the teacher draws with (-: the pack's own mix).",
+            "",
+            *verdict_table(store.verdicts_by_source(plan.cycle)),
+            "",
+        ]
+        lines += verification_lines(store.examples(cycle=plan.cycle))
+    return lines
 
 
 def guard_lines(metrics: dict[int, dict[str, float]]) -> list[str]:
@@ -221,13 +255,15 @@ def training_table(store: RunStore, settings: dict) -> list[str]:
     return lines
 
 
-def cluster_table(clusters, links: list[dict]) -> list[str]:
-    """The cycle's failure clusters: size, near-item accuracy, change since the last cycle."""
+def cluster_table(clusters, links: list[dict], failures: dict | None = None) -> list[str]:
+    """The cycle's failure clusters: size, near-item accuracy, change since the last cycle, what
+    sets each apart (its top words and knob values), and two of its failures (``failures`` maps
+    a question to the student's failure on it)."""
     if not clusters:
         return []
     lines = [
-        "| cluster | failures | near-item acc | since last cycle | named by |",
-        "|---|---:|---:|---|---|",
+        "| cluster | failures | near-item acc | since last cycle | named by | sets it apart |",
+        "|---|---:|---:|---|---|---|",
     ]
     for c in clusters:
         near = "-" if c.success is None else f"{c.success:.0%}"
@@ -236,12 +272,37 @@ def cluster_table(clusters, links: list[dict]) -> list[str]:
             change += f" (was #{c.previous_id}: {c.previous_size}, cos {c.similarity:.2f})"
         if c.outlier:
             change = "-"
-        lines.append(f"| {c.name} | {c.size} | {near} | {change} | {c.name_source} |")
+        apart = ", ".join([*c.keywords[:4], *(f"{k}={v}" for k, v in c.knob_modes.items())])
+        lines.append(
+            f"| {c.name} | {c.size} | {near} | {change} | {c.name_source} | {apart or '-'} |"
+        )
+    lines += ["", *_samples(clusters, failures or {})]
     vanished = [link for link in links if link["status"] == "vanished"]
     if vanished:
         ids = ", ".join(f"#{link['previous_id']}" for link in vanished)
         lines += ["", f"vanished since the last cycle: {ids}"]
     return [*lines, ""]
+
+
+def _samples(clusters, failures: dict) -> list[str]:
+    """Two failures of each cluster: question, expected answer, what the student said."""
+    lines = []
+    for c in clusters:
+        for question in c.exemplars[:2]:
+            failure = failures.get(question)
+            said = (
+                f" → expected `{_cell(failure.expected, 40)}`, said `{_cell(failure.output, 60)}`"
+                if failure
+                else ""
+            )
+            lines.append(f"- {c.name}: `{_cell(question, 80)}`{said}")
+    return [*lines, ""] if lines else []
+
+
+def _cell(text: str, limit: int) -> str:
+    """Text fit for one markdown table cell."""
+    flat = " ".join(text.split()).replace("|", "\\|")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def verdict_table(by_source: dict[str, dict[str, int]]) -> list[str]:
@@ -261,6 +322,36 @@ def verdict_table(by_source: dict[str, dict[str, int]]) -> list[str]:
         ]
         lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
     return lines
+
+
+def verification_lines(examples: list[dict]) -> list[str]:
+    """What verified the accepted examples (with the mean agreement of the independent answers
+    where there were some), and for each rejection reason one example of why."""
+    lines = []
+    by: dict[str, list[float]] = {}
+    for row in examples:
+        if row["accepted"]:
+            by.setdefault(row["verified_by"] or "unrecorded", []).append(
+                row["scores"].get("agreement", float("nan"))
+            )
+    if by:
+        lines += ["| verified by | accepted | mean agreement |", "|---|---:|---:|"]
+        for how, agreements in sorted(by.items()):
+            known = [a for a in agreements if a == a]
+            mean = f"{sum(known) / len(known):.0%}" if known else "-"
+            lines.append(f"| {how} | {len(agreements)} | {mean} |")
+        lines.append("")
+    why: dict[str, tuple[int, str]] = {}
+    for row in examples:
+        if not row["accepted"]:
+            count, detail = why.get(row["reason"], (0, row["detail"]))
+            why[row["reason"]] = (count + 1, detail or row["detail"])
+    for reason, (count, detail) in sorted(why.items()):
+        example = f": {detail[:200]}" if detail else ""
+        lines.append(
+            f"- {reason} ({count}), for example{example}" if example else f"- {reason} ({count})"
+        )
+    return [*lines, ""] if why else lines
 
 
 def write_report(store: RunStore, run_dir: Path, run_id: str) -> Path:
