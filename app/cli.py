@@ -27,7 +27,7 @@ def _run(resume: str | None = None, **flat) -> None:
     try:
         settings = RunSettings.from_options(**flat)
     except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+        raise _error(str(err)) from err
     if resume:
         changed = [
             o.flag
@@ -35,21 +35,23 @@ def _run(resume: str | None = None, **flat) -> None:
             if o.name != "runs_dir" and flat[o.name] != o.default
         ]
         if changed:
-            raise typer.BadParameter(
+            raise _error(
                 "--resume continues a run with the settings it started with; "
                 f"drop {', '.join(changed)}"
             )
     try:
         run_id = run_loop(settings, resume=resume)
     except (ValueError, FileNotFoundError, ImportError) as err:  # bad input or missing model
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from err
+        raise _error(str(err)) from err
     except RunInterrupted as stop:
         _interrupted("run", stop.run_id, settings.runs_dir)
     except KeyboardInterrupt:  # before a run folder existed
         typer.secho("interrupted before the run started", fg="yellow", err=True)
         raise typer.Exit(130) from None
     typer.echo(f"run folder: {settings.runs_dir}/{run_id}")
+    folder = f" --runs-dir {settings.runs_dir}" if settings.runs_dir != "runs" else ""
+    for command, what in (("report", "redraw"), ("export", "the data"), ("doctor", "check it")):
+        typer.echo(f"  failforward {command} {run_id}{folder}    # {what}")
 
 
 def _interrupted(command: str, run_id: str, runs_dir: str) -> None:
@@ -64,6 +66,31 @@ def _interrupted(command: str, run_id: str, runs_dir: str) -> None:
     raise typer.Exit(130) from None
 
 
+def _error(message: str, code: int = 2):
+    """Every command's error line: ``error: ...`` in red on stderr, then exit ``code``."""
+    typer.secho(f"error: {message}", fg="red", err=True)
+    return typer.Exit(code)
+
+
+def _folder(run_id: str, runs_dir: str, *marks: str):
+    """The folder of ``run_id`` under ``runs_dir``, or ``run_id`` itself when it is a folder
+    path; it must hold one of ``marks`` (run.db, compare.json, ...). Else an error that says
+    where it looked and what to pass."""
+    from pathlib import Path
+
+    for folder in (Path(runs_dir) / run_id, Path(run_id)):
+        if any((folder / mark).is_file() for mark in marks):
+            return folder
+    others = sorted(
+        p.name for p in Path(runs_dir).glob("*") if any((p / m).is_file() for m in marks)
+    )
+    hint = f"; runs there: {', '.join(others[-3:])}" if others else ""
+    raise _error(
+        f"no {' or '.join(marks)} for {run_id!r} in {Path(runs_dir) / run_id}{hint}; "
+        "pass --runs-dir with the folder that holds it, or the run folder's path"
+    )
+
+
 def _option(name: str, annotation: type, option) -> inspect.Parameter:
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=option
@@ -76,13 +103,15 @@ def _resume_option(help: str) -> inspect.Parameter:
 
 def _settings_signature(cls, *first: inspect.Parameter, skip: tuple[str, ...] = ()):
     """Give a command ``first`` and then one ``--option`` per option of the settings class
-    ``cls`` (default and help from the field that holds it, nested ones included)."""
+    ``cls`` (default and help from the field that holds it, nested ones included); a yes/no
+    setting is a ``--flag/--no-flag`` pair."""
     params = list(first)
     for o in options(cls):
         if o.name not in skip:
-            params.append(
-                _option(o.name, type(o.default), typer.Option(o.default, o.flag, help=o.help))
-            )
+            names = f"{o.flag}/--no-{o.flag[2:]}" if isinstance(o.default, bool) else o.flag
+            flag = {"metavar": ""} if isinstance(o.default, bool) else {}
+            option = typer.Option(o.default, names, help=o.help, **flag)
+            params.append(_option(o.name, type(o.default), option))
 
     def decorate(func):
         func.__signature__ = inspect.Signature(params)
@@ -127,8 +156,7 @@ def compare(seeds: int | None = None, resume: str | None = None, **flat) -> None
         _, folder = run_compare(settings, seeds, resume=resume)
         path, summary = write_compare_report(folder)
     except (ValueError, FileNotFoundError, ImportError) as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from err
+        raise _error(str(err)) from err
     except KeyboardInterrupt:
         typer.secho("interrupted: continue with --resume <compare_id>", fg="yellow", err=True)
         raise typer.Exit(130) from None
@@ -142,22 +170,18 @@ def report(
     runs_dir: str = typer.Option("runs", help="Folder holding run folders."),
 ):
     """Redraw report.md for a run or a comparison from what is stored."""
-    from pathlib import Path
 
     from failforward.tools.report import write_compare_report, write_report
     from failforward.tools.store import RunStore
 
-    folder = Path(runs_dir) / run_id
+    folder = _folder(run_id, runs_dir, "run.db", "compare.json")
     if (folder / "compare.json").is_file():
         try:
             typer.echo(write_compare_report(folder)[0])
         except FileNotFoundError as err:
-            typer.secho(f"error: {err}", fg="red", err=True)
-            raise typer.Exit(2) from err
+            raise _error(str(err)) from err
         return
-    if not (folder / "run.db").is_file():
-        raise typer.BadParameter(f"no run folder {folder} with a run.db, nor a comparison")
-    typer.echo(write_report(RunStore(folder / "run.db"), folder, run_id))
+    typer.echo(write_report(RunStore(folder / "run.db"), folder, folder.name))
 
 
 @app.command("export")
@@ -173,11 +197,11 @@ def export(
 
     from failforward.app.export import export_run
 
+    folder = _folder(run_id, runs_dir, "run.db")
     try:
-        target = export_run(Path(runs_dir) / run_id, format, Path(out) if out else None, rejected)
+        target = export_run(folder, format, Path(out) if out else None, rejected)
     except (ValueError, FileNotFoundError) as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from err
+        raise _error(str(err)) from err
     typer.echo(f"exported to {target}")
 
 
@@ -199,8 +223,7 @@ def augment(resume: str | None = None, **flat) -> None:
         settings = AugmentSettings.from_options(**flat)
         run_id, folder = run_augment(settings, resume=resume)
     except (ValueError, FileNotFoundError, PackError) as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from err
+        raise _error(str(err)) from err
     except RunInterrupted as stop:
         _interrupted("augment", stop.run_id, settings.runs_dir)
     typer.echo(f"augmentation folder: {folder}")
@@ -220,16 +243,15 @@ def augment_eval_command(
 ):
     """Continued pretraining on equal token budgets of real-only, real+rephrases and
     real+megadocs text; held-out loss per arm and the implied data efficiency."""
-    from pathlib import Path
 
     from failforward.app.augment_eval import augment_eval
 
+    folder = _folder(run_id, runs_dir, "augment.db")
     try:
-        augment_eval(Path(runs_dir) / run_id, student, tokens, block, lr, seed)
+        augment_eval(folder, student, tokens, block, lr, seed)
     except (ValueError, FileNotFoundError) as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from err
-    typer.echo((Path(runs_dir) / run_id / "augment_eval.md").read_text())
+        raise _error(str(err)) from err
+    typer.echo((folder / "augment_eval.md").read_text())
 
 
 @app.command("doctor")
@@ -239,14 +261,10 @@ def doctor(
 ):
     """Check a run folder: databases intact, examples stored once, counts and checkpoints
     consistent, cached calls under their own keys. Exits 1 when something is wrong."""
-    from pathlib import Path
 
     from failforward.app.doctor import check_run
 
-    folder = Path(runs_dir) / run_id
-    if not (folder / "run.db").is_file():
-        typer.secho(f"error: no run folder {folder} with a run.db", fg="red", err=True)
-        raise typer.Exit(2)
+    folder = _folder(run_id, runs_dir, "run.db")
     passed, problems = check_run(folder)
     for name in passed:
         typer.echo(f"ok  {name}")
@@ -254,7 +272,7 @@ def doctor(
         typer.secho(f"bad {problem}", fg="red")
     if problems:
         raise typer.Exit(1)
-    typer.echo(f"{run_id}: sound ({len(passed)} checks)")
+    typer.echo(f"{folder.name}: sound ({len(passed)} checks)")
 
 
 @app.command("sandbox-check")
@@ -267,8 +285,7 @@ def sandbox_check():
     try:
         found = isolation()
     except SandboxUnavailable as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(1) from err
+        raise _error(str(err), code=1) from err
     for line in found.describe():
         typer.echo(line)
     problems = 0
@@ -293,16 +310,24 @@ def packs_list():
 
 
 @packs_app.command("validate")
-def packs_validate(pack: str = typer.Argument(..., help="A pack folder or name.")):
-    """Load a pack and run one eval item through its sources, verifier, solver and templates."""
+def packs_validate(
+    pack: str = typer.Argument(..., help="A pack folder or name."),
+    llm: str = typer.Option(
+        "none", help="The role endpoints a run would have (as run's --llm): what verifies then."
+    ),
+    endpoints: str = typer.Option("", help="As run's --endpoints (the roles it names count)."),
+):
+    """Load a pack and run one eval item through its sources, verifier, solver and templates,
+    the checks `run` makes before it starts; say what will verify the teacher's candidates."""
+    from failforward.agents.endpoint_settings import EndpointSettings
     from failforward.tools.pack_check import validate_pack
     from failforward.tools.packs import PackError
 
     try:
-        lines = validate_pack(pack)
-    except PackError as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from err
+        roles = EndpointSettings(llm=llm, file=endpoints).roles()
+        lines = validate_pack(pack, roles)
+    except (PackError, ValueError) as err:
+        raise _error(str(err)) from err
     for line in lines:
         typer.echo(line if line.startswith("note: ") else f"ok  {line}")
     typer.echo(f"{pack}: valid")

@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from failforward.app.cli import app
@@ -18,7 +19,7 @@ def test_help_does_not_import_torch():
 
 
 def test_run_options_come_from_settings():
-    result = CliRunner().invoke(app, ["run", "--help"], terminal_width=200)
+    result = CliRunner().invoke(app, ["run", "--help"], terminal_width=200, env={"COLUMNS": "240"})
     assert result.exit_code == 0
     flags = ["--resume", *(o.flag for o in options(RunSettings))]
     for flag in flags:
@@ -45,7 +46,9 @@ def test_resume_refuses_new_settings(tmp_path):
 
 
 def test_compare_takes_run_options_but_plan_and_seed():
-    result = CliRunner().invoke(app, ["compare", "--help"], terminal_width=200)
+    result = CliRunner().invoke(
+        app, ["compare", "--help"], terminal_width=200, env={"COLUMNS": "240"}
+    )
     assert result.exit_code == 0
     assert "--seeds" in result.output and "--cycles" in result.output
     assert "--plan " not in result.output and "--seed " not in result.output
@@ -65,9 +68,17 @@ def test_report_of_a_missing_comparison_run_names_the_fix(tmp_path):
 def test_augment_and_compare_options_come_from_their_settings():
     from failforward.graph.settings import AugmentSettings
 
-    augment = CliRunner().invoke(app, ["augment", "--help"], terminal_width=200).output
+    augment = (
+        CliRunner()
+        .invoke(app, ["augment", "--help"], terminal_width=200, env={"COLUMNS": "240"})
+        .output
+    )
     assert all(o.flag in augment for o in options(AugmentSettings))
-    compare = CliRunner().invoke(app, ["compare", "--help"], terminal_width=200).output
+    compare = (
+        CliRunner()
+        .invoke(app, ["compare", "--help"], terminal_width=200, env={"COLUMNS": "240"})
+        .output
+    )
     assert "--seeds" in compare and "--plan-weighting" in compare and "--lora-r" in compare
     assert "--plan " not in compare and "--seed " not in compare  # it runs both arms, all seeds
 
@@ -78,3 +89,44 @@ def test_compare_refuses_to_stop_an_arm_early(tmp_path):
     )
     assert result.exit_code == 2 and "would end an arm before its last cycle" in result.output
     assert not list(tmp_path.iterdir())
+
+
+def test_a_yes_no_option_is_a_flag_pair_and_a_finished_run_says_what_next(tmp_path, monkeypatch):
+    from failforward.app import runner
+
+    seen = {}
+    monkeypatch.setattr(
+        runner, "run_loop", lambda settings, resume=None: seen.setdefault("s", settings) and "r"
+    )
+    runner_cli = CliRunner()
+    done = runner_cli.invoke(app, ["run", "--full-finetune", "--runs-dir", str(tmp_path)])
+    assert seen.pop("s").train.full_finetune is True
+    # a finished run says how to look at it, with the folder it is in
+    assert f"failforward doctor r --runs-dir {tmp_path}" in done.output
+    runner_cli.invoke(app, ["run", "--no-full-finetune", "--runs-dir", str(tmp_path)])
+    assert seen.pop("s").train.full_finetune is False
+    helped = runner_cli.invoke(
+        app, ["run", "--help"], terminal_width=200, env={"COLUMNS": "240"}
+    ).output
+    (line,) = [x for x in helped.splitlines() if "--no-full-finetune" in x]
+    assert "<bool>" not in line  # a flag pair takes no value
+
+
+@pytest.mark.parametrize("command", ["doctor", "export", "report"])
+def test_a_run_not_in_the_runs_dir_gets_a_hint(tmp_path, command):
+    (tmp_path / "run-a").mkdir()
+    (tmp_path / "run-a" / "run.db").write_bytes(b"")
+    result = CliRunner().invoke(app, [command, "run-b", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"for 'run-b' in {tmp_path / 'run-b'}; runs there: run-a; pass --runs-dir" in (
+        " ".join(result.output.split())
+    )
+
+
+def test_doctor_takes_a_run_folder_path(tmp_path):
+    from failforward.tools.store import RunStore
+
+    folder = tmp_path / "elsewhere" / "run-1"
+    RunStore(folder / "run.db").close()
+    result = CliRunner().invoke(app, ["doctor", str(folder)])
+    assert "ok  run.db: SQLite integrity" in result.output and "error:" not in result.output
