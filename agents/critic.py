@@ -11,6 +11,7 @@ near, rare n-grams). The judge can only reject what verification passed, never t
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -170,6 +171,7 @@ class CriticLLM:
     client: Any  # the critic role's ChatClient
     pack: Pack
     cycle: int
+    progress: Callable[..., Any] | None = None  # progress(label, total=n) -> a bar's context
 
     @property
     def judges(self) -> bool:
@@ -200,7 +202,13 @@ class CriticLLM:
             return
         tags = [f"c{self.cycle}/{how}/{keys[i]}" for i in todo]
         chosen = [candidates[i] for i in todo]
-        found = Verification(self.client, self.pack, verifier, extract).run(chosen, tags)
+        verification = Verification(self.client, self.pack, verifier, extract)
+        if self.progress is None:
+            found = verification.run(chosen, tags)
+        else:
+            label = f"cycle {self.cycle}: verify {len(todo)} answers by {how}"
+            with self.progress(label, total=verification.requests(len(todo))) as bar:
+                found = dataclasses.replace(verification, advance=bar.advance).run(chosen, tags)
         for i, verdict in zip(todo, found, strict=True):
             verdicts[i] = verdict
 

@@ -72,6 +72,12 @@ class Verification:
     pack: Pack
     verifier: Verifier
     extract: Callable[[str], str]  # the pack's answer extraction
+    advance: Callable[[int], None] | None = None  # a progress bar's, counting requests
+
+    def requests(self, candidates: int) -> int:
+        """How many requests verifying ``candidates`` takes (before repairs)."""
+        critic = self.pack.spec.critic
+        return candidates * (critic.samples if critic.unvouched == "consistency" else 1)
 
     def run(self, candidates: list[Candidate], tags: list[str]) -> list[Verdict]:
         """A verdict per candidate (``tags`` key each candidate's calls)."""
@@ -100,7 +106,7 @@ class Verification:
             for c, tag in zip(candidates, tags, strict=True)
             for j in range(spec.samples)
         ]
-        replies = ask(self.client, self.pack, task, requests)
+        replies = ask(self.client, self.pack, task, requests, self.advance)
         k = spec.samples
         return [self._agreement(c, replies[i * k : (i + 1) * k]) for i, c in enumerate(candidates)]
 
@@ -140,7 +146,7 @@ class Verification:
                    "task": self.pack.spec.task, "rubric": spec.rubric})
             for c, tag in zip(candidates, tags, strict=True)
         ]  # fmt: skip
-        replies = ask(self.client, self.pack, task, requests)
+        replies = ask(self.client, self.pack, task, requests, self.advance)
         return [self._checked(c, r) for c, r in zip(candidates, replies, strict=True)]
 
     def _checked(self, candidate: Candidate, reply: Reply[CheckReply]) -> Verdict:

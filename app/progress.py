@@ -24,10 +24,15 @@ class LoopUI:
 
     def __init__(self, console: Console | None = None):
         self.console = console or Console()
+        self._live: Progress | None = None  # the bars on screen; a nested task joins them
 
     @contextmanager
     def task(self, description: str, total: int | None):
-        """A progress bar; the body gets ``advance(n)`` and ``update(completed, total)``."""
+        """A progress bar; the body gets ``advance(n)`` and ``update(completed, total)``. A task
+        opened inside another adds its bar under the first (one live display at a time)."""
+        if self._live is not None:
+            yield from self._bar(self._live, description, total)
+            return
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -37,18 +42,26 @@ class LoopUI:
             transient=False,
         )
         with progress:
-            task_id = progress.add_task(description, total=total)
+            self._live = progress
+            try:
+                yield from self._bar(progress, description, total)
+            finally:
+                self._live = None
 
-            class Handle:
-                @staticmethod
-                def advance(n: int = 1) -> None:
-                    progress.advance(task_id, n)
+    @staticmethod
+    def _bar(progress: Progress, description: str, total: int | None):
+        task_id = progress.add_task(description, total=total)
 
-                @staticmethod
-                def update(completed: int, total: int | None = None) -> None:
-                    progress.update(task_id, completed=completed, total=total)
+        class Handle:
+            @staticmethod
+            def advance(n: int = 1) -> None:
+                progress.advance(task_id, n)
 
-            yield Handle
+            @staticmethod
+            def update(completed: int, total: int | None = None) -> None:
+                progress.update(task_id, completed=completed, total=total)
+
+        yield Handle
 
     def log(self, message: str) -> None:
         self.console.print(message)

@@ -398,7 +398,7 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     answer = ctx.pack.spec.answer
     llm = None
     if "critic" in ctx.clients:
-        llm = critic.CriticLLM(ctx.clients["critic"], ctx.pack, cycle)
+        llm = critic.CriticLLM(ctx.clients["critic"], ctx.pack, cycle, progress=ctx.ui.task)
         since = len(ctx.clients["critic"].errors)
     total = len(candidates)
     with ctx.ui.task(f"cycle {cycle}: critique", total=total) as bar:

@@ -192,3 +192,30 @@ def test_parse_check_needs_a_boolean_verdict():
         parse_check('{"answer": "7"}')
     with pytest.raises(ValueError, match="no JSON object"):
         parse_check("yes")
+
+
+def test_the_verification_has_a_progress_bar_counting_its_requests(tmp_path):
+    from contextlib import contextmanager
+
+    bars = []
+
+    @contextmanager
+    def progress(label, total):
+        bar = {"label": label, "total": total, "done": 0}
+        bars.append(bar)
+
+        class Handle:
+            @staticmethod
+            def advance(n=1):
+                bar["done"] += n
+
+        yield Handle
+
+    pack = _pack(tmp_path)
+    fake = FakeSend(script=lambda prompt: "180")
+    config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="m", backoff=0)
+    client = ChatClient("critic", config, RunStore(tmp_path / "run.db"), send=fake)
+    llm = CriticLLM(client, pack, cycle=2, progress=progress)
+    candidates = [_c("How many minutes are in 3 hours?", "180"), _c("Q2 hours?", "180")]
+    critique(candidates, numeric, None, Screen([], []), extract=str.strip, llm=llm)
+    assert bars == [{"label": "cycle 2: verify 2 answers by consistency", "total": 10, "done": 10}]
