@@ -22,6 +22,22 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "failforward.app.cli", *args]
 
 
+def _judged(run_db: Path) -> bool:
+    """Whether a judge reply is stored yet (read-only: the run is writing)."""
+    import sqlite3
+
+    try:
+        connection = sqlite3.connect(f"file:{run_db}?mode=ro", uri=True, timeout=5)
+        try:
+            return bool(
+                connection.execute("SELECT 1 FROM llm_calls WHERE role = 'critic'").fetchone()
+            )
+        finally:
+            connection.close()
+    except sqlite3.OperationalError:
+        return False
+
+
 def test_ctrl_c_then_resume_and_the_key_is_nowhere(crash_pack, tmp_path, tiny_student_dir):
     runs, log = tmp_path / "runs", tmp_path / "console.log"
     key_file = tmp_path / "critic.key"
@@ -59,7 +75,9 @@ def test_ctrl_c_then_resume_and_the_key_is_nowhere(crash_pack, tmp_path, tiny_st
             ):
                 assert process.poll() is None and time.monotonic() < deadline, log.read_text()
                 time.sleep(0.02)
-            time.sleep(1.0)  # the critic is judging, one call at a time
+            while not _judged(next(runs.iterdir()) / "run.db"):  # the critic is judging,
+                assert process.poll() is None and time.monotonic() < deadline  # one at a time
+                time.sleep(0.02)
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=60) == 130
         run_dir = next(runs.iterdir())
