@@ -27,8 +27,14 @@ def zero_pack(tmp_path_factory):
     target = tmp_path_factory.mktemp("zero") / "pack"
     shutil.copytree(PACKS_DIR / "arithmetic", target)
     spec = yaml.safe_load((target / "pack.yaml").read_text())
-    items = [{"question": f"{a} - {a} =", "answer": "0"} for a in range(1, 121)]
-    items += [{"question": f"{a} + {a + 1} =", "answer": str(2 * a + 1)} for a in range(1, 121)]
+    knobs = lambda a: {"num_terms": 2, "num_digits": len(str(a))}  # noqa: E731  (as the pack's)
+    items = [
+        {"question": f"{a} - {a} =", "answer": "0", "metadata": knobs(a)} for a in range(1, 121)
+    ]
+    items += [
+        {"question": f"{a} + {a + 1} =", "answer": str(2 * a + 1), "metadata": knobs(a)}
+        for a in range(1, 121)
+    ]
     (target / "items.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
     spec["train_source"] = spec["eval_source"]
     spec["eval_source"] = {"kind": "jsonl", "path": "items.jsonl"}
