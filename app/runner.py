@@ -10,6 +10,7 @@ then drive the graph to its end from where it stopped (:meth:`Session.run`), Ctr
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -134,14 +135,12 @@ def run_loop(
     else:
         pack = check_new_run(settings, ui.log)  # bad input fails here, before a folder exists
         run_id = run_id or new_run_id(settings)
-        run_dir = Path(settings.runs_dir) / run_id
+        run_dir = create_run_folder(settings, run_id, pack)
     with ExitStack() as stack:
         store = RunStore(run_dir / "run.db")
         stack.callback(store.close)
         if resume:
             settings, pack = _resumed_run(store, run_id, settings.runs_dir)
-        else:
-            record_new_run(store, settings, pack)
         session = open_session(stack, build_graph, run_dir, run_id, 12 + 6 * settings.cycles)
         if resume and session.finished:
             ui.log(f"run {run_id} already finished ({session.snapshot.values.get('stop_reason')})")
@@ -263,6 +262,24 @@ def check_runs_dir(runs_dir: str | Path) -> None:
         raise ValueError(
             f"--runs-dir {runs_dir}: cannot write run folders there ({err.strerror or err})"
         ) from None
+
+
+def create_run_folder(settings: RunSettings, run_id: str, pack) -> Path:
+    """The new run's folder, holding a store that records what a resume needs. It is made as a
+    hidden ``.<run_id>.partial`` folder and renamed into place once that is written, so a kill at
+    any moment leaves either no run folder or one that ``--resume`` can continue."""
+    from failforward.tools.store import RunStore
+
+    staging = Path(settings.runs_dir) / f".{run_id}.partial"
+    shutil.rmtree(staging, ignore_errors=True)  # a kill's leftover from an earlier attempt
+    store = RunStore(staging / "run.db")
+    try:
+        record_new_run(store, settings, pack)
+    finally:
+        store.close()  # the last connection folds its WAL back into run.db
+    run_dir = Path(settings.runs_dir) / run_id
+    staging.rename(run_dir)
+    return run_dir
 
 
 def record_new_run(store, settings: RunSettings, pack) -> None:

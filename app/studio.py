@@ -95,8 +95,7 @@ _RESOURCES = ExitStack()  # endpoint clients (and a local server) live as long a
 
 def start_run(state: StudioState) -> dict:
     """Validate the input's settings, make the run folder and record the run."""
-    from failforward.app.runner import INITIAL_STATE, check_new_run, new_run_id, record_new_run
-    from failforward.tools.store import RunStore
+    from failforward.app.runner import INITIAL_STATE, check_new_run, create_run_folder, new_run_id
 
     options = dict(state.get("settings") or {})
     unknown = sorted(set(options) - {o.name for o in all_options(RunSettings)})
@@ -109,10 +108,7 @@ def start_run(state: StudioState) -> dict:
     # the checks of `failforward run` (and `packs validate`), before a folder exists
     pack = check_new_run(settings, StudioUI().log)
     run_id = new_run_id(settings)
-    run_dir = Path(settings.runs_dir).resolve() / run_id
-    store = RunStore(run_dir / "run.db")
-    record_new_run(store, settings, pack)
-    store.close()
+    run_dir = create_run_folder(settings, run_id, pack).resolve()
     return {**INITIAL_STATE, "run_id": run_id, "run_dir": str(run_dir)}
 
 

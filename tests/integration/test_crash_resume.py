@@ -94,7 +94,12 @@ def test_sigkill_inside_every_node_then_resume(crash_pack, tmp_path, tiny_studen
             while True:
                 assert process.poll() is None, log.read_text()[-3000:]
                 assert time.monotonic() < deadline, f"timed out waiting for {node}"
-                folders = list(runs.iterdir()) if runs.is_dir() else []
+                # a run folder appears whole (made hidden, renamed once its store is recorded)
+                folders = (
+                    [f for f in runs.iterdir() if not f.name.startswith(".")]
+                    if (runs.is_dir())
+                    else []
+                )
                 run_db = folders[0] / "run.db" if folders else None
                 if run_db and len(nodes_done(run_db)) >= position:
                     break

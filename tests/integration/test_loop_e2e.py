@@ -254,3 +254,21 @@ def test_a_node_error_is_named_by_doctor_until_a_resume_runs_through(
     run_loop(RunSettings(runs_dir=str(tmp_path / "runs")), ui=quiet_ui, resume="broken")
     passed, problems = check_run(run_dir)
     assert problems == [] and "no node failed" in passed
+
+
+def test_a_run_folder_appears_only_once_its_store_can_resume_it(small_pack, tmp_path, quiet_ui):
+    from failforward.app.runner import create_run_folder
+    from failforward.tools.packs import load_pack
+
+    settings = _settings(small_pack, tmp_path, cycles=0)
+    pack = load_pack(str(small_pack))
+    (tmp_path / "runs").mkdir()
+    stale = tmp_path / "runs" / ".r1.partial"  # what a kill during creation leaves
+    stale.mkdir()
+    (stale / "run.db").write_bytes(b"half")
+    folder = create_run_folder(settings, "r1", pack)
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["r1"]
+    store = RunStore(folder / "run.db")
+    assert store.get_meta("settings")["pack"] == str(small_pack) and store.get_meta("pack_dir")
+    store.close()
+    run_loop(RunSettings(runs_dir=str(tmp_path / "runs")), ui=quiet_ui, resume="r1")

@@ -6,8 +6,6 @@ self-consistency; what it cannot confirm is not trained on."""
 import json
 import re
 
-import pytest
-
 from failforward.app.runner import run_loop
 from failforward.graph.settings import RunSettings
 from failforward.tools.packs import PACKS_DIR
