@@ -70,14 +70,27 @@ def _integrity(path: Path) -> list[str]:
     if not path.is_file():
         return [f"{path.name}: missing"]
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        rows = _integrity_rows(f"file:{path}?mode=ro")
+    except sqlite3.OperationalError as err:
+        if "readonly" not in str(err):
+            return [f"{path.name}: not a readable SQLite database ({err})"]
+        # A killed writer's WAL must be recovered before it can be read, which a read-only
+        # connection may not do; a read-write one does, as the resume would.
         try:
-            rows = [r[0] for r in connection.execute("PRAGMA integrity_check")]
-        finally:
-            connection.close()
+            rows = _integrity_rows(f"file:{path}")
+        except sqlite3.DatabaseError as again:
+            return [f"{path.name}: not a readable SQLite database ({again})"]
     except sqlite3.DatabaseError as err:
         return [f"{path.name}: not a readable SQLite database ({err})"]
     return [] if rows == ["ok"] else [f"{path.name}: integrity check says {'; '.join(rows[:5])}"]
+
+
+def _integrity_rows(uri: str) -> list[str]:
+    connection = sqlite3.connect(uri, uri=True)
+    try:
+        return [r[0] for r in connection.execute("PRAGMA integrity_check")]
+    finally:
+        connection.close()
 
 
 def _graph_state(run_dir: Path, run_id: str) -> dict:
