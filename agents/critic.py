@@ -12,7 +12,6 @@ near, rare n-grams). The judge can only reject what verification passed, never t
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -255,23 +254,6 @@ def critique(
         else:
             screen.accept(question, vector, answer)
     return candidates, verdicts
-
-
-def verdict_summary(verdicts: list[Verdict]) -> list[str]:
-    """What verified the accepted answers, and one example of why for each rejection reason.
-
-    Example:
-        >>> verdict_summary([Verdict(accepted=False, reason="empty", step="verify", detail="x")])
-        ['empty: x']
-    """
-    by = Counter(v.verified_by or "?" for v in verdicts if v.accepted)
-    lines = ["accepted by " + ", ".join(f"{k} {n}" for k, n in by.most_common())] if by else []
-    shown = set()
-    for verdict in verdicts:
-        if not verdict.accepted and verdict.reason not in shown and verdict.detail:
-            shown.add(verdict.reason)
-            lines.append(f"{verdict.reason}: {verdict.detail[:160]}")
-    return lines
 
 
 def _refine(candidates, verdicts, verifier, solver, extract, llm: CriticLLM):

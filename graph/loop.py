@@ -25,6 +25,7 @@ from failforward.graph.settings import RunSettings
 from failforward.graph.state import LoopState, RunContext
 from failforward.tools.guard import guard_item, paired_drop, student_checkpoint
 from failforward.tools.records import Failure, GenerationPlan, Item, Verdict
+from failforward.tools.report import verdict_digest
 from failforward.tools.sources import split_disjoint
 from failforward.tools.verifiers import extract_answer, make_solver, make_verifier
 
@@ -417,8 +418,13 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     ctx.store.save_examples(cycle, candidates, verdicts)
     for source, counts in ctx.store.verdicts_by_source(cycle).items():
         ctx.ui.log(f"  critic ({source}): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    for line in critic.verdict_summary(verdicts):
-        ctx.ui.log(f"    {line}")
+    by, why = verdict_digest(ctx.store.examples(cycle=cycle))
+    if by:
+        counts = sorted(by.items(), key=lambda kv: -len(kv[1]))
+        ctx.ui.log("    accepted by " + ", ".join(f"{k} {len(v)}" for k, v in counts))
+    for reason, (_, detail) in why.items():
+        if detail:
+            ctx.ui.log(f"    {reason}: {escape(detail[:160])}")
     return {}
 
 

@@ -63,18 +63,24 @@ def render_report(store: RunStore, run_id: str) -> str:
 def plan_lines(store: RunStore) -> list[str]:
     """Per cycle: the clusters, the plan's targets and the critic's verdicts, explained."""
     lines = ["", "## Plans and critic verdicts", ""]
+    failures: dict = {}  # question -> the student's latest failure on it before the plan
+    read = 0  # evaluations whose failures are in ``failures``
     for plan in store.plans():
         lines += [f"### cycle {plan.cycle} ({plan.mode})", ""]
-        failures = {f.question: f for c in range(plan.cycle) for f in store.failures(c)}
+        for cycle in range(read, plan.cycle):
+            failures.update((f.question, f) for f in store.failures(cycle))
+        read = max(read, plan.cycle)
         clusters = store.clusters(plan.cycle)
         lines += cluster_table(clusters, store.cluster_links(plan.cycle), failures)
         lines += [
             "| target | kind | failures | error share | weight | budget | accepted | knobs |",
             "|---|---|---:|---:|---:|---:|---:|---|",
         ]
+        examples = store.examples(cycle=plan.cycle)
         accepted: dict[str, int] = {}
-        for row in store.examples(cycle=plan.cycle, accepted=True):
-            accepted[row["target_id"]] = accepted.get(row["target_id"], 0) + 1
+        for row in examples:
+            if row["accepted"]:
+                accepted[row["target_id"]] = accepted.get(row["target_id"], 0) + 1
         for t in plan.targets:
             knobs = ", ".join(f"{k}={v}" for k, v in t.source_config.items()) or "-"
             weight = "-" if t.kind in ("explore", "uniform") else f"{t.weight:.2f}"
@@ -93,7 +99,7 @@ def plan_lines(store: RunStore) -> list[str]:
             *verdict_table(store.verdicts_by_source(plan.cycle)),
             "",
         ]
-        lines += verification_lines(store.examples(cycle=plan.cycle))
+        lines += verification_lines(examples)
     return lines
 
 
@@ -324,16 +330,29 @@ def verdict_table(by_source: dict[str, dict[str, int]]) -> list[str]:
     return lines
 
 
+def verdict_digest(
+    examples: list[dict],
+) -> tuple[dict[str, list[float]], dict[str, tuple[int, str]]]:
+    """Of a cycle's stored examples (``RunStore.examples``): the accepted ones' agreements (NaN
+    where there was none) by what verified them, and per rejection reason its count and the
+    first non-empty detail. The log after a critique and ``report.md`` both read it."""
+    by: dict[str, list[float]] = {}
+    why: dict[str, tuple[int, str]] = {}
+    for row in examples:
+        if row["accepted"]:
+            agreement = row["scores"].get("agreement", float("nan"))
+            by.setdefault(row["verified_by"] or "unrecorded", []).append(agreement)
+        else:
+            count, detail = why.get(row["reason"], (0, row["detail"]))
+            why[row["reason"]] = (count + 1, detail or row["detail"])
+    return by, why
+
+
 def verification_lines(examples: list[dict]) -> list[str]:
     """What verified the accepted examples (with the mean agreement of the independent answers
     where there were some), and for each rejection reason one example of why."""
+    by, why = verdict_digest(examples)
     lines = []
-    by: dict[str, list[float]] = {}
-    for row in examples:
-        if row["accepted"]:
-            by.setdefault(row["verified_by"] or "unrecorded", []).append(
-                row["scores"].get("agreement", float("nan"))
-            )
     if by:
         lines += ["| verified by | accepted | mean agreement |", "|---|---:|---:|"]
         for how, agreements in sorted(by.items()):
@@ -341,11 +360,6 @@ def verification_lines(examples: list[dict]) -> list[str]:
             mean = f"{sum(known) / len(known):.0%}" if known else "-"
             lines.append(f"| {how} | {len(agreements)} | {mean} |")
         lines.append("")
-    why: dict[str, tuple[int, str]] = {}
-    for row in examples:
-        if not row["accepted"]:
-            count, detail = why.get(row["reason"], (0, row["detail"]))
-            why[row["reason"]] = (count + 1, detail or row["detail"])
     for reason, (count, detail) in sorted(why.items()):
         example = f": {detail[:200]}" if detail else ""
         lines.append(
