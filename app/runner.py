@@ -169,12 +169,13 @@ def check_new_run(settings: RunSettings, log=None):
     """The pack of a run about to start, once everything checkable before its folder is fine
     (``run``, ``compare`` and Studio's first node share these checks, and they include every
     check of ``packs validate``); ``log`` gets the checks' notes."""
-    from failforward.tools.pack_check import NOTHING_VERIFIES, check_pack
+    from failforward.tools.pack_check import NEEDS_TEACHER, NOTHING_VERIFIES, check_pack
 
     check_engine(settings)
     checked = check_pack(settings.pack, settings.endpoints.roles())
     pack = checked.pack
-    check_teacher(pack, settings)
+    if NEEDS_TEACHER in checked.notes:  # it could only hand back the eval file's own items
+        raise ValueError(f"pack {pack.name!r} has {NEEDS_TEACHER}")
     if NOTHING_VERIFIES in checked.notes:
         raise ValueError(f"pack {pack.name!r}: {NOTHING_VERIFIES}")
     for note in checked.notes:
@@ -218,16 +219,6 @@ def check_engine(settings: RunSettings) -> None:
             raise ValueError(
                 "--eval-engine vllm needs CUDA and the gpu extra: pip install '.[gpu]'"
             )
-
-
-def check_teacher(pack, settings: RunSettings) -> None:
-    """Refuse a run whose teacher could only hand back the eval file's own items."""
-    source = pack.spec.train_source or pack.spec.eval_source
-    if source.kind == "jsonl" and not settings.endpoints.any:
-        raise ValueError(
-            f"pack {pack.name!r} has no procedural source (its items are a fixed file), so the "
-            "teacher needs an endpoint: --llm local, --llm <url> or --endpoints FILE"
-        )
 
 
 def check_sandbox(pack) -> None:

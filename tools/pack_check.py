@@ -101,13 +101,16 @@ NOTHING_VERIFIES = (
 )
 
 
+NEEDS_TEACHER = (
+    "no procedural source (the items are a fixed file), so the teacher needs an endpoint: "
+    "run with --llm local, --llm <url> or --endpoints FILE"
+)
+
+
 def _teacher_notes(pack: Pack, roles: set[str]) -> list[str]:
     if pack.make_source("train").procedural or "teacher" in roles:
         return []
-    return [
-        "no procedural source (the items are a fixed file), so the teacher needs an endpoint: "
-        "run with --llm local, --llm <url> or --endpoints FILE"
-    ]
+    return [NEEDS_TEACHER]
 
 
 def _check_sources(pack: Pack, yaml_path: Path, item: Item) -> list[str]:
