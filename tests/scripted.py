@@ -29,6 +29,12 @@ def arithmetic_roles(prompt: str) -> str:
     return f'{{"name": "mode {seed % 97}", "description": "d", "hypothesis": "h"}}'
 
 
+def studio_input(pack, runs_dir, **extra) -> dict:
+    """A Studio run's settings: one short cycle of the tiny student on ``pack``."""
+    settings = {"pack": str(pack), "student": "tiny", "cycles": 1, "budget": 8}
+    return {**settings, "objective": "sft", "runs_dir": str(runs_dir), **extra}
+
+
 def nodes_done(run_db: Path) -> list[str]:
     if not run_db.is_file():
         return []

@@ -18,7 +18,7 @@ import pytest
 
 from failforward.tools.store import RunStore
 from tests.fake_endpoint import FakeEndpoint
-from tests.scripted import arithmetic_roles
+from tests.scripted import arithmetic_roles, studio_input
 
 ROOT = Path(__file__).resolve().parents[2]
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
@@ -91,16 +91,9 @@ def test_a_loop_with_endpoints_runs_under_langgraph_dev_and_streams_progress(
     server, small_pack, tmp_path
 ):
     with FakeEndpoint(arithmetic_roles) as endpoint:
-        settings = {
-            "pack": str(small_pack),
-            "student": "tiny",
-            "cycles": 1,
-            "budget": 8,
-            "objective": "sft",
-            "runs_dir": str(tmp_path / "runs"),
-            "llm": endpoint.base_url,
-            "llm_model": "scripted",
-        }
+        settings = studio_input(
+            small_pack, tmp_path / "runs", llm=endpoint.base_url, llm_model="scripted"
+        )
         parts = _stream(server, settings)
         asked = len(endpoint.requests)
     errors = [p.data for p in parts if p.event == "error"]

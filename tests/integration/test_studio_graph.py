@@ -9,6 +9,7 @@ import pytest
 from langgraph.pregel import Pregel
 
 from failforward.tools.store import RunStore
+from tests.scripted import studio_input
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,14 +29,7 @@ def test_the_studio_graph_runs_the_loop_from_its_input(small_pack, tmp_path):
     assert {"start_run", "bootstrap", "train_student", "write_report"} <= set(
         graph.get_graph().nodes
     )
-    settings = {
-        "pack": str(small_pack),
-        "student": "tiny",
-        "cycles": 1,
-        "budget": 8,
-        "objective": "sft",
-        "runs_dir": str(tmp_path / "runs"),
-    }
+    settings = studio_input(small_pack, tmp_path / "runs")
     final = graph.invoke({"settings": settings})
     assert final["stop_reason"] == "cycles done" and final["cycle"] == 1
     run_dir = Path(final["run_dir"])
