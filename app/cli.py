@@ -127,6 +127,10 @@ def run(**flat) -> None:
     _run(**flat)
 
 
+_UNIFORM_CYCLES_HELP = (
+    "Cycles of the uniform arm (default twice --cycles), so its curve spans what the targeted "
+    "arm reaches and the data-efficiency multiplier can be read off it."
+)
 _SEEDS_HELP = (
     "Seeds per arm (0, 1, ...; default 3); each arm runs every seed. With --resume, a larger "
     "number adds seeds to the comparison."
@@ -138,9 +142,19 @@ _SEEDS_HELP = (
     RunSettings,
     _resume_option("Continue the stopped comparison with this id."),
     _option("seeds", int | None, typer.Option(None, help=_SEEDS_HELP, show_default=False)),
+    _option(
+        "uniform_cycles",
+        int | None,
+        typer.Option(None, help=_UNIFORM_CYCLES_HELP, show_default=False),
+    ),
     skip=("plan", "seed"),  # both arms, every seed
 )
-def compare(seeds: int | None = None, resume: str | None = None, **flat) -> None:
+def compare(
+    seeds: int | None = None,
+    uniform_cycles: int | None = None,
+    resume: str | None = None,
+    **flat,
+) -> None:
     """Targeted vs uniform plan over several seeds, one run after another; reports the
     data-efficiency ratio."""
     import signal
@@ -153,14 +167,17 @@ def compare(seeds: int | None = None, resume: str | None = None, **flat) -> None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         settings = RunSettings.from_options(**flat)
-        _, folder = run_compare(settings, seeds, resume=resume)
+        _, folder = run_compare(settings, seeds, resume=resume, uniform_cycles=uniform_cycles)
         path, summary = write_compare_report(folder)
     except (ValueError, FileNotFoundError, ImportError) as err:
         raise _error(str(err)) from err
     except KeyboardInterrupt:
         typer.secho("interrupted: continue with --resume <compare_id>", fg="yellow", err=True)
         raise typer.Exit(130) from None
-    typer.echo(ratio_sentence(summary))
+    if summary.get("multipliers"):
+        last = summary["multipliers"][-1]
+        typer.echo(f"data-efficiency multiplier after targeted cycle {last.cycle}: {last.text()}")
+    typer.echo(f"first-crossing {ratio_sentence(summary)}")
     typer.echo(f"comparison folder: {folder}; report: {path}")
 
 

@@ -24,13 +24,19 @@ def new_compare_id(settings: RunSettings) -> str:
 
 
 def run_compare(
-    settings: RunSettings, seeds: int | None, ui=None, resume: str | None = None
+    settings: RunSettings,
+    seeds: int | None,
+    ui=None,
+    resume: str | None = None,
+    uniform_cycles: int | None = None,
 ) -> tuple[str, Path]:
     """Run (or continue) every arm and seed one after another; returns the id and its folder.
 
     Each run gets the same settings but its plan and seed, and patience past the last cycle, so
-    every arm runs all its cycles and the curves line up. With ``resume``, ``seeds`` above the
-    recorded count adds seeds to the comparison (None: the recorded ones).
+    every arm runs all its cycles and the curves line up. The uniform arm runs
+    ``uniform_cycles`` (default twice ``settings.cycles``), so its curve spans the accuracy the
+    targeted arm reaches and the multiplier can be read off it. With ``resume``, ``seeds``
+    above the recorded count adds seeds to the comparison (None: the recorded ones).
     """
     from failforward.app.runner import check_new_run, new_run_id, run_loop
 
@@ -57,11 +63,22 @@ def run_compare(
         seeds = 3 if seeds is None else seeds
         if seeds < 1:
             raise ValueError(f"--seeds must be >= 1, got {seeds}")
+        uniform_cycles = 2 * settings.cycles if uniform_cycles is None else uniform_cycles
+        if uniform_cycles < settings.cycles:
+            raise ValueError(
+                f"--uniform-cycles {uniform_cycles}: the uniform arm must run at least the "
+                f"targeted arm's {settings.cycles} cycles"
+            )
         check_new_run(settings, getattr(ui, "log", None))  # before the comparison's folder
         compare_id = new_compare_id(settings)
         folder = runs_dir / compare_id
         base = {**settings.to_dict(), "patience": settings.cycles + 1, "target_accuracy": 1.0}
-        record = {"settings": base, "seeds": list(range(seeds)), "runs": {a: {} for a in ARMS}}
+        record = {
+            "settings": base,
+            "uniform_cycles": uniform_cycles,
+            "seeds": list(range(seeds)),
+            "runs": {a: {} for a in ARMS},
+        }
     folder.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
@@ -75,10 +92,20 @@ def run_compare(
                 # started before: finish it (a finished run returns at once)
                 run_loop(RunSettings(runs_dir=str(runs_dir)), ui=ui, resume=run_id)
                 continue
-            options = {**record["settings"], "plan": arm, "seed": seed, "runs_dir": str(runs_dir)}
+            options = {**record["settings"], **arm_cycles(record, arm)}
+            options |= {"plan": arm, "seed": seed, "runs_dir": str(runs_dir)}
             run_settings = RunSettings.from_dict(options)
             run_id = run_id or new_run_id(run_settings)
             record["runs"][arm][str(seed)] = run_id
             save()
             run_loop(run_settings, ui=ui, run_id=run_id)
     return compare_id, folder
+
+
+def arm_cycles(record: dict, arm: str) -> dict:
+    """The cycles (and patience past them) an arm runs; comparisons stored before
+    ``--uniform-cycles`` ran both arms for the same cycles."""
+    cycles = record["settings"]["cycles"]
+    if arm == "uniform":
+        cycles = record.get("uniform_cycles", cycles)
+    return {"cycles": cycles, "patience": cycles + 1}

@@ -152,8 +152,11 @@ def arm_table(curves: list[Curve]) -> list[dict]:
     return rows
 
 
-def summarize(curves: dict[str, list[Curve]]) -> dict:
-    """Both arms' mean curves, the ratio per seed and over seeds."""
+def summarize(curves: dict[str, list[Curve]], outcomes: dict | None = None) -> dict:
+    """Both arms' mean curves, the first-crossing ratio per seed and over seeds, and, given
+    each arm's item-level ``outcomes`` (:func:`load_outcomes`), the data-efficiency multiplier
+    per targeted cycle and the paired comparison after equal cycles
+    (:mod:`tools.multiplier`)."""
     ratios = [
         efficiency_ratio(t, u) for t, u in zip(curves["targeted"], curves["uniform"], strict=True)
     ]
@@ -163,6 +166,11 @@ def summarize(curves: dict[str, list[Curve]]) -> dict:
         "ratios": ratios,
         "gains": equal_example_gains(curves["targeted"], curves["uniform"]),
     }
+    if outcomes is not None and outcomes["targeted"].cycles > 1:
+        from failforward.tools.multiplier import data_efficiency, paired_differences
+
+        summary["multipliers"] = data_efficiency(outcomes["targeted"], outcomes["uniform"])
+        summary["paired"] = paired_differences(outcomes["targeted"], outcomes["uniform"])
     if known:
         mean, low, high = mean_interval([r.value for r in known])
         summary |= {
@@ -222,3 +230,41 @@ def load_compare(folder: Path) -> tuple[dict, dict[str, list[Curve]], dict[str, 
             store.close()
             run_ids[arm].append(run_id)
     return record, curves, run_ids
+
+
+def load_outcomes(folder: Path, run_ids: dict[str, list[str]]) -> dict:
+    """Each arm's item-level test results (:class:`tools.multiplier.ArmOutcomes`), seeds in
+    order, cycles up to the shortest run of the arm. A cycle the guard rolled back counts the
+    kept student's answers, as its accuracy does. Every run must have the same test items."""
+    import numpy as np
+
+    from failforward.tools.multiplier import ArmOutcomes
+    from failforward.tools.store import RunStore
+
+    questions: list[str] | None = None
+    arms = {}
+    for arm in ARMS:
+        examples, correct = [], []
+        for run_id in run_ids[arm]:
+            store = RunStore(folder.parent / run_id / "run.db")
+            metrics = store.metrics()
+            order = [item.question for item in store.eval_items("test")]
+            questions = questions or order
+            if sorted(order) != sorted(questions):
+                store.close()
+                raise ValueError(f"{run_id}: its test items are not the comparison's")
+            ex, right, in_use = [], [], 0
+            for cycle in sorted(c for c, m in metrics.items() if "test_acc" in m):
+                if cycle == 0 or not metrics[cycle].get("guard_rolled_back"):
+                    in_use = cycle
+                scores = {i.question: s for i, s in store.attempts(in_use, "test")}
+                right.append([scores[q] >= 1.0 for q in questions])
+                ex.append(metrics[cycle].get("train_examples_total", 0.0) if cycle else 0.0)
+            store.close()
+            examples.append(ex)
+            correct.append(right)
+        cycles = min(len(ex) for ex in examples)
+        arms[arm] = ArmOutcomes(
+            np.array([ex[:cycles] for ex in examples]), np.array([r[:cycles] for r in correct])
+        )
+    return arms

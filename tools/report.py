@@ -392,16 +392,19 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
 
     s = record["settings"]
     seeds = record["seeds"]
+    uniform_cycles = record.get("uniform_cycles", s.get("cycles"))
     lines = [
         f"# failforward comparison {compare_id}",
         "",
-        f"pack `{s.get('pack')}`, student `{s.get('student')}`, {s.get('cycles')} cycles x "
-        f"{s.get('budget')} candidates, objective `{s.get('objective')}`, seeds {seeds}; "
-        "both arms share the student, the test set, the budget and the training settings.",
+        f"pack `{s.get('pack')}`, student `{s.get('student')}`, {s.get('cycles')} targeted and "
+        f"{uniform_cycles} uniform cycles x {s.get('budget')} candidates, objective "
+        f"`{s.get('objective')}`, seeds {seeds}; both arms share the student, the test set, "
+        "the budget per cycle and the training settings.",
         "",
-        f"**{ratio_sentence(summary)}**: the uniform examples needed to reach the targeted arm's "
-        "final test accuracy (linear between cycles on the uniform curve), divided by the "
-        "targeted arm's examples; above 1 means targeted data teaches more per example.",
+        *_multiplier_lines(summary.get("multipliers")),
+        f"First-crossing ratio (one point per seed): **{ratio_sentence(summary)}**: the uniform "
+        "examples at which that seed's uniform curve (linear between cycles) first reaches the "
+        "targeted arm's final test accuracy, divided by the targeted arm's examples.",
         "",
         "## Test accuracy against training examples (mean over seeds, 95% interval)",
         "",
@@ -409,15 +412,67 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
         "|---:|" + "---:|---:|" * len(ARMS),
     ]
     tables = summary["arms"]
-    for i in range(min(len(tables[a]) for a in ARMS)):
+    for i in range(max(len(tables[a]) for a in ARMS)):
         cells = [
             f"{r['examples']:.0f} | {r['accuracy']:.1%} ({r['low']:.1%}-{r['high']:.1%})"
-            for r in (tables[arm][i] for arm in ARMS)
+            if r
+            else "- | -"
+            for r in (tables[arm][i] if i < len(tables[arm]) else None for arm in ARMS)
         ]
         lines.append(f"| {i} | " + " | ".join(cells) + " |")
+    lines += _paired_table(summary.get("paired"))
     lines += _gains_table(summary.get("gains"))
     lines += _per_seed_table(seeds, summary["ratios"], run_ids)
     return "\n".join(lines) + "\n"
+
+
+def _multiplier_lines(found: list | None) -> list[str]:
+    """The headline: the multiplier after the targeted arm's last cycle, then every cycle's."""
+    if not found:
+        return []
+    last = found[-1]
+    verdict = (
+        "its interval excludes 1" if last.excludes_one else "its interval includes 1: not decided"
+    )
+    lines = [
+        f"**Data-efficiency multiplier after targeted cycle {last.cycle}: {last.text()}**; "
+        f"{verdict}. It is the uniform examples a monotone fit of the uniform arm's mean test "
+        "accuracy against log examples needs to reach the targeted arm's mean accuracy, over "
+        "the targeted arm's examples (above 1: targeted data teaches more per example); the "
+        "interval is a bootstrap over seeds and test items together (both arms answer the same "
+        'items). "> x" means beyond the uniform curve\'s end: at least x.',
+        "",
+        "| targeted cycle | targeted examples | targeted test acc | multiplier (95% interval) |",
+        "|---:|---:|---:|---|",
+    ]
+    lines += [
+        f"| {m.cycle} | {m.targeted_examples:.0f} | {m.targeted_accuracy:.1%} | {m.text()} |"
+        for m in found
+    ]
+    return [*lines, ""]
+
+
+def _paired_table(rows: list | None) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Paired comparison after the same cycle (same seed, budget and test items)",
+        "",
+        "Targeted minus uniform test accuracy after the same number of cycles (mean over "
+        "seeds, bootstrap 95% interval over seeds and items), and an exact two-sided McNemar "
+        "test over the seed-item pairs only one arm got right.",
+        "",
+        "| cycle | targeted examples | uniform examples | difference (95% interval) |"
+        " only targeted right | only uniform right | McNemar p |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    return lines + [
+        f"| {r.cycle} | {r.targeted_examples:.0f} | {r.uniform_examples:.0f} | "
+        f"{r.difference * 100:+.1f} points ({r.low * 100:+.1f} to {r.high * 100:+.1f}) | "
+        f"{r.targeted_only} | {r.uniform_only} | {r.p_value:.3g} |"
+        for r in rows
+    ]
 
 
 def _gains_table(gains: list[dict] | None) -> list[str]:
@@ -465,12 +520,12 @@ def _per_seed_table(seeds: list[int], ratios: list, run_ids: dict) -> list[str]:
 
 def write_compare_report(folder: Path) -> tuple[Path, dict]:
     """Write a comparison's report.md and report.html; returns the .md path and the summary."""
-    from failforward.tools.curves import load_compare, summarize
+    from failforward.tools.curves import load_compare, load_outcomes, summarize
     from failforward.tools.html import page
     from failforward.tools.plots import compare_figure
 
     record, curves, run_ids = load_compare(folder)
-    summary = summarize(curves)
+    summary = summarize(curves, load_outcomes(folder, run_ids))
     markdown = render_compare(folder.name, record, summary, run_ids)
     path = folder / "report.md"
     path.write_text(markdown)

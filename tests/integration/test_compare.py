@@ -54,10 +54,13 @@ def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet
     }
     tests = {key: [i.question for i in s.eval_items("test")] for key, s in stores.items()}
     assert len({tuple(v) for v in tests.values()}) == 1  # one test set for every run
+    assert record["uniform_cycles"] == 2  # twice the targeted arm's, by default
     for (arm, seed), store in stores.items():
         s = store.get_meta("settings")
-        assert (s["plan"], s["seed"], s["cycles"], s["budget"]) == (arm, int(seed), 1, 8)
-        assert sorted(store.metrics()) == [0, 1]
+        cycles = {"targeted": 1, "uniform": 2}[arm]
+        assert (s["plan"], s["seed"], s["cycles"], s["budget"]) == (arm, int(seed), cycles, 8)
+        assert s["patience"] == cycles + 1
+        assert sorted(store.metrics()) == list(range(cycles + 1))
 
     path, _ = write_compare_report(folder)
     report = path.read_text()
@@ -68,9 +71,15 @@ def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet
         m = [stores[(arm, seed)].metrics()[1] for seed in ("0", "1")]
         examples = sum(x["train_examples_total"] for x in m) / 2
         cells.append(f"{examples:.0f} | {sum(x['test_acc'] for x in m) / 2:.1%}")
-    row = next(line for line in report.splitlines() if line.startswith("| 1 | "))
+    curves = report.split("## Test accuracy against training examples")[1]
+    row = next(line for line in curves.splitlines() if line.startswith("| 1 | "))
     assert row.startswith(f"| 1 | {cells[0]} (") and f" | {cells[1]} (" in row
     assert "data-efficiency ratio" in report
+    # the report leads with the multiplier read off the uniform arm's (longer) curve
+    headline = next(line for line in report.splitlines() if line.startswith("**"))
+    assert headline.startswith("**Data-efficiency multiplier after targeted cycle 1: ")
+    assert "| 2 | - | - | " in curves  # uniform's extra cycle, which targeted did not run
+    assert "## Paired comparison after the same cycle" in report
     page = (folder / "report.html").read_text()
     assert page.count("<svg") == 1 and "Targeted vs uniform" in page
 

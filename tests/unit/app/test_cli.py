@@ -130,3 +130,20 @@ def test_doctor_takes_a_run_folder_path(tmp_path):
     RunStore(folder / "run.db").close()
     result = CliRunner().invoke(app, ["doctor", str(folder)])
     assert "ok  run.db: SQLite integrity" in result.output and "error:" not in result.output
+
+
+def test_compare_runs_the_uniform_arm_longer():
+    from failforward.app.compare import arm_cycles, run_compare
+    from failforward.graph.settings import RunSettings
+
+    shown = CliRunner().invoke(
+        app, ["compare", "--help"], terminal_width=200, env={"COLUMNS": "240"}
+    )
+    assert "--uniform-cycles" in shown.output
+    record = {"settings": {"cycles": 3}, "uniform_cycles": 6}
+    assert arm_cycles(record, "uniform") == {"cycles": 6, "patience": 7}
+    assert arm_cycles(record, "targeted") == {"cycles": 3, "patience": 4}
+    # a comparison stored before --uniform-cycles ran both arms alike
+    assert arm_cycles({"settings": {"cycles": 3}}, "uniform") == {"cycles": 3, "patience": 4}
+    with pytest.raises(ValueError, match="--uniform-cycles 2: the uniform arm must run"):
+        run_compare(RunSettings(cycles=3), 1, uniform_cycles=2)

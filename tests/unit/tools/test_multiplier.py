@@ -1,0 +1,106 @@
+"""The data-efficiency multiplier: a monotone fit of the uniform arm inverted at the targeted
+arm's accuracy, with a bootstrap interval over seeds and test items that covers the truth."""
+
+import math
+
+import numpy as np
+import pytest
+
+from failforward.tools.multiplier import (
+    ArmOutcomes,
+    data_efficiency,
+    examples_for,
+    monotone_fit,
+    paired_differences,
+)
+
+
+def ability(examples):
+    """Logit accuracy, linear in log examples: the shape SmolLM2's curves have here."""
+    return -1.6 + 0.55 * np.log1p(np.asarray(examples, dtype=float) / 30.0)
+
+
+def simulate(rng, multiplier=2.0, seeds=4, items=300, sigma=0.3, targeted=3, uniform=6):
+    """Two arms on one test set: items of spread difficulty, each run's student off the curve by
+    a seed effect (``sigma`` in logits), each answer a coin flip of its probability. Targeted
+    examples teach what ``multiplier`` times as many uniform ones do, so the truth is known."""
+    difficulty = rng.normal(0.0, 1.0, items)
+
+    def examples(cycles, per_cycle):
+        steps = [[per_cycle * c + rng.integers(-8, 8) for c in range(1, cycles + 1)]]
+        return np.array([[0, *steps[0]] for _ in range(seeds)], dtype=float)
+
+    def answers(shown, scale):
+        logit = ability(shown * scale) + rng.normal(0.0, sigma, shown.shape)
+        chance = 1 / (1 + np.exp(-(logit[:, :, None] - difficulty)))
+        return rng.random(chance.shape) < chance
+
+    t_ex, u_ex = examples(targeted, 90), examples(uniform, 96)
+    t, u = answers(t_ex, multiplier), answers(u_ex, 1.0)
+    u[:, 0] = t[:, 0] = t[0, 0]  # one untrained student, evaluated once
+    return ArmOutcomes(t_ex, t), ArmOutcomes(u_ex, u)
+
+
+def test_monotone_fit_pools_a_dip():
+    fitted = monotone_fit(np.log1p([0, 100, 200, 400]), np.array([0.1, 0.3, 0.25, 0.5]))
+    assert fitted == pytest.approx([0.1, 0.275, 0.275, 0.5])
+
+
+def test_examples_for_reads_the_fit_in_log_examples():
+    x = np.log1p([0.0, 99.0, 9999.0])
+    fitted = np.array([0.1, 0.2, 0.4])
+    assert examples_for(x, fitted, 0.05) == 0.0  # the untrained student is already there
+    assert examples_for(x, fitted, 0.3) == pytest.approx(999.0)  # halfway in log(1 + n)
+    assert math.isinf(examples_for(x, fitted, 0.41))
+
+
+def test_recovers_a_known_multiplier_from_clean_curves():
+    # many items and no seed effect: what is left is the fit's own error
+    t, u = simulate(np.random.default_rng(0), multiplier=2.0, items=20000, sigma=0.0)
+    for found in data_efficiency(t, u, reps=50):
+        assert found.value == pytest.approx(2.0, rel=0.10)
+        assert found.low <= 2.0 <= found.high
+
+
+def test_the_interval_covers_the_true_multiplier():
+    rng = np.random.default_rng(7)
+    covered = {1: 0, 2: 0, 3: 0}
+    repetitions = 200
+    for r in range(repetitions):
+        t, u = simulate(rng)
+        for found in data_efficiency(t, u, reps=200, seed=r):
+            covered[found.cycle] += found.low <= 2.0 <= found.high
+    assert all(count / repetitions >= 0.90 for count in covered.values()), covered
+
+
+def test_beyond_the_uniform_curve_the_multiplier_is_censored():
+    # uniform never gets past 20%; targeted reaches 40%
+    shape = (2, 3, 10)
+    t, u = np.zeros(shape, bool), np.zeros(shape, bool)
+    t[:, 1, :3] = t[:, 2, :4] = True
+    u[:, 1, :1] = u[:, 2, :2] = True
+    examples = np.array([[0, 100, 200]] * 2, dtype=float)
+    found = data_efficiency(ArmOutcomes(examples, t), ArmOutcomes(examples, u), reps=100)
+    assert all(m.censored for m in found)
+    assert found[1].bound == pytest.approx(1.0) and found[1].text().startswith("> 1.00x")
+    assert math.isinf(found[1].high) and "to > 1.00" in found[1].text()
+
+
+def test_arms_on_different_test_sets_are_refused():
+    t = ArmOutcomes(np.zeros((2, 2)), np.zeros((2, 2, 5), bool))
+    u = ArmOutcomes(np.zeros((2, 2)), np.zeros((2, 2, 6), bool))
+    with pytest.raises(ValueError, match="share seeds and test items"):
+        data_efficiency(t, u)
+
+
+def test_paired_difference_counts_the_items_each_arm_alone_got():
+    examples = np.array([[0, 50]], dtype=float)
+    t = np.zeros((1, 2, 40), bool)
+    u = np.zeros((1, 2, 40), bool)
+    t[0, 1, :12] = True  # targeted alone right on 10, uniform alone on none, 2 both
+    u[0, 1, 10:12] = True
+    (row,) = paired_differences(ArmOutcomes(examples, t), ArmOutcomes(examples, u), reps=200)
+    assert (row.targeted_only, row.uniform_only) == (10, 0)
+    assert row.difference == pytest.approx(0.25)
+    assert row.p_value == pytest.approx(2 * 0.5**10)
+    assert row.low > 0
