@@ -34,10 +34,13 @@ def failure_features(failure: Failure, features: list[str]) -> list[str]:
 
 
 def failure_text(failure: Failure, features: list[str]) -> str:
-    """The text that is embedded: question, expected answer, what the student said, features."""
+    """The text that is embedded: the skill (multi-skill packs), question, expected answer, what
+    the student said, features; so clusters follow skill and mistake together."""
     said = failure.extracted or failure.output[:60] or "(empty)"
+    skill = failure.metadata.get("skill")
     return (
-        f"{failure.question}\nexpected {failure.expected}; student said {said}; "
+        (f"skill {skill}\n" if skill else "")
+        + f"{failure.question}\nexpected {failure.expected}; student said {said}; "
         f"{', '.join(failure_features(failure, features))}"
     )
 
@@ -65,7 +68,7 @@ def cluster_failures(
     result = clusterer(vectors, seed)
     labels = [int(x) for x in result.labels]
     keywords = ctfidf_keywords(texts, labels)
-    knobs = list(pack.spec.knobs)
+    knobs = list(pack.knobs_for())
     clusters = []
     for cluster_id in sorted(set(labels), key=lambda c: (c < 0, c)):
         members = [f for f, label in zip(failures, labels, strict=True) if label == cluster_id]
@@ -77,8 +80,8 @@ def cluster_failures(
                 size=len(members),
                 exemplars=[m.question for m in members[:3]],
                 knobs=knob_ranges(members, knobs),
-                knob_modes=knob_modes(members, knobs),
-                cells=knob_cells(members, knobs),
+                knob_modes=knob_modes(members, pack),
+                cells=knob_cells(members, pack.cell_of),
                 keywords=keywords.get(cluster_id, []),
                 description=f"keywords: {', '.join(keywords.get(cluster_id, []))}",
                 centroid=[] if outlier else result.centroids[cluster_id].tolist(),
@@ -108,25 +111,36 @@ def knob_ranges(members: list[Failure], knobs: list[str]) -> dict[str, tuple[int
     return ranges
 
 
-def knob_modes(members: list[Failure], knobs: list[str]) -> dict[str, int]:
-    modes = {}
-    for knob in knobs:
+def knob_modes(members: list[Failure], pack: Pack) -> dict[str, int | str]:
+    """The most common value of each knob among the members; for a multi-skill pack, the most
+    common skill first and then the modes of that skill's knobs among its members."""
+    modes: dict[str, int | str] = {}
+    if pack.spec.skills:
+        skills = Counter(m.metadata.get("skill") for m in members if m.metadata.get("skill"))
+        if not skills:
+            return modes
+        modes["skill"] = skill = skills.most_common(1)[0][0]
+        members = [m for m in members if m.metadata.get("skill") == skill]
+    for knob in pack.knobs_for(modes.get("skill")):
         values = Counter(m.metadata[knob] for m in members if isinstance(m.metadata.get(knob), int))
         if values:
             modes[knob] = values.most_common(1)[0][0]
     return modes
 
 
-def knob_cells(members: list[Failure], knobs: list[str]) -> list[KnobCell]:
-    """Failures per cell: members with an integer value for every knob, grouped by those values
-    (most failures first, then cell order)."""
-    counts = Counter(
-        tuple(int(m.metadata[k]) for k in knobs)
-        for m in members
-        if knobs and all(isinstance(m.metadata.get(k), int) for k in knobs)
+def knob_cells(members: list[Failure], cell_of: Callable[[dict], dict | None]) -> list[KnobCell]:
+    """Failures per cell (``cell_of``: an item's cell from its metadata, e.g.
+    :meth:`Pack.cell_of`), most failures first, then cell order; members with no cell are
+    left out."""
+    counts: Counter[tuple] = Counter()
+    for member in members:
+        cell = cell_of(member.metadata)
+        if cell:
+            counts[tuple(cell.items())] += 1
+    ordered = sorted(
+        counts.items(), key=lambda kv: (-kv[1], [(isinstance(v, str), v) for _, v in kv[0]])
     )
-    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [KnobCell(knobs=dict(zip(knobs, cell, strict=True)), failures=n) for cell, n in ordered]
+    return [KnobCell(knobs=dict(cell), failures=n) for cell, n in ordered]
 
 
 def name_from_metadata(members: list[Failure], everyone: list[Failure], pack: Pack) -> str:
@@ -136,7 +150,10 @@ def name_from_metadata(members: list[Failure], everyone: list[Failure], pack: Pa
     Example: ``"num_terms=3, num_digits=2: off by a carry"``.
     """
     parts = []
-    for knob in pack.spec.knobs:
+    dimensions = ["skill"] if pack.spec.skills else []
+    for knobs in [pack.knobs_for(skill) for skill in pack.skills] or [pack.knobs_for()]:
+        dimensions += [k for k in knobs if k not in dimensions]
+    for knob in dimensions:
         value = _most_discriminative(
             [m.metadata.get(knob) for m in members], [f.metadata.get(knob) for f in everyone]
         )

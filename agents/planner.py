@@ -9,6 +9,7 @@ failing knob), and keeps a floor of uniform exploration so new failure modes can
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,6 +17,7 @@ from failforward.agents.analyst import cell_accuracy
 from failforward.tools.options import OptionError
 from failforward.tools.packs import Pack
 from failforward.tools.records import FailureCluster, GenerationPlan, Item, PlanTarget
+from failforward.tools.sources import allocate
 
 
 @dataclass
@@ -109,24 +111,6 @@ def learning_gain(
     return weight
 
 
-def allocate(weights: list[float], budget: int) -> list[int]:
-    """Split ``budget`` in proportion to ``weights`` (largest remainder; sums to ``budget``).
-
-    Example:
-        >>> allocate([5, 3, 2], 7)
-        [4, 2, 1]
-    """
-    total = sum(weights)
-    if total <= 0 or budget <= 0:
-        return [0] * len(weights)
-    exact = [budget * w / total for w in weights]
-    shares = [int(x) for x in exact]
-    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - shares[i]), i))
-    for i in by_remainder[: budget - sum(shares)]:
-        shares[i] += 1
-    return shares
-
-
 @dataclass
 class _Unit:
     """Part of a cluster's failures that one plan target serves: a knob cell (or the whole
@@ -135,7 +119,7 @@ class _Unit:
     cluster: FailureCluster
     failures: int
     weight: float
-    cell: dict[str, int]  # drawn from; {} with no knobs
+    cell: dict[str, int | str]  # drawn from; {} with no knobs (and no skills)
     stone: bool
 
 
@@ -195,10 +179,13 @@ def _target(unit, share: int, pack: Pack, cycle: int, failures: int) -> PlanTarg
     overrides = (
         cell_overrides(unit.cell, pack) if unit.cell else source_overrides(cluster.knobs, pack)
     )
+    description = cluster.description or f"{cluster.size} failures"
+    if "skill" in unit.cell:
+        description = f"{pack.task_for(str(unit.cell['skill']))}; {description}"
     return PlanTarget(
         target_id=f"c{cycle}-k{cluster.cluster_id}{cell_id}",
         name=f"{name} (one notch easier)" if unit.stone else name,
-        description=cluster.description or f"{cluster.size} failures",
+        description=description,
         budget=share,
         exemplars=cluster.exemplars,
         source_config=overrides,
@@ -246,31 +233,34 @@ def _units(
     return list(merged.values())
 
 
-def cell_key(cell: dict[str, int], sep: str = ",") -> str:
+def cell_key(cell: dict[str, int | str], sep: str = ",") -> str:
     """``"num_terms=3,num_digits=2"``: a cell as text, knobs in the given order (``sep=", "``
     for people)."""
     return sep.join(f"{k}={v}" for k, v in cell.items())
 
 
-def cell_yields(rows: list[dict], knobs: list[str], min_candidates: int = 5) -> dict[str, float]:
-    """Per knob cell, the share of candidates the critic accepted in the latest cycle that drew
-    at least ``min_candidates`` there. ``rows`` are stored examples (``cycle``, ``metadata``,
+def cell_yields(
+    rows: list[dict], cell_of: Callable[[dict], dict | None], min_candidates: int = 5
+) -> dict[str, float]:
+    """Per cell (``cell_of``: a candidate's cell from its metadata, :meth:`Pack.cell_of`), the
+    share of candidates the critic accepted in the latest cycle that drew at least
+    ``min_candidates`` there. ``rows`` are stored examples (``cycle``, ``metadata``,
     ``accepted``, ``source``); refined rewrites are left out (they are not draws).
 
     Example:
         >>> rows = [{"cycle": 1, "source": "procedural", "accepted": a,
         ...          "metadata": {"n": 2}} for a in (1, 0, 0, 0, 0)]
-        >>> cell_yields(rows, ["n"])
+        >>> cell_yields(rows, lambda meta: {"n": meta["n"]})
         {'n=2': 0.2}
     """
     counts: dict[str, dict[int, list[int]]] = {}
     for row in rows:
-        meta = row["metadata"]
-        if row["source"] == "refined" or not knobs:
+        if row["source"] == "refined":
             continue
-        if not all(isinstance(meta.get(k), int) for k in knobs):
+        cell = cell_of(row["metadata"])
+        if not cell:
             continue
-        key = cell_key({k: meta[k] for k in knobs})
+        key = cell_key(cell)
         counts.setdefault(key, {}).setdefault(row["cycle"], []).append(int(row["accepted"]))
     out = {}
     for key, by_cycle in counts.items():
@@ -293,11 +283,15 @@ def plan_uniform(pack: Pack, budget: int, cycle: int) -> GenerationPlan:
     return GenerationPlan(cycle=cycle, mode="uniform", targets=[target])
 
 
-def source_overrides(knobs: dict[str, tuple[int, int]], pack: Pack) -> dict[str, int]:
-    """Source config (e.g. ``min_terms``/``max_terms``) reproducing a cluster's knob ranges."""
+def source_overrides(
+    knobs: dict[str, tuple[int, int]], pack: Pack, skill: str | None = None
+) -> dict[str, int]:
+    """Source config (e.g. ``min_terms``/``max_terms``) reproducing a cluster's knob ranges
+    (``skill``: with that skill's knobs, in a multi-skill pack)."""
+    specs = pack.knobs_for(skill)
     overrides = {}
     for knob, (low, high) in knobs.items():
-        spec = pack.spec.knobs.get(knob)
+        spec = specs.get(knob)
         if spec is None:
             continue
         low = max(spec.floor, min(low, spec.ceiling))
@@ -306,20 +300,25 @@ def source_overrides(knobs: dict[str, tuple[int, int]], pack: Pack) -> dict[str,
     return overrides
 
 
-def cell_overrides(cell: dict[str, int], pack: Pack) -> dict[str, int]:
-    """Source config that draws exactly ``cell`` (each knob's range pinned to its value)."""
-    return source_overrides({k: (v, v) for k, v in cell.items()}, pack)
+def cell_overrides(cell: dict[str, int | str], pack: Pack) -> dict[str, int | str]:
+    """Source config that draws exactly ``cell`` (each knob's range pinned to its value; a
+    multi-skill pack's cell draws from its skill alone)."""
+    skill = cell.get("skill")
+    knobs = {k: (v, v) for k, v in cell.items() if k != "skill"}
+    overrides = source_overrides(knobs, pack, None if skill is None else str(skill))
+    return overrides if skill is None else {"skill": skill, **overrides}
 
 
 def stepping_stone_cell(
-    cell: dict[str, int], pack: Pack, probe: list[tuple[Item, float]]
-) -> dict[str, int] | None:
+    cell: dict[str, int | str], pack: Pack, probe: list[tuple[Item, float]]
+) -> dict[str, int | str] | None:
     """The cell with one knob a notch easier: the knob whose lower value the student gets right
     most often on the probe set (pack order breaks ties). None when no knob can go lower."""
     options = []
-    for order, (knob, spec) in enumerate(pack.spec.knobs.items()):
-        if knob not in cell or cell[knob] - 1 < spec.floor:
+    skill = cell.get("skill")
+    for order, (knob, spec) in enumerate(pack.knobs_for(skill).items()):
+        if knob not in cell or int(cell[knob]) - 1 < spec.floor:
             continue
-        easier = {**cell, knob: cell[knob] - 1}
+        easier = {**cell, knob: int(cell[knob]) - 1}
         options.append((-(cell_accuracy(probe, easier) or 0.0), order, easier))
-    return min(options)[2] if options else None
+    return min(options, key=lambda option: option[:2])[2] if options else None

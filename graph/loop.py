@@ -11,7 +11,6 @@ partial state update.
 from __future__ import annotations
 
 import functools
-import math
 import time
 from collections.abc import Callable
 from typing import Literal
@@ -23,11 +22,13 @@ from rich.markup import escape
 from failforward.agents import analyst, critic, generator, planner
 from failforward.graph.settings import RunSettings
 from failforward.graph.state import LoopState, RunContext
+from failforward.tools.by_skill import skill_accuracy, wilson_interval
+from failforward.tools.composition import compare_sets, stored_form
 from failforward.tools.guard import guard_item, paired_drop, student_checkpoint
 from failforward.tools.records import Failure, GenerationPlan, Item, Verdict
 from failforward.tools.report import verdict_digest
-from failforward.tools.sources import split_disjoint
-from failforward.tools.verifiers import extract_answer, make_solver, make_verifier
+from failforward.tools.sources import draw_sets
+from failforward.tools.verifiers import extract_answer, make_solver
 
 
 def timed(node):
@@ -70,8 +71,7 @@ def _solver(ctx: RunContext):
 
 
 def _verifier(ctx: RunContext):
-    spec = ctx.pack.spec
-    return make_verifier(spec.verifier, _source(ctx), spec.verifier_options, ctx.pack.directory)
+    return ctx.pack.make_verifier(_source(ctx))
 
 
 @timed
@@ -79,11 +79,18 @@ def bootstrap(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Draw the probe and test sets once per run (fixed seeds, disjoint) and store them."""
     ctx, spec = runtime.context, runtime.context.pack.spec
     if not ctx.store.eval_items("test"):
-        probe, test = split_disjoint(
-            _source(ctx), (spec.probe.size, spec.probe.seed), (spec.test.size, spec.test.seed)
+        probe, test = draw_sets(
+            _source(ctx),
+            (spec.probe.size, spec.probe.seed),
+            (spec.test.size, spec.test.seed),
+            spec.sampling,
         )
         ctx.store.save_eval_items("probe", probe)
         ctx.store.save_eval_items("test", test)
+        found = compare_sets(ctx.pack, {"test": test, "probe": probe})
+        ctx.store.set_meta("composition", stored_form(found))
+        for warning in [c.warning for c in found if c.warning]:
+            ctx.ui.log(f"  [yellow]warning[/]: {escape(warning)}")
     return {}
 
 
@@ -112,6 +119,10 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             )
         ctx.store.save_attempts(cycle, split, attempts)
         accuracy[split] = sum(a.correct for a in attempts) / len(attempts)
+        by_skill = skill_accuracy([(a.item, a.score) for a in attempts])
+        if by_skill:
+            shown = "; ".join(f"{k} {v.text()}" for k, v in by_skill.items())
+            ctx.ui.log(f"  cycle {cycle} {split} by skill: {escape(shown)}")
         if split == "probe":
             failures = _failures(attempts)
             ctx.store.save_failures(cycle, failures)
@@ -240,15 +251,6 @@ def _cycle_counts(ctx: RunContext, cycle: int) -> dict:
     }
 
 
-def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of an accuracy ``p`` over ``n`` items."""
-    if n == 0:
-        return 0.0, 0.0
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def decide_stop(history: list[dict], settings: RunSettings) -> str | None:
     """Why the loop should stop after the latest evaluation, or None to go on."""
     latest = history[-1]
@@ -317,7 +319,7 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             cycle,
             ctx.settings.plan,
             probe,
-            yields=planner.cell_yields(earlier, list(ctx.pack.spec.knobs)),
+            yields=planner.cell_yields(earlier, ctx.pack.cell_of),
         )
     ctx.store.save_plan(plan)
     _show_plan(ctx, clusters, plan)

@@ -238,6 +238,7 @@ def load_outcomes(folder: Path, run_ids: dict[str, list[str]]) -> dict:
     kept student's answers, as its accuracy does. Every run must have the same test items."""
     import numpy as np
 
+    from failforward.tools.by_skill import students_in_use
     from failforward.tools.multiplier import ArmOutcomes
     from failforward.tools.store import RunStore
 
@@ -253,10 +254,8 @@ def load_outcomes(folder: Path, run_ids: dict[str, list[str]]) -> dict:
             if sorted(order) != sorted(questions):
                 store.close()
                 raise ValueError(f"{run_id}: its test items are not the comparison's")
-            ex, right, in_use = [], [], 0
-            for cycle in sorted(c for c, m in metrics.items() if "test_acc" in m):
-                if cycle == 0 or not metrics[cycle].get("guard_rolled_back"):
-                    in_use = cycle
+            ex, right = [], []
+            for cycle, in_use in students_in_use(metrics):
                 scores = {i.question: s for i, s in store.attempts(in_use, "test")}
                 right.append([scores[q] >= 1.0 for q in questions])
                 ex.append(metrics[cycle].get("train_examples_total", 0.0) if cycle else 0.0)

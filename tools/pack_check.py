@@ -18,7 +18,7 @@ import jinja2
 
 from failforward.tools.packs import DEFAULT_TEMPLATES, Pack, PackError, load_pack, pack_roots
 from failforward.tools.records import Failure, FailureCluster, Item, PlanTarget
-from failforward.tools.verifiers import Unverifiable, extract_answer, make_solver, make_verifier
+from failforward.tools.verifiers import Unverifiable, extract_answer, make_solver
 
 
 @dataclass
@@ -42,30 +42,67 @@ def check_pack(name_or_path: str, roles: set[str] = frozenset()) -> CheckedPack:
     pack = load_pack(name_or_path)
     yaml_path = pack.directory / "pack.yaml"
     done = [f"{yaml_path}: schema, files and template variables"]
-    item = _draw(pack, "eval", yaml_path)
-    done += _check_sources(pack, yaml_path, item)
+    drawn = _draw_each(pack, yaml_path)
+    done += _check_sources(pack, yaml_path, drawn)
     spec = pack.spec
     try:
-        verifier = make_verifier(
-            spec.verifier, pack.make_source(), spec.verifier_options, pack.directory
-        )
+        verifier = pack.make_verifier()
         solver = make_solver(spec.critic.solver, spec.verifier_options, pack.directory)
     except ValueError as err:
         raise PackError(f"{yaml_path}: verifier_options: {err}") from err
-    done += _check_answer(pack, yaml_path, item, verifier)
-    done += _check_solver(pack, yaml_path, item, solver)
-    missing = [k for k in spec.knobs if not isinstance(item.metadata.get(k), int)]
-    if missing:
-        raise PackError(
-            f"{yaml_path}: knobs.{missing[0]}: the eval items have no integer metadata "
-            f"{missing[0]!r} (they have {sorted(item.metadata)})"
-        )
+    for where, item in drawn:
+        done += _check_answer(pack, yaml_path, item, verifier, where)
+        done += _check_solver(pack, yaml_path, item, solver)
+        knobs = pack.knobs_for(item.metadata.get("skill"))
+        missing = [k for k in knobs if not isinstance(item.metadata.get(k), int)]
+        if missing:
+            raise PackError(
+                f"{yaml_path}: {where}knobs.{missing[0]}: the eval items have no integer "
+                f"metadata {missing[0]!r} (they have {sorted(item.metadata)})"
+            )
+        done += _check_completion(pack, item, verifier)
+    item = drawn[0][1]
     for role in pack.templates:
         _render(pack, role, item)
         done.append(f"{spec.templates.get(role, role + '.jinja')}: rendered")
-    done += _check_completion(pack, item, verifier)
     verification, notes = verification_plan(pack, roles)
-    return CheckedPack(pack, [*done, verification], [*_teacher_notes(pack, roles), *notes])
+    sets, composition_notes = _check_composition(pack, yaml_path)
+    return CheckedPack(
+        pack,
+        [*done, verification, *sets],
+        [*_teacher_notes(pack, roles), *notes, *composition_notes],
+    )
+
+
+def _draw_each(pack: Pack, yaml_path: Path) -> list[tuple[str, Item]]:
+    """One eval item per skill (``("skills.<i>.", item)``), or the pack's one (``("", item)``)."""
+    if not pack.spec.skills:
+        return [("", _draw(pack, "eval", yaml_path))]
+    source = pack.make_source()
+    out = []
+    for i, skill in enumerate(pack.spec.skills):
+        try:
+            items = source.sample_skill(skill.name, 1, seed=0)
+        except Exception as err:  # a source may fail in many ways; all of them are the pack's
+            raise PackError(
+                f"{yaml_path}: skills.{i}.source: could not draw an item: {err}"
+            ) from err
+        if not items:
+            raise PackError(f"{yaml_path}: skills.{i}.source: the source has no items")
+        out.append((f"skills.{i}.", items[0]))
+    return out
+
+
+def _check_composition(pack: Pack, yaml_path: Path) -> tuple[list[str], list[str]]:
+    """Draw the probe and test sets as a run would and compare their skills and cells with the
+    source's own mix: a line per set, and a note for each set that differs beyond chance."""
+    from failforward.tools.composition import compare_sets
+
+    try:
+        report = compare_sets(pack)
+    except ValueError as err:
+        raise PackError(f"{yaml_path}: test.size: {err}") from err
+    return [line.summary() for line in report], [line.warning for line in report if line.warning]
 
 
 def teacher_writes(pack: Pack, roles: set[str]) -> bool:
@@ -113,17 +150,35 @@ def _teacher_notes(pack: Pack, roles: set[str]) -> list[str]:
     return [NEEDS_TEACHER]
 
 
-def _check_sources(pack: Pack, yaml_path: Path, item: Item) -> list[str]:
+def _check_sources(pack: Pack, yaml_path: Path, drawn: list[tuple[str, Item]]) -> list[str]:
     """The sources give items enough for the probe and test sets, and a teacher without an
     endpoint has a procedural source to draw new items from."""
     spec = pack.spec
     eval_source = pack.make_source()
-    if not eval_source.procedural and len(eval_source.items) < spec.probe.size + spec.test.size:
-        raise PackError(
-            f"{yaml_path}: test.size: probe ({spec.probe.size}) + test ({spec.test.size}) items "
-            f"need more than the {len(eval_source.items)} in {spec.eval_source.path}"
-        )
-    done = [f"eval_source ({spec.eval_source.kind}): drew {item.question[:60]!r}"]
+    if spec.skills:
+        probe, test = eval_source.counts(spec.probe.size), eval_source.counts(spec.test.size)
+        for i, skill in enumerate(spec.skills):
+            part = eval_source.parts[skill.name]
+            need = probe[skill.name] + test[skill.name]
+            if not part.procedural and len(part.items) < need:
+                raise PackError(
+                    f"{yaml_path}: skills.{i}.source.path: its share of the probe and test sets "
+                    f"needs {need} items, {skill.source.path} has {len(part.items)}"
+                )
+        done = [
+            f"skills.{i}.source ({s.source.kind}, skill {s.name}, weight {s.weight:g}): drew "
+            f"{item.question[:60]!r}"
+            for i, (s, (_, item)) in enumerate(zip(spec.skills, drawn, strict=True))
+        ]
+        kinds = ", ".join(sorted({s.source.kind for s in spec.skills}))
+    else:
+        if not eval_source.procedural and len(eval_source.items) < spec.probe.size + spec.test.size:
+            raise PackError(
+                f"{yaml_path}: test.size: probe ({spec.probe.size}) + test ({spec.test.size}) "
+                f"items need more than the {len(eval_source.items)} in {spec.eval_source.path}"
+            )
+        done = [f"eval_source ({spec.eval_source.kind}): drew {drawn[0][1].question[:60]!r}"]
+        kinds = spec.eval_source.kind
     if spec.train_source is not None:
         train = _draw(pack, "train", yaml_path)
         done.append(f"train_source ({spec.train_source.kind}): drew {train.question[:60]!r}")
@@ -131,14 +186,17 @@ def _check_sources(pack: Pack, yaml_path: Path, item: Item) -> list[str]:
         if spec.generator.mode == "procedural":
             raise PackError(
                 f"{yaml_path}: generator.mode: 'procedural' needs a source that makes new items "
-                f"(reasoning_gym or templates); {spec.eval_source.kind} would hand back eval items"
+                f"(reasoning_gym or templates); {kinds} would hand back eval items"
             )
     return done
 
 
-def _check_answer(pack: Pack, yaml_path: Path, item: Item, verifier) -> list[str]:
-    """The item's own answer, as the answer pattern extracts it, verifies."""
+def _check_answer(pack: Pack, yaml_path: Path, item: Item, verifier, where: str = "") -> list[str]:
+    """The item's own answer, as the answer pattern extracts it, verifies (``where``: the
+    skill's field prefix in a multi-skill pack)."""
     spec = pack.spec
+    skill = item.metadata.get("skill")
+    name = (pack.skills[skill].verifier if skill else None) or spec.verifier
     reply = extract_answer(item.answer, spec.answer.pattern, spec.answer.pick)
     if not reply:
         raise PackError(
@@ -146,11 +204,13 @@ def _check_answer(pack: Pack, yaml_path: Path, item: Item, verifier) -> list[str
         )
     check = verifier(reply, item)
     if check.score < 1.0:
+        field = f"{where}verifier" if skill and pack.skills[skill].verifier else "verifier"
         raise PackError(
-            f"{yaml_path}: verifier: the item's own answer, as the answer pattern extracts it "
+            f"{yaml_path}: {field}: the item's own answer, as the answer pattern extracts it "
             f"({reply!r}), does not verify: {check.reason} {check.detail}".rstrip()
         )
-    return [f"verifier {spec.verifier}: the reference answer verifies"]
+    of = f" ({skill})" if skill else ""
+    return [f"verifier {name}{of}: the reference answer verifies"]
 
 
 def _check_solver(pack: Pack, yaml_path: Path, item: Item, solver) -> list[str]:

@@ -14,7 +14,14 @@ from typing import Any, Literal
 import jinja2
 import jinja2.meta
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from failforward.tools.features import FEATURE_NAMES
 from failforward.tools.verifiers import SOLVER_NAMES, VERIFIER_NAMES
@@ -75,6 +82,34 @@ class KnobSpec(_Strict):
     max_param: str
     floor: int = Field(description="Smallest value the source accepts.")
     ceiling: int = Field(description="Largest value the teacher may ask for.")
+
+
+class SkillSpec(_Strict):
+    """One skill of a multi-skill pack: its own source, knobs and verifier, and its share of the
+    pack's distribution."""
+
+    name: str = Field(description="Short identifier, stored on every item as metadata.skill.")
+    weight: float = Field(1.0, gt=0, description="Share of the mixture (normalised over skills).")
+    task: str = Field("", description="One line naming the skill (default: the pack's task).")
+    source: EvalSourceSpec
+    verifier: str | None = Field(None, description="Default: the pack's verifier.")
+    knobs: dict[str, KnobSpec] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not value.replace("-", "_").isidentifier():
+            raise ValueError(f"{value!r} is not a short identifier (letters, digits, _ and -)")
+        return value
+
+    @field_validator("verifier")
+    @classmethod
+    def _known_verifier(cls, value: str | None) -> str | None:
+        if value is not None and value not in VERIFIER_NAMES:
+            raise ValueError(
+                f"unknown verifier {value!r}; choose one of {', '.join(VERIFIER_NAMES)}"
+            )
+        return value
 
 
 class AnswerSpec(_Strict):
@@ -205,7 +240,20 @@ class PackSpec(_Strict):
     name: str
     description: str = ""
     task: str = Field(description="One line naming the skill, shown to the teacher.")
-    eval_source: EvalSourceSpec
+    eval_source: EvalSourceSpec | None = Field(
+        None, description="Where eval items come from (or skills: a mixture of sources)."
+    )
+    skills: list[SkillSpec] = Field(
+        default_factory=list,
+        description="A weighted mixture of skills instead of one eval_source; every item "
+        "carries its skill, probe and test sets are stratified by skill.",
+    )
+    sampling: Literal["distinct", "mixture"] = Field(
+        "distinct",
+        description="How probe and test sets are drawn: distinct (no question twice; a small "
+        "cell is then under-represented) or mixture (the source's own distribution, repeats "
+        "allowed within a set, no question in both).",
+    )
     train_source: EvalSourceSpec | None = Field(
         None,
         description="Where the procedural teacher draws training items (default: eval_source), "
@@ -235,6 +283,21 @@ class PackSpec(_Strict):
                 f"unknown verifier {value!r}; choose one of {', '.join(VERIFIER_NAMES)}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _one_distribution(self) -> PackSpec:
+        if (self.eval_source is None) == (not self.skills):
+            raise ValueError("give either eval_source or skills (a list), not both or neither")
+        if self.skills:
+            if self.train_source is not None:
+                raise ValueError("train_source: a multi-skill pack draws from each skill's source")
+            if self.knobs:
+                raise ValueError("knobs: a multi-skill pack sets knobs per skill")
+            names = [s.name for s in self.skills]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"skills: name(s) {repeated} used twice")
+        return self
 
 
 class TemplatePack:
@@ -278,18 +341,82 @@ class Pack(TemplatePack):
             return f"{solution.strip()}\n{answer.strip()}"
         return answer.strip()
 
-    def make_source(self, role: Literal["eval", "train"] = "eval"):
-        """The eval source, or the procedural teacher's (``train_source``, else the eval one)."""
-        from failforward.tools.sources import JsonlSource, ReasoningGymSource, TemplateSource
+    @property
+    def skills(self) -> dict[str, SkillSpec]:
+        """The pack's skills by name ({} for a single-source pack)."""
+        return {skill.name: skill for skill in self.spec.skills}
 
+    def knobs_for(self, skill: str | None = None) -> dict[str, KnobSpec]:
+        """The difficulty knobs of ``skill`` (a multi-skill pack) or of the pack."""
+        if skill is not None and skill in self.skills:
+            return self.skills[skill].knobs
+        return {} if self.spec.skills else self.spec.knobs
+
+    def task_for(self, skill: str | None = None) -> str:
+        """One line naming ``skill`` (its own task, else the pack's)."""
+        found = self.skills.get(skill) if skill else None
+        return (found.task if found else "") or self.spec.task
+
+    def cell_of(self, metadata: dict[str, Any]) -> dict[str, int | str] | None:
+        """An item's cell: its skill (multi-skill packs) and its value of each of the skill's
+        knobs; None when a knob value is missing or the pack has neither skills nor knobs.
+
+        Example: ``{"skill": "products", "num_digits": 2}``.
+        """
+        skill = metadata.get("skill") if self.spec.skills else None
+        if self.spec.skills and skill not in self.skills:
+            return None
+        knobs = self.knobs_for(skill)
+        if not all(isinstance(metadata.get(k), int) for k in knobs):
+            return None
+        cell: dict[str, int | str] = {"skill": skill} if skill is not None else {}
+        cell |= {k: int(metadata[k]) for k in knobs}
+        return cell or None
+
+    def make_source(self, role: Literal["eval", "train"] = "eval"):
+        """The eval source (a :class:`~tools.sources.MixtureSource` over the skills of a
+        multi-skill pack), or the procedural teacher's (``train_source``, else the eval one)."""
+        from failforward.tools.sources import MixtureSource
+
+        if self.spec.skills:
+            return MixtureSource(
+                {s.name: self._source(s.source) for s in self.spec.skills},
+                {s.name: s.weight for s in self.spec.skills},
+            )
         src = self.spec.eval_source
         if role == "train" and self.spec.train_source is not None:
             src = self.spec.train_source
+        return self._source(src)
+
+    def _source(self, src: EvalSourceSpec):
+        from failforward.tools.sources import JsonlSource, ReasoningGymSource, TemplateSource
+
         if src.kind == "jsonl":
             return JsonlSource(self.directory / src.path)
         if src.kind == "templates":
             return TemplateSource(self.directory / src.path, self.directory / src.database)
         return ReasoningGymSource(src.dataset, src.config)
+
+    def make_verifier(self, source=None):
+        """The pack's verifier; for a multi-skill pack, one that checks each item with its
+        skill's verifier (``source``: the eval source, for verifiers that score with it)."""
+        from failforward.tools.verifiers import make_verifier, skill_verifier
+
+        spec = self.spec
+        source = source if source is not None else self.make_source()
+        if not spec.skills:
+            return make_verifier(spec.verifier, source, spec.verifier_options, self.directory)
+        return skill_verifier(
+            {
+                s.name: make_verifier(
+                    s.verifier or spec.verifier,
+                    source.parts[s.name],
+                    spec.verifier_options,
+                    self.directory,
+                )
+                for s in spec.skills
+            }
+        )
 
 
 def prose(text: str) -> str:
@@ -349,6 +476,7 @@ def load_pack(name_or_path: str) -> Pack:
 
 def _check_source(spec: PackSpec, directory: Path, yaml_path: Path) -> None:
     sources = {"eval_source": spec.eval_source, "train_source": spec.train_source}
+    sources |= {f"skills.{i}.source": skill.source for i, skill in enumerate(spec.skills)}
     for field, src in sources.items():
         if src is None:
             continue
@@ -362,15 +490,28 @@ def _check_source(spec: PackSpec, directory: Path, yaml_path: Path) -> None:
             raise PackError(f"{yaml_path}: {field}.database: no such file {src.database!r}")
     database = spec.verifier_options.get("database")
     has_database = bool(database and (directory / database).is_file())
-    if spec.verifier == "sql" and not has_database:
+    verifiers = {s.verifier or spec.verifier for s in spec.skills} or {spec.verifier}
+    if "sql" in verifiers and not has_database:
         raise PackError(f"{yaml_path}: verifier_options.database: no such file {database!r}")
     if spec.critic.solver == "sql_query" and not has_database:
         raise PackError(
             f"{yaml_path}: critic.solver: 'sql_query' needs verifier_options.database "
             f"(no such file {database!r})"
         )
-    if spec.verifier == "reasoning_gym" and spec.eval_source.kind != "reasoning_gym":
-        raise PackError(f"{yaml_path}: verifier: 'reasoning_gym' needs a reasoning_gym eval_source")
+    if spec.eval_source is not None:
+        if spec.verifier == "reasoning_gym" and spec.eval_source.kind != "reasoning_gym":
+            raise PackError(
+                f"{yaml_path}: verifier: 'reasoning_gym' needs a reasoning_gym eval_source"
+            )
+    for i, skill in enumerate(spec.skills):
+        if (skill.verifier or spec.verifier) == "reasoning_gym" and (
+            skill.source.kind != "reasoning_gym"
+        ):
+            field = f"skills.{i}.verifier" if skill.verifier else "verifier"
+            raise PackError(
+                f"{yaml_path}: {field}: 'reasoning_gym' needs a reasoning_gym source "
+                f"(skill {skill.name!r} has {skill.source.kind})"
+            )
 
 
 def _load_templates(spec: PackSpec, directory: Path, yaml_path: Path) -> dict[str, jinja2.Template]:

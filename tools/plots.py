@@ -48,6 +48,29 @@ def accuracy_figure(store: RunStore) -> str | None:
     return _svg(plt, fig)
 
 
+def skill_figure(store: RunStore) -> str | None:
+    """Test accuracy per skill per cycle with 95% intervals (multi-skill packs only)."""
+    from failforward.tools.by_skill import skill_curves
+
+    curves = skill_curves(store)
+    skills = list(dict.fromkeys(k for row in curves.values() for k in row))
+    if not skills:
+        return None
+    plt, fig, ax = _figure()
+    cycles = sorted(curves)
+    for skill in skills:
+        scores = [curves[c].get(skill) for c in cycles]
+        xs = [c for c, sc in zip(cycles, scores, strict=True) if sc]
+        kept = [sc for sc in scores if sc]
+        low, high = zip(*(sc.interval for sc in kept), strict=True)
+        ax.fill_between(xs, low, high, alpha=0.1)
+        ax.plot(xs, [sc.accuracy for sc in kept], marker="o", label=skill)
+    ax.set(xlabel="cycle", ylabel="test accuracy", title="Test accuracy per skill", xticks=cycles)
+    ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
+    ax.legend(fontsize=7)
+    return _svg(plt, fig)
+
+
 def failure_modes_figure(store: RunStore) -> str | None:
     """Probe failures per failure mode (clusters tracked across cycles) after each evaluation."""
     sizes: dict[str, dict[int, int]] = defaultdict(dict)

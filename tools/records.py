@@ -50,7 +50,7 @@ class Failure(BaseModel):
 class KnobCell(BaseModel):
     """One value per difficulty knob (e.g. 3 terms of 2 digits) and how many failures fell there."""
 
-    knobs: dict[str, int]
+    knobs: dict[str, int | str]  # a multi-skill pack's cells also name their skill
     failures: int = 0
 
 
@@ -67,8 +67,9 @@ class FailureCluster(BaseModel):
     knobs: dict[str, tuple[int, int]] = Field(
         default_factory=dict, description="Observed range of each difficulty knob in the cluster."
     )
-    knob_modes: dict[str, int] = Field(
-        default_factory=dict, description="Most common value of each knob in the cluster."
+    knob_modes: dict[str, int | str] = Field(
+        default_factory=dict,
+        description="Most common value of each knob in the cluster (and its skill, if any).",
     )
     cells: list[KnobCell] = Field(
         default_factory=list, description="The cluster's failures per knob cell, most first."
@@ -105,8 +106,9 @@ class PlanTarget(BaseModel):
     source_config: dict[str, Any] = Field(
         default_factory=dict, description="Overrides for the procedural source (knob ranges)."
     )
-    cell: dict[str, int] = Field(
-        default_factory=dict, description="The knob cell drawn from (empty: the source's own mix)."
+    cell: dict[str, int | str] = Field(
+        default_factory=dict,
+        description="The cell drawn from: skill and knob values (empty: the source's own mix).",
     )
     cluster_id: int | None = None
     kind: Literal["cluster", "stepping_stone", "explore", "uniform"] = "cluster"

@@ -47,6 +47,8 @@ def render_report(store: RunStore, run_id: str) -> str:
             f"{m.get('test_ci_high', 0):.1%} | {m.get('probe_acc', 0):.1%} | "
             f"{int(m.get('train_examples_total', 0))} | {loss} |"
         )
+    lines += skill_lines(store)
+    lines += composition_lines(store)
     lines += guard_lines(metrics)
     lines += plan_lines(store)
     lines += training_table(store, settings)
@@ -58,6 +60,56 @@ def render_report(store: RunStore, run_id: str) -> str:
         lines.append(f"| {node} | {len(secs)} | {sum(secs):.1f} |")
     lines += llm_tables(store)
     return "\n".join(lines) + "\n"
+
+
+def skill_lines(store: RunStore) -> list[str]:
+    """Test accuracy per skill and cycle with 95% intervals (multi-skill packs only)."""
+    from failforward.tools.by_skill import skill_curves
+
+    curves = skill_curves(store)
+    skills = list(dict.fromkeys(k for row in curves.values() for k in row))
+    if not skills:
+        return []
+    cycles = sorted(curves)
+    lines = [
+        "",
+        "## Test accuracy per skill",
+        "",
+        "Accuracy on each skill's share of the test set, 95% Wilson interval, items.",
+        "",
+        "| skill | " + " | ".join(f"cycle {c}" for c in cycles) + " |",
+        "|---|" + "---:|" * len(cycles),
+    ]
+    for skill in skills:
+        cells = [curves[c][skill].text() if skill in curves[c] else "-" for c in cycles]
+        lines.append(f"| {skill} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def composition_lines(store: RunStore) -> list[str]:
+    """The probe and test sets' mix of skills and cells next to the source's (stored at the
+    start of the run), with the sets that differ beyond chance named."""
+    found = store.get_meta("composition")
+    if not found:
+        return []
+    lines = [
+        "",
+        "## What the probe and test sets hold",
+        "",
+        "Each set's share of every skill or cell next to the source's own mix (a large draw "
+        "of the eval source); a set that differs beyond chance (chi-square p < 0.001 and "
+        "total variation >= 0.1) describes another distribution than the pack's.",
+        "",
+    ]
+    for dimension, rows in found["dimensions"].items():
+        lines += [f"| {dimension} | source | test | probe |", "|---|---:|---:|---:|"]
+        for value, shares in rows.items():
+            cells = " | ".join(f"{shares.get(k, 0):.0%}" for k in ("source", "test", "probe"))
+            lines.append(f"| {_cell(value, 40)} | {cells} |")
+        lines.append("")
+    lines += [f"- {line}" for line in found["summaries"]]
+    lines += [f"- **warning**: {line}" for line in found["warnings"]]
+    return lines
 
 
 def plan_lines(store: RunStore) -> list[str]:
@@ -378,6 +430,7 @@ def write_report(store: RunStore, run_dir: Path, run_id: str) -> Path:
     path.write_text(markdown)
     figures = [
         plots.accuracy_figure(store),
+        plots.skill_figure(store),
         plots.failure_modes_figure(store),
         plots.plan_figure(store),
         plots.critic_figure(store),

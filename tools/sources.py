@@ -7,6 +7,7 @@ are procedural (every knob setting is a new distribution, items carry their knob
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -170,6 +171,81 @@ class TemplateSource:
         return out
 
 
+class MixtureSource:
+    """A weighted mixture of skills, each its own source; every item carries its skill in
+    ``metadata.skill``. ``sample`` without a ``skill`` override draws each skill's share of
+    ``n`` (largest remainder over the weights, so uniform data follows the mixture exactly) and
+    shuffles them; with ``{"skill": name, ...}`` it draws from that skill alone with the other
+    overrides.
+
+    Example:
+        >>> src = MixtureSource({"sum": ReasoningGymSource("chain_sum"),
+        ...                      "prod": ReasoningGymSource("products")}, {"sum": 3, "prod": 1})
+        >>> sorted(i.metadata["skill"] for i in src.sample(4, seed=0))
+        ['prod', 'sum', 'sum', 'sum']
+    """
+
+    def __init__(self, parts: dict[str, Any], weights: dict[str, float]):
+        self.parts, self.weights = parts, weights
+        self.procedural = all(part.procedural for part in parts.values())
+
+    def counts(self, n: int) -> dict[str, int]:
+        """Each skill's share of ``n`` items."""
+        names = list(self.parts)
+        return dict(zip(names, allocate([self.weights[k] for k in names], n), strict=True))
+
+    def sample(self, n: int, seed: int, overrides: dict[str, Any] | None = None) -> list[Item]:
+        overrides = dict(overrides or {})
+        skill = overrides.pop("skill", None)
+        if skill is not None:
+            if skill not in self.parts:
+                raise ValueError(f"no skill {skill!r}; the pack has {sorted(self.parts)}")
+            return self.sample_skill(skill, n, seed, overrides)
+        items = []
+        for name, count in self.counts(n).items():
+            items += self.sample_skill(name, count, seed) if count else []
+        random.Random(seed).shuffle(items)
+        return items
+
+    def sample_skill(
+        self, skill: str, n: int, seed: int, overrides: dict[str, Any] | None = None
+    ) -> list[Item]:
+        """``n`` items of one skill (its own seed stream, so skills do not share draws)."""
+        items = self.parts[skill].sample(n, skill_seed(seed, skill), overrides)
+        return [tag_skill(item, skill) for item in items]
+
+    def score(self, answer: str, item: Item) -> float:
+        """The score of the item's skill's source."""
+        return self.parts[item.metadata["skill"]].score(answer, item)
+
+
+def skill_seed(seed: int, skill: str) -> int:
+    """A seed for one skill's draws derived from the run's and the skill's name."""
+    return seed + int(hashlib.sha256(skill.encode()).hexdigest()[:6], 16)
+
+
+def tag_skill(item: Item, skill: str) -> Item:
+    return item.model_copy(update={"metadata": {**item.metadata, "skill": skill}})
+
+
+def allocate(weights: list[float], budget: int) -> list[int]:
+    """Split ``budget`` in proportion to ``weights`` (largest remainder; sums to ``budget``).
+
+    Example:
+        >>> allocate([5, 3, 2], 7)
+        [4, 2, 1]
+    """
+    total = sum(weights)
+    if total <= 0 or budget <= 0:
+        return [0] * len(weights)
+    exact = [budget * w / total for w in weights]
+    shares = [int(x) for x in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - shares[i]), i))
+    for i in by_remainder[: budget - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
 def _item_from_entry(entry: dict[str, Any]) -> Item:
     """An item from a reasoning-gym entry; a worked solution (``answer_cot``) becomes its
     ``solution``."""
@@ -202,6 +278,63 @@ def split_disjoint(
     test_items = draw_unique(source, test[0], test[1], seen)
     probe_items = draw_unique(source, probe[0], probe[1], seen)
     return probe_items, test_items
+
+
+def draw_sets(
+    source, probe: tuple[int, int], test: tuple[int, int], sampling: str = "distinct"
+) -> tuple[list[Item], list[Item]]:
+    """The probe and test sets, ``(size, seed)`` each: stratified by skill for a
+    :class:`MixtureSource` (each skill's share of each set by the weights), and per skill either
+    ``distinct`` (no question twice, :func:`split_disjoint`) or ``mixture`` (the source's own
+    distribution, :func:`draw_mixture`). No question is ever in both sets."""
+    draw = split_disjoint if sampling == "distinct" else split_mixture
+    if not isinstance(source, MixtureSource):
+        return draw(source, probe, test)
+    probe_counts, test_counts = source.counts(probe[0]), source.counts(test[0])
+    probe_items: list[Item] = []
+    test_items: list[Item] = []
+    for skill, part in source.parts.items():
+        if not probe_counts[skill] and not test_counts[skill]:
+            continue
+        seeds = skill_seed(probe[1], skill), skill_seed(test[1], skill)
+        p, t = draw(part, (probe_counts[skill], seeds[0]), (test_counts[skill], seeds[1]))
+        probe_items += [tag_skill(item, skill) for item in p]
+        test_items += [tag_skill(item, skill) for item in t]
+    random.Random(probe[1]).shuffle(probe_items)
+    random.Random(test[1]).shuffle(test_items)
+    return probe_items, test_items
+
+
+def split_mixture(
+    source, probe: tuple[int, int], test: tuple[int, int]
+) -> tuple[list[Item], list[Item]]:
+    """Probe and test sets that are samples of the source's own distribution: each distinct
+    question belongs to one set (by a hash of it, in proportion to the sets' sizes), and a set
+    keeps the source's draws of its own questions, repeats included. The split does not depend
+    on how often a question is drawn, so both sets follow the source's mixture of cells."""
+    share = test[0] / (test[0] + probe[0])
+    test_items = draw_mixture(source, test[0], test[1], lambda q: _hash01(q) < share)
+    probe_items = draw_mixture(source, probe[0], probe[1], lambda q: _hash01(q) >= share)
+    return probe_items, test_items
+
+
+def draw_mixture(source, size: int, seed: int, owns) -> list[Item]:
+    """``size`` of the source's draws whose question ``owns`` accepts, in draw order."""
+    items: list[Item] = []
+    draws = max(2 * size, 8)
+    if not source.procedural:
+        draws = min(draws, len(source.items))
+    for attempt in range(16):
+        for item in source.sample(draws, seed=seed + 7919 * attempt):
+            if owns(normalize(item.question)):
+                items.append(item)
+            if len(items) == size:
+                return items
+    raise ValueError(f"could not draw {size} items (seed {seed}): the source is too small")
+
+
+def _hash01(text: str) -> float:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) / 16**12
 
 
 def draw_unique(

@@ -136,6 +136,19 @@ def sql_verifier(database: Path, timeout: float = 2.0) -> Verifier:
     return verify
 
 
+def skill_verifier(by_skill: dict[str, Verifier]) -> Verifier:
+    """Checks each item with the verifier of its skill (``metadata.skill``); an item of no known
+    skill is unparseable, not silently right or wrong."""
+
+    def verify(answer: str, item: Item) -> Check:
+        skill = item.metadata.get("skill")
+        if skill not in by_skill:
+            return Check(0.0, "unparseable", f"the item's skill {skill!r} is not in the pack")
+        return by_skill[skill](answer, item)
+
+    return verify
+
+
 def make_verifier(
     name: str, source=None, options: dict[str, Any] | None = None, base: Path | None = None
 ) -> Verifier:

@@ -213,7 +213,7 @@ def test_budget_moves_out_of_cells_the_critic_found_used_up(pack):
     assert [(t.kind, t.budget) for t in gone.targets] == [("explore", 100)]
 
 
-def test_cell_yields_read_the_latest_cycle_with_enough_draws():
+def test_cell_yields_read_the_latest_cycle_with_enough_draws(pack):
     def rows(cycle, cell, accepted, rejected, source="procedural"):
         meta = dict(zip(KNOBS, cell, strict=True))
         return [
@@ -229,8 +229,8 @@ def test_cell_yields_read_the_latest_cycle_with_enough_draws():
         + rows(2, (3, 2), 0, 9, source="refined")  # rewrites are not draws
         + [{"cycle": 2, "source": "llm", "metadata": {}, "accepted": 0}] * 9
     )
-    assert cell_yields(stored, list(KNOBS)) == {
+    assert cell_yields(stored, pack.cell_of) == {
         "num_terms=2,num_digits=1": 0.25,
         "num_terms=3,num_digits=2": 1.0,
     }
-    assert cell_yields(stored, []) == {}
+    assert cell_yields(stored, lambda meta: None) == {}
