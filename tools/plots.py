@@ -13,6 +13,7 @@ def _figure(width: float = 6.4, height: float = 3.2):
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "failforward"  # element ids too: same store, same bytes
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(width, height))

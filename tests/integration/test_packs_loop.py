@@ -171,3 +171,37 @@ def test_llm_written_word_problems_are_checked_by_running_their_programs(tmp_pat
     assert row["question"] == PROBLEMS[0][0] and store.metrics()[1]["sft_rows"] == 1
     taught = load_pack(str(pack)).completion(row["question"], row["solution"], row["answer"])
     assert taught == "Working.\n#### 12"
+
+
+def test_a_multi_skill_cycle_keeps_skills_from_sets_to_report(tmp_path, quiet_ui):
+    """Two reasoning-gym skills (weights 2:1), the tiny student, one cycle: the stored sets are
+    stratified by skill, the plan and the trained examples name their skill, and the report has
+    accuracy per skill and the sets' composition next to the source's."""
+    from collections import Counter
+
+    from tests.unit.tools.test_skills import _spec, _write
+
+    spec = _spec()
+    spec["student"]["max_new_tokens"] = 8
+    pack = _write(tmp_path, spec)
+    run_id = run_loop(_settings(pack, tmp_path, budget=12), ui=quiet_ui)
+    run_dir = tmp_path / "runs" / run_id
+    store = RunStore(run_dir / "run.db")
+    assert Counter(i.metadata["skill"] for i in store.eval_items("test")) == {
+        "sums": 40,
+        "products": 20,
+    }
+    accepted = store.examples(cycle=1, accepted=True)
+    assert accepted and {r["metadata"]["skill"] for r in accepted} <= {"sums", "products"}
+    targets = [t for p in store.plans() for t in p.targets]
+    assert all(t.cell.get("skill") in ("sums", "products") for t in targets if t.cell)
+    report = (run_dir / "report.md").read_text()
+    per_skill = report.split("## Test accuracy per skill")[1].split("##")[0]
+    assert "| sums | " in per_skill and "of 40 |" in per_skill and "of 20 |" in per_skill
+    assert "## What the probe and test sets hold" in report
+    assert "| skill | source | test | probe |" in report
+    assert "| products | 33% | 33% | 33% |" in report
+    from failforward.tools.plots import skill_figure
+
+    figure = skill_figure(store)
+    assert figure.startswith("<svg") and figure in (run_dir / "report.html").read_text()
