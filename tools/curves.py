@@ -171,6 +171,12 @@ def summarize(curves: dict[str, list[Curve]], outcomes: dict | None = None) -> d
 
         summary["multipliers"] = data_efficiency(outcomes["targeted"], outcomes["uniform"])
         summary["paired"] = paired_differences(outcomes["targeted"], outcomes["uniform"])
+    if outcomes is not None:
+        from failforward.tools.multiplier import skill_curves
+
+        found = {arm: skill_curves(outcomes[arm]) for arm in ARMS}
+        if any(found.values()):
+            summary["skills"] = found
     if known:
         mean, low, high = mean_interval([r.value for r in known])
         summary |= {
@@ -243,27 +249,51 @@ def load_outcomes(folder: Path, run_ids: dict[str, list[str]]) -> dict:
     from failforward.tools.store import RunStore
 
     questions: list[str] | None = None
+    skill_of: dict[str, str] = {}
     arms = {}
     for arm in ARMS:
-        examples, correct = [], []
+        examples, correct, spent = [], [], []
         for run_id in run_ids[arm]:
             store = RunStore(folder.parent / run_id / "run.db")
             metrics = store.metrics()
-            order = [item.question for item in store.eval_items("test")]
+            items = store.eval_items("test")
+            order = [item.question for item in items]
             questions = questions or order
             if sorted(order) != sorted(questions):
                 store.close()
                 raise ValueError(f"{run_id}: its test items are not the comparison's")
+            skill_of |= {i.question: i.metadata["skill"] for i in items if "skill" in i.metadata}
             ex, right = [], []
             for cycle, in_use in students_in_use(metrics):
                 scores = {i.question: s for i, s in store.attempts(in_use, "test")}
                 right.append([scores[q] >= 1.0 for q in questions])
                 ex.append(metrics[cycle].get("train_examples_total", 0.0) if cycle else 0.0)
+            spent.append(_skill_examples(store.examples(accepted=True), len(ex)))
             store.close()
             examples.append(ex)
             correct.append(right)
         cycles = min(len(ex) for ex in examples)
+        skills = [skill_of[q] for q in questions] if skill_of else None
+        by_skill = {
+            skill: np.array(
+                [[seed.get(skill, [0] * cycles)[c] for c in range(cycles)] for seed in spent]
+            )
+            for skill in dict.fromkeys(skills or [])
+        }
         arms[arm] = ArmOutcomes(
-            np.array([ex[:cycles] for ex in examples]), np.array([r[:cycles] for r in correct])
+            np.array([ex[:cycles] for ex in examples]),
+            np.array([r[:cycles] for r in correct]),
+            skills,
+            by_skill or None,
         )
     return arms
+
+
+def _skill_examples(rows: list[dict], cycles: int) -> dict[str, list[int]]:
+    """Accepted examples per skill and cycle (index = cycle; 0 at cycle 0)."""
+    out: dict[str, list[int]] = {}
+    for row in rows:
+        skill = row["metadata"].get("skill")
+        if skill is not None and row["cycle"] < cycles:
+            out.setdefault(skill, [0] * cycles)[row["cycle"]] += 1
+    return out

@@ -37,6 +37,9 @@ class ArmOutcomes:
 
     examples: np.ndarray  # (seeds, cycles)
     correct: np.ndarray  # (seeds, cycles, items) bool
+    skills: list[str] | None = None  # each test item's skill (multi-skill packs)
+    # skill -> (seeds, cycles): examples of that skill trained in each cycle (0 at cycle 0)
+    skill_examples: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self.examples = np.asarray(self.examples, dtype=float)
@@ -260,3 +263,48 @@ def paired_differences(
             )
         )
     return rows
+
+
+@dataclass
+class SkillCell:
+    """One arm's result on one skill after one cycle: the mean over seeds of its accuracy on the
+    skill's test items (95% bootstrap interval over seeds and those items), and the examples of
+    the skill it trained on in that cycle (mean over seeds)."""
+
+    accuracy: float
+    low: float
+    high: float
+    examples: float
+
+
+def skill_curves(arm: ArmOutcomes, reps: int = BOOTSTRAP, seed: int = 0) -> dict[str, list]:
+    """Per skill, one :class:`SkillCell` per cycle ({} when the items carry no skill). Seeds are
+    stretched as :func:`multipliers` does; a skill the arm never trained on shows 0 examples."""
+    if not arm.skills:
+        return {}
+    rng = np.random.default_rng(seed)
+    n_seeds = arm.correct.shape[0]
+    stretch, every = seed_stretch(n_seeds), np.arange(n_seeds)
+    out = {}
+    for skill in dict.fromkeys(arm.skills):
+        items = np.array([i for i, s in enumerate(arm.skills) if s == skill])
+        mean = arm.accuracy(every, items).mean(axis=0)
+        draws = []
+        for _ in range(reps):
+            i = items[rng.integers(0, len(items), len(items))]
+            centre = arm.accuracy(every, i).mean(axis=0)
+            resampled = arm.accuracy(rng.integers(0, n_seeds, n_seeds), i).mean(axis=0)
+            draws.append(centre + stretch * (resampled - centre))
+        low, high = np.quantile(np.array(draws), [0.025, 0.975], axis=0)
+        spent = (arm.skill_examples or {}).get(skill)
+        spent = np.zeros(arm.examples.shape) if spent is None else spent
+        out[skill] = [
+            SkillCell(
+                float(mean[c]),
+                float(max(0.0, low[c])),
+                float(min(1.0, high[c])),
+                float(spent[:, c].mean()),
+            )
+            for c in range(arm.cycles)
+        ]
+    return out

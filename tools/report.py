@@ -474,9 +474,42 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
         ]
         lines.append(f"| {i} | " + " | ".join(cells) + " |")
     lines += _paired_table(summary.get("paired"))
+    lines += _skills_table(summary.get("skills"))
     lines += _gains_table(summary.get("gains"))
     lines += _per_seed_table(seeds, summary["ratios"], run_ids)
     return "\n".join(lines) + "\n"
+
+
+def _skills_table(found: dict | None) -> list[str]:
+    """Per skill, cycle and arm: test accuracy (mean over seeds, 95% interval) and the examples
+    of that skill trained in the cycle: where each plan spent its budget, next to what it got."""
+    if not found:
+        return []
+    from failforward.tools.curves import ARMS
+
+    cycles = max(len(rows) for arm in ARMS for rows in found[arm].values())
+    lines = [
+        "",
+        "## Per skill: examples trained and test accuracy",
+        "",
+        "Each cell: examples of the skill trained in that cycle (mean over seeds), then test "
+        "accuracy on the skill's items after it (mean over seeds, 95% interval over seeds and "
+        "those items).",
+        "",
+        "| skill | arm | " + " | ".join(f"cycle {c}" for c in range(cycles)) + " |",
+        "|---|---|" + "---:|" * cycles,
+    ]
+    for skill in dict.fromkeys(k for arm in ARMS for k in found[arm]):
+        for arm in ARMS:
+            rows = found[arm].get(skill, [])
+            cells = [
+                f"{r.examples:.0f} ex, {r.accuracy:.0%} ({r.low:.0%}-{r.high:.0%})"
+                if i < len(rows) and (r := rows[i])
+                else "-"
+                for i in range(cycles)
+            ]
+            lines.append(f"| {skill} | {arm} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _multiplier_lines(found: list | None) -> list[str]:

@@ -94,3 +94,26 @@ def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet
     assert calls[:4] == [t["0"], u["0"], t["1"], u["1"]]
     assert calls[4:] == [f"new targeted s2 {t['2']}", f"new uniform s2 {u['2']}"]
     assert [len(c) for c in load_compare(folder)[1].values()] == [3, 3]
+
+
+def test_a_multi_skill_comparison_reports_each_skill_per_arm(tmp_path, quiet_ui):
+    """Two skills (2:1), one seed: the compare report breaks accuracy and examples trained down
+    by skill for both arms, and the uniform arm's examples follow the mixture's weights."""
+    from tests.unit.tools.test_skills import _spec, _write
+
+    spec = _spec()
+    spec["student"]["max_new_tokens"] = 8
+    pack = _write(tmp_path, spec)
+    runs = tmp_path / "runs"
+    settings = RunSettings.from_options(
+        pack=str(pack), student="tiny", cycles=1, budget=12, runs_dir=str(runs), objective="sft"
+    )
+    run_compare(settings, seeds=1, ui=quiet_ui)
+    (folder,) = runs.glob("compare-*")
+    path, summary = write_compare_report(folder)
+    uniform = summary["skills"]["uniform"]
+    assert set(uniform) == {"sums", "products"} and len(uniform["sums"]) == 3
+    assert uniform["sums"][1].examples > uniform["products"][1].examples > 0
+    assert all(0 <= c.low <= c.accuracy <= c.high <= 1 for rows in uniform.values() for c in rows)
+    section = path.read_text().split("## Per skill: examples trained and test accuracy")[1]
+    assert "| sums | targeted | " in section and "| products | uniform | " in section

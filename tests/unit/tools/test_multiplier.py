@@ -104,3 +104,25 @@ def test_paired_difference_counts_the_items_each_arm_alone_got():
     assert row.difference == pytest.approx(0.25)
     assert row.p_value == pytest.approx(2 * 0.5**10)
     assert row.low > 0
+
+
+def test_skill_curves_split_accuracy_and_spending_by_skill():
+    """Skill a is always right, b right only after cycle 1 in every seed; the arm trained only
+    on b, so a shows 0 examples (a skill absent from the arm's data) and b its 10 per cycle."""
+    from failforward.tools.multiplier import skill_curves
+
+    seeds, items = 3, 40
+    correct = np.zeros((seeds, 2, items), dtype=bool)
+    correct[:, :, :20] = True
+    correct[:, 1, 20:] = True
+    arm = ArmOutcomes(
+        np.array([[0, 10]] * seeds),
+        correct,
+        skills=["a"] * 20 + ["b"] * 20,
+        skill_examples={"b": np.array([[0, 10]] * seeds)},
+    )
+    found = skill_curves(arm, reps=200)
+    assert [c.accuracy for c in found["a"]] == [1.0, 1.0]
+    assert [c.accuracy for c in found["b"]] == [0.0, 1.0]
+    assert [c.examples for c in found["a"]] == [0, 0] and found["b"][1].examples == 10
+    assert skill_curves(ArmOutcomes(np.array([[0, 1]]), np.ones((1, 2, 3)))) == {}
