@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from failforward.agents.analyst import cell_accuracy
+from failforward.tools.capacity import Capacity
 from failforward.tools.options import OptionError
 from failforward.tools.packs import Pack
 from failforward.tools.records import FailureCluster, GenerationPlan, Item, PlanTarget
@@ -57,6 +58,13 @@ class PlanRule:
     )
     flat_decay: float = field(
         default=0.5, metadata={"help": "Share factor per flat cycle beyond flat_after - 1."}
+    )
+    capacity: bool = field(
+        default=True,
+        metadata={
+            "help": "Cap each cell's share at what it can still give (new items, estimated by "
+            "drawing from it) and move the rest to the next targets."
+        },
     )
 
     def __post_init__(self) -> None:
@@ -131,6 +139,7 @@ def plan_targeted(
     rule: PlanRule | None = None,
     probe: list[tuple[Item, float]] | None = None,
     yields: dict[str, float] | None = None,
+    capacity: Capacity | None = None,
 ) -> GenerationPlan:
     """The cycle's plan: an exploration share, the rest over the clusters' knob cells.
 
@@ -141,7 +150,10 @@ def plan_targeted(
     distribution and makes the plan uniform in disguise). A hopeless cell gets stepping stones
     (:func:`stepping_stone_cell`). ``yields`` (:func:`cell_yields`: the share of a cell's
     candidates the critic accepted last time) scales each cell's weight, so budget moves out of
-    cells that are used up (every item there already seen, or in the test set). Whatever no
+    cells that are used up (every item there already seen, or in the test set). ``capacity``
+    (:func:`tools.capacity.capacity_of`: how many new items a cell can still give) caps each
+    target's share before anything is drawn, in the first cycle as in later ones; what a cell
+    cannot absorb goes to the other targets by weight (:func:`capped_allocate`). Whatever no
     cell takes goes to exploration.
     """
     rule = rule or PlanRule()
@@ -151,11 +163,16 @@ def plan_targeted(
     units = [u for c in targeted for u in _units(c, pack, rule, probe or [], yields)]
     weights = [u.weight for u in units]
     explore = round(budget * rule.explore) if units and sum(weights) > 0 else budget
-    shares = allocate(weights, budget - explore)
+    caps: list[int | None] = [None] * len(units)
+    if capacity is not None and rule.capacity and units:
+        caps = [capacity(_overrides(u, pack), budget - explore) for u in units]
+        shares = capped_allocate(weights, budget - explore, caps)
+    else:
+        shares = allocate(weights, budget - explore)
     explore = budget - sum(shares)
     targets = [
-        _target(unit, share, pack, cycle, failures)
-        for unit, share in zip(units, shares, strict=True)
+        _target(unit, share, pack, cycle, failures, cap)
+        for unit, share, cap in zip(units, shares, caps, strict=True)
         if share > 0
     ]
     if explore:
@@ -171,14 +188,41 @@ def plan_targeted(
     return GenerationPlan(cycle=cycle, mode="targeted", targets=targets)
 
 
-def _target(unit, share: int, pack: Pack, cycle: int, failures: int) -> PlanTarget:
+def capped_allocate(weights: list[float], budget: int, caps: list[int | None]) -> list[int]:
+    """:func:`allocate`, with no share above its cap (None: no cap): a capped share is fixed at
+    its cap and the rest of the budget is split again over the others, until none is over. What
+    no share can take is left over (the sum may be below ``budget``).
+
+    Example:
+        >>> capped_allocate([5, 3, 2], 10, [1, None, None])
+        [1, 5, 4]
+    """
+    fixed: dict[int, int] = {}
+    while True:
+        free = [i for i in range(len(weights)) if i not in fixed]
+        left = budget - sum(fixed.values())
+        shares = dict(zip(free, allocate([weights[i] for i in free], left), strict=True))
+        over = [i for i in free if caps[i] is not None and shares[i] > caps[i]]
+        if not over:
+            return [fixed.get(i, shares.get(i, 0)) for i in range(len(weights))]
+        fixed |= {i: int(caps[i]) for i in over}
+
+
+def _overrides(unit: _Unit, pack: Pack) -> dict:
+    """The source config a unit's target draws with."""
+    if unit.cell:
+        return cell_overrides(unit.cell, pack)
+    return source_overrides(unit.cluster.knobs, pack)
+
+
+def _target(
+    unit, share: int, pack: Pack, cycle: int, failures: int, capacity: int | None = None
+) -> PlanTarget:
     """The plan target for a weighted unit (a cluster's knob cell, or the whole cluster)."""
     cluster = unit.cluster
     name = f"{cluster.name} [{cell_key(unit.cell, ', ')}]" if cluster.cells else cluster.name
     cell_id = f"/{cell_key(unit.cell)}" if cluster.cells else ""
-    overrides = (
-        cell_overrides(unit.cell, pack) if unit.cell else source_overrides(cluster.knobs, pack)
-    )
+    overrides = _overrides(unit, pack)
     description = cluster.description or f"{cluster.size} failures"
     if "skill" in unit.cell:
         description = f"{pack.task_for(str(unit.cell['skill']))}; {description}"
@@ -195,6 +239,7 @@ def _target(unit, share: int, pack: Pack, cycle: int, failures: int) -> PlanTarg
         cluster_size=unit.failures,
         error_share=unit.failures / failures,
         weight=round(unit.weight, 4),
+        capacity=capacity,
     )
 
 

@@ -23,6 +23,7 @@ from failforward.agents import analyst, critic, generator, planner
 from failforward.graph.settings import RunSettings
 from failforward.graph.state import LoopState, RunContext
 from failforward.tools.by_skill import skill_accuracy, wilson_interval
+from failforward.tools.capacity import capacity_of, taken_keys
 from failforward.tools.composition import compare_sets, stored_form
 from failforward.tools.guard import guard_item, paired_drop, student_checkpoint
 from failforward.tools.records import Failure, GenerationPlan, Item, Verdict
@@ -320,10 +321,20 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             ctx.settings.plan,
             probe,
             yields=planner.cell_yields(earlier, ctx.pack.cell_of),
+            capacity=_capacity(ctx, earlier, cycle),
         )
     ctx.store.save_plan(plan)
     _show_plan(ctx, clusters, plan)
     return {"plan": plan.model_dump()}
+
+
+def _capacity(ctx: RunContext, earlier: list[dict], cycle: int):
+    """How many new items each cell can still give the procedural teacher: none of the test
+    set, the guard's probe half or what was accepted before (None: an LLM teacher writes)."""
+    if generator.teacher_mode(ctx.pack, "teacher" in ctx.clients) == "llm":
+        return None
+    taken = taken_keys([*_held_out(ctx), *(r for r in earlier if r["accepted"])])
+    return capacity_of(_source(ctx, "train"), taken, ctx.settings.seed + 7919 * cycle)
 
 
 def _show_plan(ctx: RunContext, clusters, plan: GenerationPlan) -> None:

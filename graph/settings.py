@@ -19,7 +19,7 @@ from failforward.training.config import TrainConfig
 _PLAN_OPTIONS = {"mode": "plan", "explore": "explore"} | {
     name: f"plan_{name}"
     for name in ("weighting", "ready_at", "hopeless_below", "hopeless_weight", "shrink_bonus")
-    + ("flat_after", "flat_decay")
+    + ("flat_after", "flat_decay", "capacity")
 }
 OUTPUT_FORMATS = ("jsonl", "parquet")
 
@@ -85,9 +85,10 @@ class RunSettings(StoredSettings):
 
     @classmethod
     def from_dict(cls, data: dict):
-        """Stored settings; a run stored before the regression guard and the anchors existed
-        resumes as it started (no rollback, no anchors)."""
-        return super().from_dict({"on_regression": "keep", "anchor_share": 0.0, **data})
+        """Stored settings; a run stored before the regression guard, the anchors and cell
+        capacity existed resumes as it started (no rollback, no anchors, no capacity caps)."""
+        before = {"on_regression": "keep", "anchor_share": 0.0, "plan_capacity": False}
+        return super().from_dict({**before, **data})
 
     def train_config(self, cycle: int, lr_scale: float = 1.0) -> TrainConfig:
         """The training settings for one cycle (a fresh seed per cycle; learning rates scaled

@@ -115,6 +115,9 @@ class PlanTarget(BaseModel):
     cluster_size: int = 0
     error_share: float = Field(0.0, description="The cluster's share of the cycle's failures.")
     weight: float = Field(0.0, description="The planning rule's weight for the target.")
+    capacity: int | None = Field(
+        None, description="New items the cell could still give when planned (None: not asked)."
+    )
 
 
 class GenerationPlan(BaseModel):

@@ -125,8 +125,9 @@ def plan_lines(store: RunStore) -> list[str]:
         clusters = store.clusters(plan.cycle)
         lines += cluster_table(clusters, store.cluster_links(plan.cycle), failures)
         lines += [
-            "| target | kind | failures | error share | weight | budget | accepted | knobs |",
-            "|---|---|---:|---:|---:|---:|---:|---|",
+            "| target | kind | failures | error share | weight | capacity | budget | accepted "
+            "| knobs |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         examples = store.examples(cycle=plan.cycle)
         accepted: dict[str, int] = {}
@@ -136,9 +137,10 @@ def plan_lines(store: RunStore) -> list[str]:
         for t in plan.targets:
             knobs = ", ".join(f"{k}={v}" for k, v in t.source_config.items()) or "-"
             weight = "-" if t.kind in ("explore", "uniform") else f"{t.weight:.2f}"
+            capacity = "-" if t.capacity is None else str(t.capacity)
             lines.append(
                 f"| {t.name} | {t.kind} | {t.cluster_size or '-'} | {t.error_share:.0%} | "
-                f"{weight} | {t.budget} | {accepted.get(t.target_id, 0)} | {knobs} |"
+                f"{weight} | {capacity} | {t.budget} | {accepted.get(t.target_id, 0)} | {knobs} |"
             )
         lines += [
             "",
@@ -146,6 +148,9 @@ def plan_lines(store: RunStore) -> list[str]:
             "score for a cluster target (failures scaled by near-item accuracy), which sets its "
             "share of the budget (examples asked of the teacher); an explore or uniform target has "
             "no weight: it gets the fixed exploration share (--plan-explore) or the whole budget; "
+            "capacity: new items the target's cell could still give when planned (none of the "
+            "test set, the guard's probe half or what was accepted before; estimated by drawing "
+            "twice the budget from it), the most its budget may be; "
             "knobs: the source settings the teacher draws with (-: the pack's own mix).",
             "",
             *verdict_table(store.verdicts_by_source(plan.cycle)),
