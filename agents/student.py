@@ -160,6 +160,10 @@ def verifier_reward(pack: Pack, verifier: Verifier) -> Callable[[str, dict], flo
     return reward
 
 
+# The untrained student's replies per (model, engine, batch size, max tokens, prompts).
+BASE_REPLIES: dict[tuple, list[str]] = {}
+
+
 class Student:
     """The run's student: its base model, loaded once and kept at the checkpoint the loop is at,
     answering with the engine the run chose, and saving the checkpoints training makes.
@@ -221,12 +225,38 @@ class Student:
         batch_size: int = 16,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[StudentAttempt]:
-        """The student's scored attempts at ``items``, at ``checkpoint``."""
+        """The student's scored attempts at ``items``, at ``checkpoint``.
+
+        The untrained student's replies (``checkpoint`` None) are kept for the process
+        (:data:`BASE_REPLIES`): greedy decoding of the same prompts in the same batches gives the
+        same replies, so the runs of a comparison (both arms, every seed) answer their shared
+        cycle-0 evaluation once. Replies are scored afresh each time."""
+        key = None
+        if checkpoint is None:
+            prompts = [student_messages(pack, item.question) for item in items]
+            tokens = pack.spec.student.max_new_tokens
+            key = (str(self.base_dir()), self.engine, batch_size, tokens, json.dumps(prompts))
+            if key in BASE_REPLIES:
+                kept = BASE_REPLIES[key]
+                return answer_items(
+                    None,
+                    None,
+                    pack,
+                    items,
+                    verifier,
+                    on_batch=on_batch,
+                    replies_for=lambda prompts, max_new_tokens: list(kept),
+                )
         model, tokenizer = self.at(checkpoint)
         replies_for = self._vllm_replies(checkpoint)
-        return answer_items(
+        attempts = answer_items(
             model, tokenizer, pack, items, verifier, batch_size, on_batch, replies_for
         )
+        if key is not None:
+            while len(BASE_REPLIES) >= 8:  # a few sets' worth; the oldest goes first
+                BASE_REPLIES.pop(next(iter(BASE_REPLIES)))
+            BASE_REPLIES[key] = [a.output for a in attempts]
+        return attempts
 
     def _vllm_replies(self, checkpoint: str | None):
         """vLLM generation where the engine allows it (None: transformers answers)."""

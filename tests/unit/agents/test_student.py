@@ -45,3 +45,52 @@ def test_answers_score_every_item(tiny_student_dir):
     attempts = student.answer(None, pack, items, make_verifier("reasoning_gym", source))
     assert [a.item for a in attempts] == items
     assert all(a.score in (0.0, 1.0) for a in attempts)
+
+
+def test_the_untrained_students_replies_are_reused_within_the_process(
+    tiny_student_dir, tmp_path, monkeypatch
+):
+    """The runs of a comparison share cycle 0: a second Student on the same base model answers
+    the same items without generating, with the same replies, scored afresh; a trained
+    checkpoint's replies are never reused."""
+    import failforward.agents.student as student_module
+
+    pack = load_pack("arithmetic")
+    source = pack.make_source()
+    items = source.sample(6, seed=11)
+    verifier = make_verifier("reasoning_gym", source)
+    monkeypatch.setattr(student_module, "BASE_REPLIES", {})
+    calls, real = [], student_module.generate
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(student_module, "generate", counted)
+    first = Student(str(tiny_student_dir), engine="transformers").answer(
+        None, pack, items, verifier
+    )
+    seen = []
+    again = Student(str(tiny_student_dir), engine="transformers").answer(
+        None, pack, items, verifier, on_batch=seen.append
+    )
+    assert calls == [6] and seen == [6]
+    assert [a.model_dump() for a in again] == [a.model_dump() for a in first]
+    wrong = lambda answer, item: type(verifier(answer, item))(0.0, "mismatch")  # noqa: E731
+    assert all(
+        a.score == 0
+        for a in Student(str(tiny_student_dir), engine="transformers").answer(
+            None, pack, items, wrong
+        )
+    )
+
+    student = Student(str(tiny_student_dir), engine="transformers", log=lambda _: None)
+    model, tokenizer = student.at(None)
+    rows = sft_rows(
+        [{"question": "1 + 1 =", "answer": "2"}], lambda q: [{"role": "user", "content": q}]
+    )
+    trained, _ = train_sft(model, tokenizer, rows, TrainConfig(epochs=1), tmp_path)
+    checkpoint = student.save(trained, tokenizer, tmp_path / "student")
+    student.answer(checkpoint, pack, items, verifier)
+    student.answer(checkpoint, pack, items, verifier)
+    assert calls == [6, 6, 6]
