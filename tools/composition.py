@@ -67,12 +67,14 @@ class Composition:
 
 
 def labels(items: list[Item], pack: Pack) -> dict[str, list[str]]:
-    """Each item's skill and cell as text, per dimension the pack has."""
+    """Each item's skill and cell as text, per dimension the pack has (no cell dimension when
+    no skill has knobs: the cells would be the skills again)."""
     out: dict[str, list[str]] = {}
     if pack.spec.skills:
         out["skill"] = [str(i.metadata.get("skill")) for i in items]
     cells = [pack.cell_of(i.metadata) for i in items]
-    if any(cells) and any(len(c or {}) > ("skill" in (c or {})) for c in cells):
+    has_knobs = any(pack.knobs_for(s) for s in pack.skills) or bool(pack.knobs_for())
+    if has_knobs:
         out["cell"] = [
             ", ".join(f"{k}={v}" for k, v in c.items()) if c else "(none)" for c in cells
         ]
