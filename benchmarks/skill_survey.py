@@ -52,8 +52,9 @@ def classify(accuracy: float) -> str:
 
 
 def choose(scores: dict[str, SkillScore], datasets: dict[str, str]) -> dict[str, list[str]]:
-    """The rule above: which skills each class contributes."""
-    order = list(scores)
+    """The rule above: which skills each class contributes (``datasets``: each skill's dataset,
+    in the candidates' order, which breaks ties)."""
+    order = [s for s in datasets if s in scores]
     key = {
         "solved": lambda s: (-scores[s].accuracy, order.index(s)),
         "frontier": lambda s: (abs(scores[s].accuracy - 0.25), order.index(s)),
@@ -93,7 +94,8 @@ def main() -> None:
     chosen = {s: c for c, skills in taken.items() for s in skills}
     print("| skill | dataset | config | base accuracy (95% interval, items) | class | in mixed |")
     print("|---|---|---|---|---|---|")
-    for skill, score in scores.items():
+    for skill in datasets:
+        score = scores[skill]
         config = ", ".join(f"{k} {v}" for k, v in configs[skill].items()) or "default"
         print(
             f"| {skill} | {datasets[skill]} | {config} | {score.text()} | "

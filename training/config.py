@@ -44,10 +44,11 @@ class TrainConfig:
     )
     replay_size: int = _f(1000, "Replay buffer: the most recent earlier examples kept.")
     anchor_share: float = _f(
-        0.5,
+        0.0,
         "Self-distillation anchors per new SFT example: items the student already answers "
         "right, trained on its own verified reply, so a few teacher examples in another format "
-        "do not erase what works (0: off).",
+        "do not erase what works (0: off, the default: measured, they did not help; see the "
+        "README).",
     )
     grpo_generations: int = _f(4, "GRPO: completions sampled per prompt.")
     grpo_iterations: int = _f(2, "GRPO: updates per generation batch (importance-sampled).")

@@ -56,5 +56,7 @@ def test_augment_shares_the_endpoint_options_and_defaults_to_the_packs_reply_lim
 def test_a_run_stored_before_the_guard_resumes_without_it():
     old = RunSettings.from_dict(STORED_FLAT)
     assert old.on_regression == "keep" and old.train.anchor_share == 0.0
-    new = RunSettings.from_dict(RunSettings().to_dict())
+    assert not old.plan.capacity and RunSettings().plan.capacity
+    new = RunSettings.from_dict(RunSettings.from_options(anchor_share=0.5).to_dict())
     assert new.on_regression == "rollback" and new.train.anchor_share == 0.5
+    assert RunSettings().train.anchor_share == 0.0  # chosen by benchmarks/anchor_share.py
