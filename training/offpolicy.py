@@ -11,10 +11,11 @@ Every trainer works on the same model object (LoRA-wrapped once, or trained whol
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,6 +180,34 @@ def _quiet() -> None:
     )
 
 
+@contextlib.contextmanager
+def completion_tokens_scored() -> Iterator[bool]:
+    """The trainers' losses score only the positions that carry a label, on every device.
+
+    TRL's fused loss projects every position of the batch onto the vocabulary unless the device
+    runs Triton (CUDA, XPU); elsewhere it keeps the shapes fixed so that Neuron need not
+    recompile, and masks the prompt and padding afterwards. On CPU that is most of a step: a
+    completion is a few tokens of a 40-70-token row, and the projection onto SmolLM2's 49k-word
+    vocabulary was 43% of the step's time. The loss and its gradient are the same (the masked
+    positions add zero), to float rounding (``benchmarks/sft_compact.py`` has the ratio and the
+    loss difference). Yields whether TRL's switch was found (False: it moved, nothing changed).
+    """
+    try:
+        from trl.trainer import utils as trl_utils
+    except ImportError:  # pragma: no cover - TRL is a dependency
+        yield False
+        return
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:
+        yield False
+        return
+    trl_utils._use_triton = lambda device: True
+    try:
+        yield True
+    finally:
+        trl_utils._use_triton = original
+
+
 def _common_args(config: TrainConfig, output_dir: Path) -> dict:
     import torch
 
@@ -236,7 +265,8 @@ def _train(
 
     trainer.remove_callback(PrinterCallback)  # our own progress bar reports the steps
     trainer.add_callback(Recorder())
-    trainer.train()
+    with completion_tokens_scored():
+        trainer.train()
     losses = [e["loss"] for e in log if "loss" in e]
     if tokens is None:
         tokens = int(max((e.get("num_tokens", 0) for e in log), default=0))

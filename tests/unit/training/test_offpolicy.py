@@ -1,6 +1,7 @@
 """The TRL trainers on the tiny from-scratch student: every objective changes the weights it
 should, checkpoints reload, and a few hundred steps teach a simple task."""
 
+import contextlib
 import random
 
 import pytest
@@ -268,3 +269,34 @@ def test_a_dashboard_without_its_package_is_refused_up_front(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ValueError, match="pip install tensorboard"):
         TrainConfig(report_to="tensorboard")
+
+
+@pytest.mark.parametrize("train", [train_sft, train_dpo])
+def test_the_loss_projects_only_labelled_positions_with_the_same_loss(
+    train, tiny_student_dir, tmp_path, monkeypatch
+):
+    """TRL's fused loss gets the labelled positions alone (not every position of the padded
+    batch, as TRL does off CUDA), and the loss curve is the one the full projection gives."""
+    import trl.trainer.utils as trl_utils
+
+    import failforward.training.offpolicy as offpolicy
+
+    rows = _rows() if train is train_sft else dpo_rows(_pairs(), _messages)
+    real_apply, seen = trl_utils._ChunkedLogProbFunction.apply, []
+
+    def counting(hidden, *args):
+        seen.append(hidden.shape[0])
+        return real_apply(hidden, *args)
+
+    monkeypatch.setattr(trl_utils._ChunkedLogProbFunction, "apply", counting)
+    config = TrainConfig(epochs=1, batch_size=4, seed=3)
+    losses, scored_rows = {}, {}
+    for scored in ("labelled", "every"):
+        if scored == "every":
+            monkeypatch.setattr(offpolicy, "completion_tokens_scored", contextlib.nullcontext)
+        seen.clear()
+        model, tokenizer = load_student(tiny_student_dir)
+        _, result = train(model, tokenizer, rows, config, tmp_path / scored)
+        losses[scored], scored_rows[scored] = [e["loss"] for e in result.log], sum(seen)
+    assert scored_rows["labelled"] < scored_rows["every"] / 2  # prompts and padding dominate
+    assert losses["labelled"] == pytest.approx(losses["every"], rel=1e-4, abs=1e-5)
