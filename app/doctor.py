@@ -97,11 +97,12 @@ def _graph_state(run_dir: Path, run_id: str) -> dict:
     from failforward.app.runner import checkpointed_graph
 
     if not (run_dir / "checkpoints.db").exists():
-        return {"values": {}, "next": ()}
+        return {"values": {}, "next": (), "step": -1}
 
     with checkpointed_graph(run_dir) as app:
         snapshot = app.get_state({"configurable": {"thread_id": run_id}})
-        return {"values": dict(snapshot.values), "next": tuple(snapshot.next)}
+        step = (snapshot.metadata or {}).get("step", -1)
+        return {"values": dict(snapshot.values), "next": tuple(snapshot.next), "step": step}
 
 
 def _meta(store: RunStore) -> list[str]:
@@ -242,7 +243,10 @@ def _state(run_dir: Path, store: RunStore, state: dict) -> list[str]:
         problems.append(
             f"graph state: at cycle {cycle} but the store has evaluations of cycle {max(evaluated)}"
         )
-    if not state["next"] and not (run_dir / "report.md").is_file():
+    # Only a graph past its input (step >= 0) can have ended: a kill before the first node's
+    # checkpoint leaves the input's, with no next node recorded yet.
+    ended = not state["next"] and state.get("step", -1) >= 0
+    if ended and not (run_dir / "report.md").is_file():
         problems.append("graph state: the run finished but report.md is missing")
     return problems
 
