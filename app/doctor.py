@@ -97,12 +97,15 @@ def _graph_state(run_dir: Path, run_id: str) -> dict:
     from failforward.app.runner import checkpointed_graph
 
     if not (run_dir / "checkpoints.db").exists():
-        return {"values": {}, "next": (), "step": -1}
+        return {"values": {}, "ended": False}
 
     with checkpointed_graph(run_dir) as app:
         snapshot = app.get_state({"configurable": {"thread_id": run_id}})
+        # Only a graph past its input (step >= 0) can have ended: a kill before the first node's
+        # checkpoint leaves the input's, with no next node recorded yet.
         step = (snapshot.metadata or {}).get("step", -1)
-        return {"values": dict(snapshot.values), "next": tuple(snapshot.next), "step": step}
+        ended = not snapshot.next and step >= 0
+        return {"values": dict(snapshot.values), "ended": ended}
 
 
 def _meta(store: RunStore) -> list[str]:
@@ -243,10 +246,7 @@ def _state(run_dir: Path, store: RunStore, state: dict) -> list[str]:
         problems.append(
             f"graph state: at cycle {cycle} but the store has evaluations of cycle {max(evaluated)}"
         )
-    # Only a graph past its input (step >= 0) can have ended: a kill before the first node's
-    # checkpoint leaves the input's, with no next node recorded yet.
-    ended = not state["next"] and state.get("step", -1) >= 0
-    if ended and not (run_dir / "report.md").is_file():
+    if state["ended"] and not (run_dir / "report.md").is_file():
         problems.append("graph state: the run finished but report.md is missing")
     return problems
 
@@ -266,7 +266,7 @@ def _guard_summary(found: Students) -> str:
 def _guard(run_dir: Path, found: Students, state: dict) -> list[str]:
     """A finished run's student is the one the guard kept."""
     values = state["values"]
-    if not values or state["next"] or "kept_cycle" not in values:
+    if not values or not state["ended"] or "kept_cycle" not in values:
         return []
     expected = found.checkpoint(run_dir, found.final)
     latest = values.get("checkpoint")

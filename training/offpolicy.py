@@ -181,7 +181,7 @@ def _quiet() -> None:
 
 
 @contextlib.contextmanager
-def completion_tokens_scored() -> Iterator[bool]:
+def completion_tokens_scored() -> Iterator[None]:
     """The trainers' losses score only the positions that carry a label, on every device.
 
     TRL's fused loss projects every position of the batch onto the vocabulary unless the device
@@ -190,20 +190,17 @@ def completion_tokens_scored() -> Iterator[bool]:
     completion is a few tokens of a 40-70-token row, and the projection onto SmolLM2's 49k-word
     vocabulary was 43% of the step's time. The loss and its gradient are the same (the masked
     positions add zero), to float rounding (``benchmarks/sft_compact.py`` has the ratio and the
-    loss difference). Yields whether TRL's switch was found (False: it moved, nothing changed).
+    loss difference). Where TRL no longer has the switch, nothing changes.
     """
-    try:
-        from trl.trainer import utils as trl_utils
-    except ImportError:  # pragma: no cover - TRL is a dependency
-        yield False
-        return
+    from trl.trainer import utils as trl_utils
+
     original = getattr(trl_utils, "_use_triton", None)
     if original is None:
-        yield False
+        yield
         return
     trl_utils._use_triton = lambda device: True
     try:
-        yield True
+        yield
     finally:
         trl_utils._use_triton = original
 
