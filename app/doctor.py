@@ -94,18 +94,14 @@ def _integrity_rows(uri: str) -> list[str]:
 
 
 def _graph_state(run_dir: Path, run_id: str) -> dict:
-    from failforward.app.runner import checkpointed_graph
+    from failforward.app.runner import checkpointed_graph, graph_ended
 
     if not (run_dir / "checkpoints.db").exists():
         return {"values": {}, "ended": False}
 
     with checkpointed_graph(run_dir) as app:
         snapshot = app.get_state({"configurable": {"thread_id": run_id}})
-        # Only a graph past its input (step >= 0) can have ended: a kill before the first node's
-        # checkpoint leaves the input's, with no next node recorded yet.
-        step = (snapshot.metadata or {}).get("step", -1)
-        ended = not snapshot.next and step >= 0
-        return {"values": dict(snapshot.values), "ended": ended}
+        return {"values": dict(snapshot.values), "ended": graph_ended(snapshot)}
 
 
 def _meta(store: RunStore) -> list[str]:

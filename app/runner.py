@@ -68,7 +68,7 @@ class Session:
 
     @property
     def finished(self) -> bool:
-        return bool(self.snapshot.values) and not self.snapshot.next
+        return graph_ended(self.snapshot)
 
     def run(self, start: dict, context) -> None:
         """Drive the graph to its end from where it stopped (``start`` for a new run)."""
@@ -76,6 +76,14 @@ class Session:
             self.graph.invoke(None if self.snapshot.values else start, self.config, context=context)
         except KeyboardInterrupt as stop:
             raise RunInterrupted(self.run_id) from stop
+
+
+def graph_ended(snapshot) -> bool:
+    """Whether a checkpointed graph ran to its end. Only a graph past its input (step >= 0) can
+    have: a kill before the first node's checkpoint leaves the input's, with no next node recorded
+    yet (``invoke(None)`` still runs it from there)."""
+    step = (snapshot.metadata or {}).get("step", -1)
+    return bool(snapshot.values) and not snapshot.next and step >= 0
 
 
 def open_session(
