@@ -5,6 +5,12 @@ taught nothing, while aiming at the partly solved frontier did best: the student
 is sometimes right. :func:`learning_gain` encodes that as a small rule; :func:`plan_targeted`
 applies it, turns hopeless clusters into stepping stones (the same skill one notch easier on the
 failing knob), and keeps a floor of uniform exploration so new failure modes can surface.
+
+The ``progress`` weighting adds what the data bought: each skill's (or, in a pack without
+skills, each cell's) probe gain per example the last time it was trained
+(:func:`learning_progress`, the learning-progress signal of teacher-student curriculum learning)
+scales the gain rule's weights, so budget moves toward what has been learning and away from
+what took examples and did not move.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from failforward.tools.packs import Pack
 from failforward.tools.records import FailureCluster, GenerationPlan, Item, PlanTarget
 from failforward.tools.sources import allocate
 
+WEIGHTINGS = ("gain", "mass", "progress")
+
 
 @dataclass
 class PlanRule:
@@ -30,9 +38,13 @@ class PlanRule:
         default="targeted",
         metadata={"help": "targeted (the analyst's plan) or uniform (the baseline)."},
     )
-    weighting: Literal["gain", "mass"] = field(
+    weighting: Literal["gain", "mass", "progress"] = field(
         default="gain",
-        metadata={"help": "gain: learning-gain rule; mass: proportional to failures (baseline)."},
+        metadata={
+            "help": "gain: learning-gain rule; mass: proportional to failures (baseline); "
+            "progress: the gain rule scaled by each skill's probe gain per example the last "
+            "time it was trained."
+        },
     )
     explore: float = field(
         default=0.1, metadata={"help": "Share of the budget always spent uniformly (exploration)."}
@@ -70,7 +82,7 @@ class PlanRule:
     def __post_init__(self) -> None:
         checks = [
             ("mode", self.mode in ("targeted", "uniform"), "targeted or uniform"),
-            ("weighting", self.weighting in ("gain", "mass"), "gain or mass"),
+            ("weighting", self.weighting in WEIGHTINGS, "gain, mass or progress"),
             ("explore", 0 <= self.explore < 1, "in [0, 1)"),
             ("ready_at", 0 < self.ready_at <= 1, "in (0, 1]"),
             ("hopeless_below", self.hopeless_below >= 0, ">= 0"),
@@ -140,6 +152,7 @@ def plan_targeted(
     probe: list[tuple[Item, float]] | None = None,
     yields: dict[str, float] | None = None,
     capacity: Capacity | None = None,
+    progress: dict[str, float] | None = None,
 ) -> GenerationPlan:
     """The cycle's plan: an exploration share, the rest over the clusters' knob cells.
 
@@ -154,13 +167,18 @@ def plan_targeted(
     (:func:`tools.capacity.capacity_of`: how many new items a cell can still give) caps each
     target's share before anything is drawn, in the first cycle as in later ones; what a cell
     cannot absorb goes to the other targets by weight (:func:`capped_allocate`). Whatever no
-    cell takes goes to exploration.
+    cell takes goes to exploration. With the ``progress`` weighting, ``progress``
+    (:func:`learning_progress`) scales each unit's weight by :func:`progress_factors`.
     """
     rule = rule or PlanRule()
     yields = yields or {}
     targeted = [c for c in clusters if not c.outlier]
     failures = sum(c.size for c in clusters) or 1
     units = [u for c in targeted for u in _units(c, pack, rule, probe or [], yields)]
+    if rule.weighting == "progress" and progress:
+        factors = progress_factors([progress_key(u.cell) for u in units], progress)
+        for unit, factor in zip(units, factors, strict=True):
+            unit.weight *= factor
     weights = [u.weight for u in units]
     explore = round(budget * rule.explore) if units and sum(weights) > 0 else budget
     caps: list[int | None] = [None] * len(units)
@@ -253,7 +271,7 @@ def _units(
     """The cluster's cells with their weights; cells drawn from the same place are merged."""
     if not cluster.cells:  # no knobs: the cluster is one unit
         success = cluster.success or 0.0
-        stone = rule.weighting == "gain" and success < rule.hopeless_below
+        stone = rule.weighting != "mass" and success < rule.hopeless_below
         easier = stepping_stone_cell(cluster.knob_modes, pack, probe) if stone else None
         weight = learning_gain(cluster, rule)
         return [_Unit(cluster, cluster.size, weight, easier or {}, easier is not None)]
@@ -264,7 +282,7 @@ def _units(
             success = cluster.success
         weight = learning_gain(cluster, rule, cell.failures, success)
         easier = None
-        if rule.weighting == "gain" and (success or 0.0) < rule.hopeless_below:
+        if rule.weighting != "mass" and (success or 0.0) < rule.hopeless_below:
             easier = stepping_stone_cell(cell.knobs, pack, probe)
         drawn = easier or cell.knobs
         weight *= yields.get(cell_key(drawn), 1.0)
@@ -276,6 +294,91 @@ def _units(
         else:
             merged[key] = _Unit(cluster, cell.failures, weight, dict(drawn), easier is not None)
     return list(merged.values())
+
+
+def progress_key(cell: dict[str, int | str] | None) -> str:
+    """What learning progress is measured over: a cell's skill in a multi-skill pack (a skill's
+    probe items are enough to see a gain; a knob cell's few are not), else the cell itself
+    (``""``: a pack with neither skills nor knobs, measured as a whole).
+
+    Example:
+        >>> progress_key({"skill": "lcm", "max": 20}), progress_key({"n": 2}), progress_key(None)
+        ('lcm', 'n=2', '')
+    """
+    if not cell:
+        return ""
+    return str(cell["skill"]) if "skill" in cell else cell_key(cell)
+
+
+def learning_progress(
+    examples: list[dict],
+    probes: dict[int, list[tuple[Item, float]]],
+    started_from: dict[int, int],
+    cell_of: Callable[[dict], dict | None],
+    pseudo: float = 10.0,
+) -> dict[str, float]:
+    """Per :func:`progress_key`, the probe items the student gained there per example, the last
+    cycle that trained on it: ``max(0, right after - right before) / (examples + pseudo)``.
+
+    ``examples`` are stored rows (``cycle``, ``accepted``, ``metadata``); ``probes[c]`` the probe
+    attempts of cycle ``c``'s evaluation; ``started_from[c]`` the cycle whose student cycle ``c``
+    trained (the kept one: after a rollback, an earlier one). "After" is the trained student's
+    own evaluation even when the guard rolled it back: that is what the data bought. ``pseudo``
+    examples shrink a gain seen on few examples toward none (one item gained on one example is
+    noise, not 50 points per example). A drop counts as no gain: forgetting elsewhere is the
+    guard's business, and a skill that took examples and fell is not where the next ones pay.
+
+    Example:
+        >>> item = lambda s: Item(question=s, answer="1", metadata={"skill": s})
+        >>> probes = {0: [(item("a"), 0.0), (item("b"), 0.0)],
+        ...           1: [(item("a"), 1.0), (item("b"), 0.0)]}
+        >>> rows = [{"cycle": 1, "accepted": 1, "metadata": {"skill": k}} for k in "aab"]
+        >>> learning_progress(rows, probes, {1: 0}, lambda m: {"skill": m["skill"]})
+        {'a': 0.0833, 'b': 0.0}
+    """
+    trained: dict[int, dict[str, int]] = {}
+    for row in examples:
+        if row["accepted"]:
+            key = progress_key(cell_of(row["metadata"]))
+            counts = trained.setdefault(row["cycle"], {})
+            counts[key] = counts.get(key, 0) + 1
+
+    def right(cycle: int, key: str) -> int:
+        return sum(
+            score >= 1.0
+            for item, score in probes[cycle]
+            if progress_key(cell_of(item.metadata)) == key
+        )
+
+    out: dict[str, float] = {}
+    for cycle in sorted(trained):  # later cycles overwrite: the last time each was trained
+        before = started_from.get(cycle)
+        if cycle not in probes or before not in probes:
+            continue
+        for key, n in trained[cycle].items():
+            gained = max(0, right(cycle, key) - right(before, key))
+            out[key] = round(gained / (n + pseudo), 4)
+    return out
+
+
+def progress_factors(
+    keys: list[str], progress: dict[str, float], floor: float = 0.25
+) -> list[float]:
+    """Each unit's weight factor from its key's learning progress, 1 on average over the measured
+    keys: ``(p + floor * mean) / ((1 + floor) * mean)``. A key never trained is given the best
+    progress measured (it is tried before it is judged); one that gained nothing keeps
+    ``floor / (1 + floor)`` of an average weight. All 1 when nothing has gained yet.
+
+    Example:
+        >>> progress_factors(["a", "b", "c"], {"a": 0.3, "b": 0.1})
+        [1.4, 0.6, 1.4]
+    """
+    measured = [p for p in progress.values()]
+    mean = sum(measured) / len(measured) if measured else 0.0
+    if mean <= 0:
+        return [1.0] * len(keys)
+    best = max(measured)
+    return [round((progress.get(k, best) + floor * mean) / ((1 + floor) * mean), 4) for k in keys]
 
 
 def cell_key(cell: dict[str, int | str], sep: str = ",") -> str:

@@ -322,10 +322,29 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             probe,
             yields=planner.cell_yields(earlier, ctx.pack.cell_of),
             capacity=_capacity(ctx, earlier, cycle),
+            progress=_progress(ctx, earlier) if ctx.settings.plan.weighting == "progress" else None,
         )
     ctx.store.save_plan(plan)
     _show_plan(ctx, clusters, plan)
     return {"plan": plan.model_dump()}
+
+
+def _progress(ctx: RunContext, earlier: list[dict]) -> dict[str, float]:
+    """What each skill (or cell) gained on the probe set per example, the last cycle that trained
+    on it (:func:`planner.learning_progress`)."""
+    started_from, kept = {}, 0
+    for cycle, m in sorted(ctx.store.metrics().items()):
+        if cycle == 0:
+            continue
+        started_from[cycle] = kept
+        if m.get("train_steps") and not m.get("guard_rolled_back"):
+            kept = cycle
+    probes = {c: ctx.store.attempts(c, "probe") for c in {0, *started_from}}
+    progress = planner.learning_progress(earlier, probes, started_from, ctx.pack.cell_of)
+    if progress:
+        shown = ", ".join(f"{k or 'all'} {v:.3f}" for k, v in sorted(progress.items()))
+        ctx.ui.log(f"  learning progress (probe items gained per example): {shown}")
+    return progress
 
 
 def _capacity(ctx: RunContext, earlier: list[dict], cycle: int):

@@ -6,6 +6,7 @@ from failforward.agents.planner import (
     cell_overrides,
     cell_yields,
     learning_gain,
+    learning_progress,
     plan_targeted,
     plan_uniform,
     source_overrides,
@@ -234,3 +235,50 @@ def test_cell_yields_read_the_latest_cycle_with_enough_draws(pack):
         "num_terms=3,num_digits=2": 1.0,
     }
     assert cell_yields(stored, lambda meta: None) == {}
+
+
+def test_progress_weighting_moves_budget_to_what_gained_per_example(pack):
+    probe = _probe({(2, 1): 0.6, (2, 2): 0.6})
+    cluster = _spread(counts={(2, 1): 10, (2, 2): 10})
+    small, large = "num_terms=2,num_digits=1", "num_terms=2,num_digits=2"
+    progress = {small: 0.3, large: 0.0}
+
+    def budgets(rule, progress):
+        plan = plan_targeted(
+            [cluster], pack, 100, cycle=2, rule=rule, probe=probe, progress=progress
+        )
+        return {t.target_id.split("/")[-1]: t.budget for t in plan.targets}
+
+    assert budgets(PlanRule(), progress)[small] == 45  # the gain rule ignores progress
+    learned = budgets(PlanRule(weighting="progress"), progress)
+    # factors (0.3 + 0.0375) / 0.1875 = 1.8 and 0.0375 / 0.1875 = 0.2 of equal gain weights
+    assert (learned[small], learned[large], learned["c2-explore"]) == (81, 9, 10)
+    # Nothing measured yet, or nothing gained: the gain rule's plan.
+    assert budgets(PlanRule(weighting="progress"), {}) == budgets(PlanRule(), None)
+    assert budgets(PlanRule(weighting="progress"), {small: 0.0}) == budgets(PlanRule(), None)
+    # A cell never trained is given the best progress seen: tried before it is judged.
+    untried = budgets(PlanRule(weighting="progress"), {small: 0.3})
+    assert untried[small] == untried[large] == 45
+
+
+def test_learning_progress_is_read_against_the_student_that_was_trained():
+    def item(skill, i):
+        return Item(question=f"{skill}{i}", answer="1", metadata={"skill": skill})
+
+    def attempts(right_a, right_b):
+        return [(item("a", i), float(i < right_a)) for i in range(10)] + [
+            (item("b", i), float(i < right_b)) for i in range(10)
+        ]
+
+    probes = {0: attempts(2, 2), 1: attempts(0, 1), 2: attempts(5, 4)}
+    rows = [{"cycle": 1, "accepted": 1, "metadata": {"skill": "a"}}] * 10
+    rows += [{"cycle": 2, "accepted": 1, "metadata": {"skill": k}} for k in "aaaaab"]
+    rows += [{"cycle": 2, "accepted": 0, "metadata": {"skill": "b"}}] * 50  # rejected: not trained
+    cell_of = lambda meta: {"skill": meta["skill"]}  # noqa: E731
+    # Cycle 1 dropped a (2 -> 0) and was rolled back, so cycle 2 trained cycle 0's student:
+    # a gained 5 - 2 on 5 examples, b 4 - 2 on 1; the drop itself counts as no gain.
+    rolled_back = learning_progress(rows, probes, {1: 0, 2: 0}, cell_of)
+    assert rolled_back == {"a": round(3 / 15, 4), "b": round(2 / 11, 4)}
+    assert learning_progress(rows[:10], probes, {1: 0}, cell_of) == {"a": 0.0}
+    # Read against cycle 1's student instead, a's gain would be 5 - 0.
+    assert learning_progress(rows, probes, {1: 0, 2: 1}, cell_of)["a"] == round(5 / 15, 4)

@@ -39,7 +39,8 @@ def test_a_run_stored_flat_loads_into_the_nested_settings():
 def test_training_and_planning_errors_name_the_flag():
     with pytest.raises(ValueError, match="^--lora-r: lora_r must be > 0"):
         RunSettings.from_options(lora_r=0)
-    with pytest.raises(ValueError, match="^--plan-weighting: 'size' is not gain or mass$"):
+    wanted = "^--plan-weighting: 'size' is not gain, mass or progress$"
+    with pytest.raises(ValueError, match=wanted):
         RunSettings.from_options(plan_weighting="size")
     with pytest.raises(ValueError, match="^--plan-flat-after: "):
         RunSettings.from_options(plan_flat_after=0)
