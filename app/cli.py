@@ -131,6 +131,10 @@ _UNIFORM_CYCLES_HELP = (
     "Cycles of the uniform arm (default twice --cycles), so its curve spans what the targeted "
     "arm reaches and the data-efficiency multiplier can be read off it."
 )
+_UNIFORM_FROM_HELP = (
+    "Take the uniform arm's runs from this earlier comparison (same settings but the targeted "
+    "plan's) instead of training them again: compare a plan rule against the same baseline."
+)
 _SEEDS_HELP = (
     "Seeds per arm (0, 1, ...; default 3); each arm runs every seed. With --resume, a larger "
     "number adds seeds to the comparison."
@@ -147,11 +151,17 @@ _SEEDS_HELP = (
         int | None,
         typer.Option(None, help=_UNIFORM_CYCLES_HELP, show_default=False),
     ),
+    _option(
+        "uniform_from",
+        str | None,
+        typer.Option(None, help=_UNIFORM_FROM_HELP, show_default=False),
+    ),
     skip=("plan", "seed"),  # both arms, every seed
 )
 def compare(
     seeds: int | None = None,
     uniform_cycles: int | None = None,
+    uniform_from: str | None = None,
     resume: str | None = None,
     **flat,
 ) -> None:
@@ -167,7 +177,9 @@ def compare(
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         settings = RunSettings.from_options(**flat)
-        _, folder = run_compare(settings, seeds, resume=resume, uniform_cycles=uniform_cycles)
+        _, folder = run_compare(
+            settings, seeds, resume=resume, uniform_cycles=uniform_cycles, uniform_from=uniform_from
+        )
         path, summary = write_compare_report(folder)
     except (ValueError, FileNotFoundError, ImportError) as err:
         raise _error(str(err)) from err

@@ -29,6 +29,7 @@ def run_compare(
     ui=None,
     resume: str | None = None,
     uniform_cycles: int | None = None,
+    uniform_from: str | None = None,
 ) -> tuple[str, Path]:
     """Run (or continue) every arm and seed one after another; returns the id and its folder.
 
@@ -37,6 +38,9 @@ def run_compare(
     ``uniform_cycles`` (default twice ``settings.cycles``), so its curve spans the accuracy the
     targeted arm reaches and the multiplier can be read off it. With ``resume``, ``seeds``
     above the recorded count adds seeds to the comparison (None: the recorded ones).
+    ``uniform_from`` names an earlier comparison whose uniform runs this one takes as its own
+    (:func:`borrowed_uniform`): a plan rule is compared against the same baseline without
+    training it again.
     """
     from failforward.app.runner import check_new_run, new_run_id, run_loop
 
@@ -79,6 +83,9 @@ def run_compare(
             "seeds": list(range(seeds)),
             "runs": {a: {} for a in ARMS},
         }
+        if uniform_from:
+            record["runs"]["uniform"] = borrowed_uniform(runs_dir, uniform_from, record)
+            record["uniform_from"] = uniform_from
     folder.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
@@ -100,6 +107,63 @@ def run_compare(
             save()
             run_loop(run_settings, ui=ui, run_id=run_id)
     return compare_id, folder
+
+
+# Settings a uniform run does not read (its cycles are --uniform-cycles, its patience past them).
+TARGETED_ONLY = ("explore", "cycles", "patience")
+
+
+def borrowed_uniform(runs_dir: Path, other_id: str, record: dict) -> dict[str, str]:
+    """The uniform runs of comparison ``other_id`` for ``record``'s seeds: every one must be there
+    and finished, and ``other_id`` must have run them with ``record``'s settings apart from the
+    targeted arm's (``--plan-*``, ``--explore``, ``--cycles``) and the same ``--uniform-cycles``;
+    any other difference is an error naming the setting."""
+    from failforward.app.runner import checkpointed_graph, graph_ended
+
+    path = runs_dir / other_id / "compare.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--uniform-from {other_id}: no comparison {path.parent} with compare.json"
+        )
+    other = json.loads(path.read_text())
+
+    def shared(settings: dict) -> dict:
+        return {
+            k: v
+            for k, v in settings.items()
+            if not k.startswith("plan_") and k not in TARGETED_ONLY
+        }
+
+    ours, theirs = shared(record["settings"]), shared(other["settings"])
+    different = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+    if different:
+        k = different[0]
+        raise ValueError(
+            f"--uniform-from {other_id}: its runs had {k} = {theirs.get(k)!r}, this comparison "
+            f"{ours.get(k)!r}; only the targeted plan's settings may differ"
+        )
+    ran, runs = arm_cycles(other, "uniform")["cycles"], record["uniform_cycles"]
+    if ran != runs:
+        raise ValueError(
+            f"--uniform-from {other_id}: its uniform arm ran {ran} cycles, this comparison's "
+            f"runs {runs} (--uniform-cycles)"
+        )
+    runs = {}
+    for seed in record["seeds"]:
+        run_id = other["runs"]["uniform"].get(str(seed))
+        run_dir = runs_dir / str(run_id)
+        finished = False
+        if run_id and (run_dir / "checkpoints.db").is_file():
+            with checkpointed_graph(run_dir) as graph:
+                finished = graph_ended(graph.get_state({"configurable": {"thread_id": run_id}}))
+        if not finished:
+            raise ValueError(
+                f"--uniform-from {other_id}: its uniform run for seed {seed} is "
+                f"{'not finished' if run_id else 'missing'}; finish it with "
+                f"`failforward compare --resume {other_id}` first"
+            )
+        runs[str(seed)] = run_id
+    return runs
 
 
 def arm_cycles(record: dict, arm: str) -> dict:

@@ -1,6 +1,7 @@
 """``failforward compare`` for real on the tiny student: both arms per seed on the same test set,
 a report drawn from the stores, and a comparison that resumes where it stopped."""
 
+import io
 import json
 
 import pytest
@@ -117,3 +118,42 @@ def test_a_multi_skill_comparison_reports_each_skill_per_arm(tmp_path, quiet_ui)
     assert all(0 <= c.low <= c.accuracy <= c.high <= 1 for rows in uniform.values() for c in rows)
     section = path.read_text().split("## Per skill: examples trained and test accuracy")[1]
     assert "| sums | targeted | " in section and "| products | uniform | " in section
+
+    # A plan rule against the same baseline: the uniform runs are taken over, not trained again.
+    from rich.console import Console
+
+    from failforward.app.progress import LoopUI
+
+    log = io.StringIO()
+    ui = LoopUI(Console(file=log, width=200))
+    progress = RunSettings.from_options(
+        pack=str(pack), student="tiny", cycles=2, budget=12, runs_dir=str(runs), objective="sft",
+        plan_weighting="progress",
+    )  # fmt: skip
+    before = {p.name for p in runs.iterdir()}
+    with pytest.raises(
+        ValueError, match="^--uniform-from .*: its runs had budget = 12, this comparison 16;"
+    ):
+        run_compare(
+            RunSettings.from_options(**{**progress.to_dict(), "budget": 16}), seeds=1, ui=ui,
+            uniform_from=folder.name,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="its uniform arm ran 2 cycles, this comparison's runs 4"):
+        run_compare(progress, seeds=1, ui=ui, uniform_cycles=4, uniform_from=folder.name)
+    with pytest.raises(ValueError, match="its uniform run for seed 1 is missing"):
+        run_compare(progress, seeds=2, ui=ui, uniform_cycles=2, uniform_from=folder.name)
+    assert {p.name for p in runs.iterdir()} == before  # refused before any folder
+    second_id, second = run_compare(
+        progress, seeds=1, ui=ui, uniform_cycles=2, uniform_from=folder.name
+    )
+    record = json.loads((second / "compare.json").read_text())
+    first = json.loads((folder / "compare.json").read_text())
+    assert record["runs"]["uniform"] == first["runs"]["uniform"]
+    assert record["uniform_from"] == folder.name
+    made = {p.name for p in runs.iterdir()} - before
+    assert made == {second_id, record["runs"]["targeted"]["0"]}  # one new run: targeted
+    targeted = RunStore(runs / record["runs"]["targeted"]["0"] / "run.db")
+    assert targeted.get_meta("settings")["plan_weighting"] == "progress"
+    assert sorted(targeted.metrics()) == [0, 1, 2]
+    assert "learning progress (probe items gained per example): " in log.getvalue()
+    assert write_compare_report(second)[1]["skills"]["uniform"] == summary["skills"]["uniform"]
