@@ -15,6 +15,7 @@ what took examples and did not move.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -343,20 +344,17 @@ def learning_progress(
             counts = trained.setdefault(row["cycle"], {})
             counts[key] = counts.get(key, 0) + 1
 
-    def right(cycle: int, key: str) -> int:
-        return sum(
-            score >= 1.0
-            for item, score in probes[cycle]
-            if progress_key(cell_of(item.metadata)) == key
-        )
-
+    right = {
+        cycle: Counter(progress_key(cell_of(i.metadata)) for i, score in rows if score >= 1.0)
+        for cycle, rows in probes.items()
+    }
     out: dict[str, float] = {}
     for cycle in sorted(trained):  # later cycles overwrite: the last time each was trained
         before = started_from.get(cycle)
-        if cycle not in probes or before not in probes:
+        if cycle not in right or before not in right:
             continue
         for key, n in trained[cycle].items():
-            gained = max(0, right(cycle, key) - right(before, key))
+            gained = max(0, right[cycle][key] - right[before][key])
             out[key] = round(gained / (n + pseudo), 4)
     return out
 
@@ -373,7 +371,7 @@ def progress_factors(
         >>> progress_factors(["a", "b", "c"], {"a": 0.3, "b": 0.1})
         [1.4, 0.6, 1.4]
     """
-    measured = [p for p in progress.values()]
+    measured = list(progress.values())
     mean = sum(measured) / len(measured) if measured else 0.0
     if mean <= 0:
         return [1.0] * len(keys)

@@ -118,7 +118,7 @@ def borrowed_uniform(runs_dir: Path, other_id: str, record: dict) -> dict[str, s
     and finished, and ``other_id`` must have run them with ``record``'s settings apart from the
     targeted arm's (``--plan-*``, ``--explore``, ``--cycles``) and the same ``--uniform-cycles``;
     any other difference is an error naming the setting."""
-    from failforward.app.runner import checkpointed_graph, graph_ended
+    from failforward.app.runner import run_graph_state
 
     path = runs_dir / other_id / "compare.json"
     if not path.is_file():
@@ -151,12 +151,7 @@ def borrowed_uniform(runs_dir: Path, other_id: str, record: dict) -> dict[str, s
     runs = {}
     for seed in record["seeds"]:
         run_id = other["runs"]["uniform"].get(str(seed))
-        run_dir = runs_dir / str(run_id)
-        finished = False
-        if run_id and (run_dir / "checkpoints.db").is_file():
-            with checkpointed_graph(run_dir) as graph:
-                finished = graph_ended(graph.get_state({"configurable": {"thread_id": run_id}}))
-        if not finished:
+        if not (run_id and run_graph_state(runs_dir / run_id, run_id)["ended"]):
             raise ValueError(
                 f"--uniform-from {other_id}: its uniform run for seed {seed} is "
                 f"{'not finished' if run_id else 'missing'}; finish it with "

@@ -31,9 +31,11 @@ def check_run(run_dir: Path) -> tuple[list[str], list[str]]:
         (problems.extend(found) if found else passed.append(f"{name}: SQLite integrity"))
     if problems:
         return passed, problems  # the rest reads the databases
+    from failforward.app.runner import run_graph_state
+
     store = RunStore(run_dir / "run.db")
     try:
-        state = _graph_state(run_dir, run_dir.name)
+        state = run_graph_state(run_dir, run_dir.name)
         run_students = students(store.metrics())
         checks: list[tuple[str, Callable[[], list[str]]]] = [
             ("run metadata", lambda: _meta(store)),
@@ -91,17 +93,6 @@ def _integrity_rows(uri: str) -> list[str]:
         return [r[0] for r in connection.execute("PRAGMA integrity_check")]
     finally:
         connection.close()
-
-
-def _graph_state(run_dir: Path, run_id: str) -> dict:
-    from failforward.app.runner import checkpointed_graph, graph_ended
-
-    if not (run_dir / "checkpoints.db").exists():
-        return {"values": {}, "ended": False}
-
-    with checkpointed_graph(run_dir) as app:
-        snapshot = app.get_state({"configurable": {"thread_id": run_id}})
-        return {"values": dict(snapshot.values), "ended": graph_ended(snapshot)}
 
 
 def _meta(store: RunStore) -> list[str]:

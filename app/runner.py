@@ -110,6 +110,16 @@ def _checkpointer(stack: ExitStack, run_dir: Path):
     return SqliteSaver(connection)
 
 
+def run_graph_state(run_dir: Path, run_id: str) -> dict:
+    """A run folder's checkpointed graph state: ``{"values", "ended"}`` (:func:`graph_ended`;
+    a folder without checkpoints has no values and has not ended)."""
+    if not (Path(run_dir) / "checkpoints.db").exists():
+        return {"values": {}, "ended": False}
+    with checkpointed_graph(run_dir) as app:
+        snapshot = app.get_state({"configurable": {"thread_id": run_id}})
+        return {"values": dict(snapshot.values), "ended": graph_ended(snapshot)}
+
+
 @contextmanager
 def checkpointed_graph(run_dir: Path) -> Iterator:
     """The compiled loop with the run's SQLite checkpointer (closed on exit)."""

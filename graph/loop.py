@@ -25,7 +25,7 @@ from failforward.graph.state import LoopState, RunContext
 from failforward.tools.by_skill import skill_accuracy, wilson_interval
 from failforward.tools.capacity import capacity_of, taken_keys
 from failforward.tools.composition import compare_sets, stored_form
-from failforward.tools.guard import guard_item, paired_drop, student_checkpoint
+from failforward.tools.guard import guard_item, kept_students, paired_drop, student_checkpoint
 from failforward.tools.records import Failure, GenerationPlan, Item, Verdict
 from failforward.tools.report import verdict_digest
 from failforward.tools.sources import draw_sets
@@ -332,13 +332,8 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
 def _progress(ctx: RunContext, earlier: list[dict]) -> dict[str, float]:
     """What each skill (or cell) gained on the probe set per example, the last cycle that trained
     on it (:func:`planner.learning_progress`)."""
-    started_from, kept = {}, 0
-    for cycle, m in sorted(ctx.store.metrics().items()):
-        if cycle == 0:
-            continue
-        started_from[cycle] = kept
-        if m.get("train_steps") and not m.get("guard_rolled_back"):
-            kept = cycle
+    kept = kept_students(ctx.store.metrics())
+    started_from = {cycle: kept[cycle - 1] for cycle in kept if cycle - 1 in kept}
     probes = {c: ctx.store.attempts(c, "probe") for c in {0, *started_from}}
     progress = planner.learning_progress(earlier, probes, started_from, ctx.pack.cell_of)
     if progress:

@@ -84,22 +84,34 @@ def student_checkpoint(run_dir: Path, cycle: int) -> Path:
     return run_dir / "checkpoints" / f"cycle-{cycle}" / "student"
 
 
-def students(metrics: dict[int, dict[str, float]]) -> Students:
-    """The final and best students of a run and its guard's decisions (from ``RunStore.metrics``).
+def kept_students(metrics: dict[int, dict[str, float]]) -> dict[int, int]:
+    """Per cycle (from ``RunStore.metrics``), the cycle whose student is in use after it (0: the
+    base model). A cycle's student replaces the one in use when the cycle trained
+    (``train_steps``) and the guard did not roll it back.
 
-    A cycle's student replaces the one in use when the cycle trained (``train_steps``) and the
-    guard did not roll it back.
+    Example:
+        >>> kept_students({0: {}, 1: {"train_steps": 2}, 2: {"train_steps": 2,
+        ...                "guard_rolled_back": 1.0}, 3: {}})
+        {0: 0, 1: 1, 2: 1, 3: 1}
     """
-    final, guarded = 0, []
+    kept, out = 0, {}
     for cycle, m in sorted(metrics.items()):
-        if cycle == 0 or not m.get("train_steps"):
-            continue
-        if "guard_lost" in m:
-            guarded.append(
-                {"cycle": cycle, **{k[6:]: v for k, v in m.items() if k.startswith("guard_")}}
-            )
-        if not m.get("guard_rolled_back"):
-            final = cycle
+        if cycle and m.get("train_steps") and not m.get("guard_rolled_back"):
+            kept = cycle
+        out[cycle] = kept
+    return out
+
+
+def students(metrics: dict[int, dict[str, float]]) -> Students:
+    """The final and best students of a run and its guard's decisions (from ``RunStore.metrics``;
+    which student is in use after each cycle: :func:`kept_students`)."""
+    guarded = [
+        {"cycle": cycle, **{k[6:]: v for k, v in m.items() if k.startswith("guard_")}}
+        for cycle, m in sorted(metrics.items())
+        if cycle and m.get("train_steps") and "guard_lost" in m
+    ]
+    kept = kept_students(metrics)
+    final = kept[max(kept)] if kept else 0
     probe = {
         c: m["probe_acc"]
         for c, m in metrics.items()
