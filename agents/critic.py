@@ -12,6 +12,7 @@ near, rare n-grams). The judge can only reject what verification passed, never t
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -224,15 +225,19 @@ def critique(
     screen: Screen,
     extract: Callable[[str], str] | None = None,
     llm: CriticLLM | None = None,
+    map_over: Callable[[Callable, list], list] | None = None,
 ) -> tuple[list[Candidate], list[Verdict]]:
     """Verdicts for every candidate, and for every rewrite refine made (appended after them).
 
     In order: verify, with an endpoint verify what nothing vouched for and judge, refine
     form-only failures (the rewrite is verified and judged again, never refined twice), then
-    dedupe and decontaminate what is still accepted.
+    dedupe and decontaminate what is still accepted. ``map_over(fn, candidates)`` runs the
+    verification (default: here, in order; :func:`~failforward.agents.workers.ray_map` spreads
+    it over Ray workers); the screens run here, in order.
     """
     extract = extract or str.strip
-    verdicts = [verify(c, verifier, solver, extract) for c in candidates]
+    check = functools.partial(verify, verifier=verifier, solver=solver, extract=extract)
+    verdicts = (map_over or _in_order)(check, list(candidates))
     if llm is not None:
         keys = [str(i) for i in range(len(candidates))]
         llm.vouch(candidates, verdicts, keys, verifier, extract)
@@ -254,6 +259,10 @@ def critique(
         else:
             screen.accept(question, vector, answer)
     return candidates, verdicts
+
+
+def _in_order(fn: Callable, items: list) -> list:
+    return [fn(x) for x in items]
 
 
 def _refine(candidates, verdicts, verifier, solver, extract, llm: CriticLLM):

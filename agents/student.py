@@ -35,36 +35,47 @@ def generate(
     on_batch: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Greedy replies, one per chat prompt, batched by length to keep padding small."""
-    import torch
+    texts, batches = prompt_batches(tokenizer, prompts, batch_size)
+    replies: list[str] = [""] * len(texts)
+    for chunk in batches:
+        decoded = decode_batch(model, tokenizer, [texts[i] for i in chunk], max_new_tokens)
+        for i, reply in zip(chunk, decoded, strict=True):
+            replies[i] = reply
+        if on_batch:
+            on_batch(len(chunk))
+    return replies
 
+
+def prompt_batches(
+    tokenizer, prompts: list[list[dict]], batch_size: int
+) -> tuple[list[str], list[list[int]]]:
+    """The prompts rendered through the chat template, and the batches :func:`generate` decodes
+    them in (indices into the prompts, shortest texts first). Whoever decodes the same batches
+    gets the same replies, in this process or on a worker."""
     texts = [
         tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
         for p in prompts
     ]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    replies: list[str] = [""] * len(texts)
+    return texts, [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def decode_batch(model, tokenizer, texts: list[str], max_new_tokens: int) -> list[str]:
+    """Greedy replies to rendered prompt texts, decoded as one left-padded batch."""
+    import torch
+
     model.eval()
     device = next(model.parameters()).device
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        batch = tokenizer(
-            [texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False
-        ).to(device)
-        with torch.inference_mode():
-            out = model.generate(
-                **batch,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        new_tokens = out[:, batch["input_ids"].shape[1] :]
-        for i, reply in zip(
-            chunk, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), strict=True
-        ):
-            replies[i] = reply.strip()
-        if on_batch:
-            on_batch(len(chunk))
-    return replies
+    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    with torch.inference_mode():
+        out = model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    new_tokens = out[:, batch["input_ids"].shape[1] :]
+    return [reply.strip() for reply in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
 # Adapter ranks vLLM can serve (max_lora_rank must be one of them).
@@ -170,7 +181,9 @@ class Student:
 
     ``engine`` is ``auto`` (vLLM on CUDA with the gpu extra, else transformers), ``transformers``
     or ``vllm``. vLLM answers the base model and LoRA checkpoints; a whole-model checkpoint is
-    answered by transformers.
+    answered by transformers. ``workers(student)``, where given, makes the Ray workers
+    (:class:`~failforward.agents.workers.StudentWorkers`) that answer instead of this process,
+    on first use; training still runs here.
 
     Example:
         >>> student = Student("tiny")                                   # doctest: +SKIP
@@ -183,10 +196,18 @@ class Student:
         engine: str = "auto",
         lora_rank: int = 16,
         log: Callable[[str], None] = print,
+        workers: Callable[[Student], object] | None = None,
     ):
         self.spec, self.engine, self.lora_rank, self.log = spec, engine, lora_rank, log
         self._loaded: tuple[str | None, object, object] | None = None
         self._vllm: VLLMStudent | None = None
+        self._make_workers, self._workers = workers, None
+
+    def close(self) -> None:
+        """Stop the Ray workers, if any were started (the next answer starts new ones)."""
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
 
     def base_dir(self) -> Path:
         from failforward.training.student_model import resolve_student
@@ -247,11 +268,17 @@ class Student:
                     on_batch=on_batch,
                     replies_for=lambda prompts, max_new_tokens: list(kept),
                 )
-        model, tokenizer = self.at(checkpoint)
-        replies_for = self._vllm_replies(checkpoint)
-        attempts = answer_items(
-            model, tokenizer, pack, items, verifier, batch_size, on_batch, replies_for
-        )
+        if self._make_workers is not None:
+            if self._workers is None:
+                self._workers = self._make_workers(self)
+            replies_for = self._workers.replies_for(checkpoint, batch_size, on_batch)
+            attempts = answer_items(None, None, pack, items, verifier, replies_for=replies_for)
+        else:
+            model, tokenizer = self.at(checkpoint)
+            replies_for = self._vllm_replies(checkpoint)
+            attempts = answer_items(
+                model, tokenizer, pack, items, verifier, batch_size, on_batch, replies_for
+            )
         if key is not None:
             while len(BASE_REPLIES) >= 8:  # a few sets' worth; the oldest goes first
                 BASE_REPLIES.pop(next(iter(BASE_REPLIES)))

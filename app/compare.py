@@ -111,13 +111,16 @@ def run_compare(
 
 # Settings a uniform run does not read (its cycles are --uniform-cycles, its patience past them).
 TARGETED_ONLY = ("explore", "cycles", "patience")
+# Settings that say where a run computes, not what: the same results either way.
+PLACEMENT = ("executor", "ray_address", "ray_workers")
 
 
 def borrowed_uniform(runs_dir: Path, other_id: str, record: dict) -> dict[str, str]:
     """The uniform runs of comparison ``other_id`` for ``record``'s seeds: every one must be there
     and finished, and ``other_id`` must have run them with ``record``'s settings apart from the
-    targeted arm's (``--plan-*``, ``--explore``, ``--cycles``) and the same ``--uniform-cycles``;
-    any other difference is an error naming the setting."""
+    targeted arm's (``--plan-*``, ``--explore``, ``--cycles``) and where it computed
+    (``--executor``, ``--ray-*``), and the same ``--uniform-cycles``; any other difference is an
+    error naming the setting (a setting an older record lacks counts as what such a run used)."""
     from failforward.app.runner import run_graph_state
 
     path = runs_dir / other_id / "compare.json"
@@ -128,10 +131,11 @@ def borrowed_uniform(runs_dir: Path, other_id: str, record: dict) -> dict[str, s
     other = json.loads(path.read_text())
 
     def shared(settings: dict) -> dict:
+        stored = RunSettings.from_dict(settings).to_dict()  # what an older record left out
         return {
             k: v
-            for k, v in settings.items()
-            if not k.startswith("plan_") and k not in TARGETED_ONLY
+            for k, v in stored.items()
+            if not k.startswith("plan_") and k not in TARGETED_ONLY + PLACEMENT
         }
 
     ours, theirs = shared(record["settings"]), shared(other["settings"])

@@ -165,6 +165,7 @@ def run_loop(
             return run_id
         clients = connect_roles(settings.endpoints, store, stack, ui)
         context = RunContext(run_id, run_dir, settings, pack, store, clients, ui)
+        stack.callback(context.student.close)  # Ray workers, where there are any
         size = f"{settings.cycles} cycles x {settings.budget} examples"
         ui.log(
             f"run {run_id}: pack {pack.name}, student {settings.student}, "
@@ -229,7 +230,17 @@ def connect_roles(endpoints: EndpointSettings, store, stack: ExitStack, ui) -> d
 
 
 def check_engine(settings: RunSettings) -> None:
-    """``--eval-engine vllm`` only where vLLM can run."""
+    """``--eval-engine vllm`` only where vLLM can run; ``--executor ray`` only with Ray."""
+    if settings.executor == "ray":
+        from failforward.agents.workers import ray_installed
+
+        if not ray_installed():
+            raise ValueError("--executor ray needs Ray: pip install '.[ray]'")
+        if settings.eval_engine == "vllm":
+            raise ValueError(
+                "--executor ray answers with transformers on its workers; "
+                "--eval-engine vllm answers in this process: choose one"
+            )
     if settings.eval_engine == "vllm":
         from failforward.agents.student import vllm_usable
 

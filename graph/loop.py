@@ -438,6 +438,7 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             screen,
             extract=lambda text: extract_answer(text, answer.pattern, answer.pick),
             llm=llm,
+            map_over=_spread(ctx),
         )
         bar.update(total)
     if llm is not None:
@@ -453,6 +454,16 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         if detail:
             ctx.ui.log(f"    {reason}: {escape(detail[:160])}")
     return {}
+
+
+def _spread(ctx: RunContext):
+    """How the critic maps verification over candidates: here (None), or on Ray workers."""
+    s = ctx.settings
+    if s.executor != "ray":
+        return None
+    from failforward.agents.workers import ray_map
+
+    return lambda fn, items: ray_map(fn, items, s.ray_address, s.ray_workers, ctx.ui.log)
 
 
 @timed

@@ -51,6 +51,15 @@ class RunSettings(StoredSettings):
         "How the student answers: auto (vLLM on CUDA with the gpu extra, else transformers), "
         "transformers, or vllm.",
     )
+    executor: str = option(
+        "local",
+        "Where the student answers: local (this process) or ray (Ray workers that load it "
+        "once; training stays in this process).",
+    )
+    ray_address: str = option(
+        "", "Ray cluster to join with --executor ray (empty: start a Ray instance here)."
+    )
+    ray_workers: int = option(2, "Student workers with --executor ray.")
     runs_dir: str = option("runs", "Folder that holds one sub-folder per run.")
     on_regression: str = option(
         "rollback",
@@ -62,7 +71,9 @@ class RunSettings(StoredSettings):
         0.05, "The regression guard's significance level (one-sided exact McNemar test)."
     )
     train: TrainConfig = nested(
-        TrainConfig, rename={"batch_size": "train_batch_size"}, hide=("seed",)
+        TrainConfig,
+        rename={"batch_size": "train_batch_size", "processes": "train_processes"},
+        hide=("seed",),
     )
 
     def __post_init__(self):
@@ -74,6 +85,10 @@ class RunSettings(StoredSettings):
             raise ValueError(
                 f"--eval-engine must be auto, transformers or vllm, got {self.eval_engine!r}"
             )
+        if self.executor not in ("local", "ray"):
+            raise ValueError(f"--executor must be local or ray, got {self.executor!r}")
+        if self.ray_workers < 1:
+            raise ValueError(f"--ray-workers must be >= 1, got {self.ray_workers}")
         if not 0.0 < self.target_accuracy <= 1.0:
             raise ValueError(f"--target-accuracy must be in (0, 1], got {self.target_accuracy}")
         if self.on_regression not in ("rollback", "keep", "stop"):
@@ -85,9 +100,16 @@ class RunSettings(StoredSettings):
 
     @classmethod
     def from_dict(cls, data: dict):
-        """Stored settings; a run stored before the regression guard, the anchors and cell
-        capacity existed resumes as it started (no rollback, no anchors, no capacity caps)."""
-        before = {"on_regression": "keep", "anchor_share": 0.0, "plan_capacity": False}
+        """Stored settings; a run stored before the regression guard, the anchors, cell
+        capacity and training micro-batches existed resumes as it started (no rollback, no
+        anchors, no capacity caps, whole batches)."""
+        before = {
+            "on_regression": "keep",
+            "anchor_share": 0.0,
+            "plan_capacity": False,
+            "micro_batch_tokens": 0,
+            "executor": "local",
+        }
         return super().from_dict({**before, **data})
 
     def train_config(self, cycle: int, lr_scale: float = 1.0) -> TrainConfig:

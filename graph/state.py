@@ -53,4 +53,14 @@ class RunContext:
         if self.student is None:
             s = self.settings
             log = self.ui.log if self.ui is not None else print
-            self.student = Student(s.student, s.eval_engine, s.train.lora_r, log)
+            workers = None
+            if s.executor == "ray":
+
+                def workers(student: Student):
+                    from failforward.agents.workers import StudentWorkers
+
+                    return StudentWorkers(
+                        student.base_dir(), s.train.lora_r, s.ray_workers, s.ray_address, log=log
+                    )
+
+            self.student = Student(s.student, s.eval_engine, s.train.lora_r, log, workers)

@@ -35,6 +35,18 @@ class TrainConfig:
     epochs: float = _f(2.0, "Passes over the cycle's examples (each phase).")
     batch_size: int = _f(0, "Examples per optimizer step (0: 8 on CPU, 32 on CUDA).")
     max_length: int = _f(0, "Token limit per example (0: from the longest example).")
+    micro_batch_tokens: int = _f(
+        4096,
+        "Token budget of one forward pass in training: a step's examples are cut into equal "
+        "micro-batches of at most this many tokens (padded to the longest example) with "
+        "gradient accumulation, so a step sees the same examples in bounded memory (0: the "
+        "whole step at once).",
+    )
+    processes: int = _f(
+        1,
+        "Training processes: above 1, each SFT/DPO phase runs as DDP under accelerate "
+        "(gloo on CPU, NCCL on GPUs), each process training an equal share of every step.",
+    )
     full_finetune: bool = _f(False, "Train every weight and save full checkpoints (no LoRA).")
     lora_r: int = _f(16, "LoRA rank.")
     lora_alpha: int = _f(32, "LoRA scaling numerator.")
@@ -67,6 +79,13 @@ class TrainConfig:
             ("epochs", self.epochs > 0, "> 0"),
             ("batch_size", self.batch_size >= 0, ">= 0 (0: auto)"),
             ("max_length", self.max_length == 0 or self.max_length >= 8, "0 (auto) or >= 8"),
+            ("micro_batch_tokens", self.micro_batch_tokens >= 0, ">= 0 (0: off)"),
+            ("processes", self.processes >= 1, ">= 1"),
+            (
+                "processes",
+                self.processes == 1 or "grpo" not in self.phases,
+                "1 with grpo (GRPO trains in one process)",
+            ),
             ("lora_r", self.lora_r > 0, "> 0"),
             ("lora_alpha", self.lora_alpha > 0, "> 0"),
             ("replay_mix", self.replay_mix >= 0, ">= 0"),

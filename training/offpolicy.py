@@ -37,6 +37,11 @@ class PhaseResult:
     max_length: int
     truncated: int
     log: list[dict] = field(default_factory=list)  # one entry per logged step
+    micro_batch: int = 0  # rows per forward pass (the step's batch cut by the token budget)
+    accumulation: int = 1  # forward passes per optimizer step
+    processes: int = 1  # DDP processes, each training micro_batch x accumulation rows a step
+    process_peak_mb: list[float] = field(default_factory=list)  # each DDP process's peak RSS
+    process_saves: list[list[str]] = field(default_factory=list)  # what each process wrote
 
 
 # -- rows ------------------------------------------------------------------------------------
@@ -205,14 +210,40 @@ def completion_tokens_scored() -> Iterator[None]:
         trl_utils._use_triton = original
 
 
-def _common_args(config: TrainConfig, output_dir: Path) -> dict:
+def micro_batches(batch: int, row_tokens: int, budget: int) -> tuple[int, int]:
+    """``(rows per forward pass, passes per step)``: a step of ``batch`` rows of up to
+    ``row_tokens`` tokens each, cut into equal micro-batches of at most ``budget`` tokens (at
+    least one row each), so that the two multiply to ``batch`` and the optimizer step sees the
+    same examples. ``budget`` 0: the whole step in one pass.
+
+    >>> micro_batches(8, 590, 4096)   # the sql pack's longest rows
+    (4, 2)
+    >>> micro_batches(8, 60, 4096)
+    (8, 1)
+    >>> micro_batches(6, 1000, 2500)
+    (2, 3)
+    """
+    if not budget or batch * row_tokens <= budget:
+        return batch, 1
+    fits = max(1, budget // max(row_tokens, 1))
+    size = max(d for d in range(1, min(fits, batch) + 1) if batch % d == 0)
+    return size, batch // size
+
+
+def _common_args(config: TrainConfig, output_dir: Path, row_tokens: int = 0) -> dict:
+    """The trainers' shared arguments; ``row_tokens`` (a row's most tokens, both sides of a
+    preference pair together) sizes the micro-batches within ``micro_batch_tokens``."""
     import torch
 
     cuda = torch.cuda.is_available()
+    per_pass, passes = micro_batches(
+        config.resolved_batch_size(cuda), row_tokens, config.micro_batch_tokens
+    )
     return dict(
         output_dir=str(output_dir / "trainer"),
         num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.resolved_batch_size(cuda),
+        per_device_train_batch_size=per_pass,
+        gradient_accumulation_steps=passes,
         # A cycle is only a few steps: warm-up would spend the first ones at learning rate 0.
         lr_scheduler_type="constant",
         logging_steps=1,
@@ -277,6 +308,8 @@ def _train(
         max_length=max_length,
         truncated=truncated,
         log=log,
+        micro_batch=trainer.args.per_device_train_batch_size,
+        accumulation=trainer.args.gradient_accumulation_steps,
     )
 
 
@@ -292,7 +325,7 @@ def train_sft(
     model = prepare_student(model, config)
     max_length, truncated, tokens = fit_max_length(tokenizer, rows, config)
     args = SFTConfig(
-        **_common_args(config, output_dir),
+        **_common_args(config, output_dir, max_length),
         learning_rate=config.learning_rate,
         max_length=max_length,
         completion_only_loss=True,
@@ -323,7 +356,7 @@ def train_dpo(
         reference = copy.deepcopy(model).eval().requires_grad_(False)
     max_length, truncated, tokens = fit_max_length(tokenizer, rows, config)
     args = DPOConfig(
-        **_common_args(config, output_dir),
+        **_common_args(config, output_dir, 2 * max_length),  # chosen and rejected
         learning_rate=config.dpo_learning_rate,
         beta=config.dpo_beta,
         max_length=max_length,

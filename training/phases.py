@@ -62,7 +62,7 @@ def sft_phase(model, tokenizer, data: CycleData, config: TrainConfig, out_dir: P
         f"+ {len(anchors)} anchors"
     )
     with _bar(data, label, rows, config) as step:
-        model, result = offpolicy.train_sft(model, tokenizer, rows, config, out_dir, step)
+        model, result = _train_phase("sft", model, tokenizer, rows, config, out_dir, step)
     metrics = {"train_replayed": len(replayed), "train_anchors": len(anchors)}
     return PhaseOutcome(model, result, metrics)
 
@@ -87,7 +87,7 @@ def dpo_phase(model, tokenizer, data: CycleData, config: TrainConfig, out_dir: P
         return PhaseOutcome(model, None, {"dpo_pairs": 0})
     rows = dpo_rows(pairs, data.messages)
     with _bar(data, f"cycle {data.cycle}: DPO on {len(rows)} pairs", rows, config) as step:
-        model, result = offpolicy.train_dpo(model, tokenizer, rows, config, out_dir, step)
+        model, result = _train_phase("dpo", model, tokenizer, rows, config, out_dir, step)
     return PhaseOutcome(model, result, {"dpo_pairs": len(pairs)})
 
 
@@ -135,6 +135,14 @@ def train_cycle(model, tokenizer, data: CycleData, config: TrainConfig, out_dir:
             continue
         phases.append(result)
         metrics |= phase_metrics(result)
+        if result.accumulation > 1:
+            rows = result.micro_batch * result.accumulation * result.processes
+            data.log(
+                f"  cycle {data.cycle}: {result.phase} steps of {rows} rows"
+                f" in {result.accumulation} passes of {result.micro_batch}"
+                f"{f' on each of {result.processes} processes' if result.processes > 1 else ''}"
+                f" (--micro-batch-tokens {config.micro_batch_tokens})"
+            )
         if result.truncated:
             data.log(
                 f"  cycle {data.cycle}: {result.truncated} {result.phase} rows cut at "
@@ -152,7 +160,10 @@ def phase_metrics(result: PhaseResult) -> dict:
         f"{result.phase}_steps": result.steps,
         f"{result.phase}_seconds": result.seconds,
         f"{result.phase}_tokens": result.tokens,
+        f"{result.phase}_accumulation": result.accumulation,
     }
+    if result.process_peak_mb:
+        metrics[f"{result.phase}_process_peak_mb"] = max(result.process_peak_mb)
     if result.loss is not None:  # no logged loss is not a loss of 0
         metrics[f"{result.phase}_loss"] = result.loss
     return metrics
@@ -174,6 +185,16 @@ def _cycle_metrics(phases: list[PhaseResult]) -> dict:
     if losses:
         metrics["train_loss"] = losses[-1]
     return metrics
+
+
+def _train_phase(phase: str, model, tokenizer, rows, config: TrainConfig, out_dir: Path, step):
+    """SFT or DPO in this process, or on ``config.processes`` processes (DDP)."""
+    if config.processes > 1:
+        from failforward.training.distributed import run_phase
+
+        return run_phase(phase, model, tokenizer, rows, config, out_dir, step)
+    train = offpolicy.train_sft if phase == "sft" else offpolicy.train_dpo
+    return train(model, tokenizer, rows, config, out_dir, step)
 
 
 @contextmanager

@@ -15,6 +15,7 @@ MODULES = [
     "failforward.tools.corpus",
     "failforward.tools.sandbox",
     "failforward.tools.seccomp",
+    "failforward.training.offpolicy",
 ]
 
 

@@ -61,3 +61,22 @@ def test_a_run_stored_before_the_guard_resumes_without_it():
     new = RunSettings.from_dict(RunSettings.from_options(anchor_share=0.5).to_dict())
     assert new.on_regression == "rollback" and new.train.anchor_share == 0.5
     assert RunSettings().train.anchor_share == 0.0  # chosen by benchmarks/anchor_share.py
+
+
+def test_a_run_stored_before_micro_batches_trains_whole_batches_and_locally():
+    old = RunSettings.from_dict(STORED_FLAT)
+    assert old.train.micro_batch_tokens == 0 and old.executor == "local"
+    assert RunSettings().train.micro_batch_tokens == 4096 and RunSettings().train.processes == 1
+
+
+def test_scale_out_options_are_checked_by_name():
+    with pytest.raises(ValueError, match="--executor must be local or ray, got 'spark'"):
+        RunSettings.from_options(executor="spark")
+    with pytest.raises(ValueError, match="--ray-workers must be >= 1"):
+        RunSettings.from_options(ray_workers=0)
+    with pytest.raises(ValueError, match="^--train-processes: processes must be >= 1"):
+        RunSettings.from_options(train_processes=0)
+    with pytest.raises(ValueError, match="^--micro-batch-tokens: "):
+        RunSettings.from_options(micro_batch_tokens=-1)
+    settings = RunSettings.from_options(executor="ray", ray_workers=3, train_processes=2)
+    assert (settings.executor, settings.ray_workers, settings.train.processes) == ("ray", 3, 2)

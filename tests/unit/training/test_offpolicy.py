@@ -300,3 +300,33 @@ def test_the_loss_projects_only_labelled_positions_with_the_same_loss(
         losses[scored], scored_rows[scored] = [e["loss"] for e in result.log], sum(seen)
     assert scored_rows["labelled"] < scored_rows["every"] / 2  # prompts and padding dominate
     assert losses["labelled"] == pytest.approx(losses["every"], rel=1e-4, abs=1e-5)
+
+
+@pytest.mark.parametrize("phase", ["sft", "dpo"])
+def test_a_token_budget_cuts_steps_into_passes_that_train_the_same(
+    tiny_student_dir, tmp_path, phase
+):
+    """A step of 8 rows in 4 passes of 2 (gradient accumulation, a budget of two rows' tokens)
+    trains the weights one pass of 8 does: the same rows per step, the loss normalized over the
+    whole step. DPO without its NLL term (``dpo_nll`` 0): TRL averages that term's tokens per
+    pass, so with it the cut step weights it by pass (about 5% apart after these two steps)."""
+    rows = _rows(16) if phase == "sft" else dpo_rows(_pairs(16), _messages)
+    train = train_sft if phase == "sft" else train_dpo
+    tokenizer = load_student(tiny_student_dir)[1]
+    longest = fit_max_length(tokenizer, rows, TrainConfig())[0]
+    row_tokens = longest * (2 if phase == "dpo" else 1)  # a pair's chosen and rejected
+    trained = []
+    for budget in (0, 2 * row_tokens):
+        config = TrainConfig(
+            objective=phase, epochs=1, batch_size=8, micro_batch_tokens=budget,
+            dpo_learning_rate=1e-3, dpo_nll=0.0,
+        )  # fmt: skip
+        model, result = train(*load_student(tiny_student_dir), rows, config, tmp_path / str(budget))
+        lora = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
+        trained.append((result, lora))
+    (whole, after_whole), (cut, after_cut) = trained
+    assert (whole.micro_batch, whole.accumulation, whole.steps) == (8, 1, 2)
+    assert (cut.micro_batch, cut.accumulation, cut.steps) == (2, 4, 2)
+    moved = max(p.abs().max() for n, p in after_whole.items() if "lora_B" in n)  # starts at 0
+    apart = max((after_whole[n] - after_cut[n]).abs().max() for n in after_whole)
+    assert moved > 1e-3 and apart < 0.01 * moved

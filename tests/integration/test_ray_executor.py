@@ -1,0 +1,95 @@
+"""``--executor ray`` on a real local Ray instance (started here): the student answers on
+Ray workers and the run's results are the ones ``--executor local`` gives."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from failforward.agents.student import BASE_REPLIES, generate, student_messages
+from failforward.app.runner import run_loop
+from failforward.graph.settings import RunSettings
+from failforward.tools.packs import load_pack
+from failforward.tools.store import RunStore
+from failforward.training.student_model import load_student
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    # 2 CPUs for the 2 student workers, which hold theirs, and 2 for the critic's tasks (what
+    # --executor ray asks of a local instance); this machine has 2 cores
+    ray.init(num_cpus=4, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+def _results(run_dir):
+    store = RunStore(run_dir / "run.db")
+    rows = store.db.execute(
+        "SELECT cycle, split, idx, output, score FROM attempts ORDER BY cycle, split, idx"
+    ).fetchall()
+    out = {
+        "attempts": [tuple(r) for r in rows],
+        "accepted": [(e["question"], e["answer"]) for e in store.examples(accepted=True)],
+        "pairs": [(p["question"], p["chosen"], p["rejected"]) for p in store.pairs()],
+        "test_acc": {c: m["test_acc"] for c, m in store.metrics().items() if "test_acc" in m},
+    }
+    store.close()
+    return out
+
+
+def test_one_cycle_on_ray_workers_matches_the_local_run(
+    local_ray, small_pack, tmp_path, quiet_ui, tiny_student_dir
+):
+    runs = {}
+    for executor in ("local", "ray"):
+        BASE_REPLIES.clear()  # each run's cycle 0 is answered where its executor says
+        settings = RunSettings.from_options(
+            pack=str(small_pack),
+            runs_dir=str(tmp_path / executor),
+            student="tiny",
+            llm="none",
+            cycles=1,
+            budget=16,
+            objective="sft+dpo",
+            executor=executor,
+            ray_workers=2,
+            eval_batch_size=8,
+        )
+        run_id = run_loop(settings, ui=quiet_ui)
+        runs[executor] = _results(tmp_path / executor / run_id)
+    local, remote = runs["local"], runs["ray"]
+    assert len(local["attempts"]) == 2 * (40 + 60)  # probe and test, before and after training
+    assert local["accepted"] and local["pairs"]
+    assert remote == local
+
+
+def test_a_worker_killed_during_evaluation_changes_no_reply(local_ray, tiny_student_dir):
+    from failforward.agents.workers import StudentWorkers
+
+    pack = load_pack("arithmetic")
+    items = pack.make_source().sample(48, seed=3)
+    prompts = [student_messages(pack, item.question) for item in items]
+    model, tokenizer = load_student(tiny_student_dir)
+    expected = generate(model, tokenizer, prompts, 12, batch_size=4)
+
+    workers = StudentWorkers(tiny_student_dir, lora_rank=16, workers=2)
+    before = workers.pids()
+    killed = []
+
+    def kill_every_worker_once(_n: int) -> None:
+        if not killed:  # both workers hold a batch now (12 batches for 2 workers)
+            for pid in before:
+                os.kill(pid, signal.SIGKILL)
+            killed.extend(before)
+
+    replies = workers.replies_for(None, batch_size=4, on_batch=kill_every_worker_once)(prompts, 12)
+    assert killed == before
+    assert replies == expected
+    after = workers.pids()
+    workers.close()
+    assert not set(after) & set(before)  # Ray started both again

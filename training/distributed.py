@@ -1,0 +1,132 @@
+"""One training phase on several processes (``--train-processes N``): DDP.
+
+The graph's process hands a phase (SFT or DPO) to ``torchrun``: it writes the student as the
+phase finds it (``start/``: the LoRA adapter, or the whole model), the rows and the settings into
+a job folder, and starts ``N`` processes of this module. In each, the TRL trainer (through
+accelerate, which the Hugging Face Trainer runs on) loads the student, trains on its share of
+every step (``batch / N`` rows, so a step sees the rows one process would see) and averages the
+gradients over gloo (CPU) or NCCL (GPUs). Rank 0 alone writes the trained student
+(``trained/``, atomically) and the phase's result; the caller loads it back, removes both weight
+folders and goes on as after a phase in its own process (the cycle's checkpoint is written once,
+by the caller, as always). Rank 0's progress reaches the caller as lines on standard output;
+everything else the processes print goes to ``job/launch.log``.
+
+A step's rows split evenly only when the rows fill whole steps; the last, short step of an epoch
+is padded by the sampler with rows from the start (accelerate's ``even_batches``), so it is not
+the one-process step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from failforward.training.config import TrainConfig
+
+STEP = "failforward-step"  # rank 0's progress lines: "failforward-step <step> <of>"
+
+
+def base_dir_of(model) -> Path:
+    """The folder the student's base weights were loaded from."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return Path(base.config.name_or_path)
+
+
+def run_phase(
+    phase: str, model, tokenizer, rows: list[dict], config: TrainConfig, out_dir: Path, on_step=None
+):
+    """Train ``phase`` on ``config.processes`` processes; ``(trained model, PhaseResult)``."""
+    from failforward.training.offpolicy import PhaseResult, prepare_student, save_checkpoint
+    from failforward.training.student_model import load_student
+
+    batch = config.resolved_batch_size(_cuda())
+    if batch % config.processes:
+        raise ValueError(
+            f"--train-batch-size {batch} must be a multiple of --train-processes "
+            f"{config.processes} (each process trains an equal share of every step)"
+        )
+    job = out_dir / f"{phase}-job"
+    job.mkdir(parents=True, exist_ok=True)
+    base = base_dir_of(model)
+    model = prepare_student(model, config)  # a fresh adapter starts from the run's seed here
+    save_checkpoint(model, tokenizer, job / "start")
+    per_rank = dataclasses.replace(config, processes=1, batch_size=batch // config.processes)
+    (job / "job.json").write_text(
+        json.dumps({"phase": phase, "base": str(base), "config": dataclasses.asdict(per_rank)})
+    )
+    (job / "rows.json").write_text(json.dumps(rows))
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        "--nproc_per_node", str(config.processes),
+        "-m", "failforward.training.distributed", str(job),
+    ]  # fmt: skip
+    log = job / "launch.log"
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // config.processes))}
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        for line in process.stdout:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == STEP:
+                if on_step:
+                    on_step(int(parts[1]), int(parts[2]))
+            else:
+                out.write(line)
+        code = process.wait()
+    if code != 0 or not (job / "result.json").is_file():
+        tail = "".join(log.read_text().splitlines(keepends=True)[-15:])
+        raise RuntimeError(f"{phase} on {config.processes} processes failed (exit {code}):\n{tail}")
+    result = PhaseResult(**json.loads((job / "result.json").read_text()))
+    ranks = [json.loads((job / f"rank-{r}.json").read_text()) for r in range(config.processes)]
+    result.process_peak_mb = [r["peak_rss_mb"] for r in ranks]
+    result.process_saves = [r["saved"] for r in ranks]
+    result.processes = config.processes
+    trained, _ = load_student(base, job / "trained")
+    for weights in ("start", "trained"):  # loaded: the cycle's checkpoint is the caller's to write
+        shutil.rmtree(job / weights)
+    return trained, result
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def main(job: Path) -> None:
+    """One rank of a launched phase (``accelerate launch`` sets RANK and WORLD_SIZE)."""
+    from failforward.training.offpolicy import save_checkpoint, train_dpo, train_sft
+    from failforward.training.student_model import load_student
+
+    spec = json.loads((job / "job.json").read_text())
+    rows = json.loads((job / "rows.json").read_text())
+    config = TrainConfig(**spec["config"])
+    rank = int(os.environ.get("RANK", 0))
+    model, tokenizer = load_student(Path(spec["base"]), job / "start")
+
+    def progress(step: int, total: int) -> None:
+        if rank == 0:
+            print(STEP, step, total, flush=True)
+
+    train = {"sft": train_sft, "dpo": train_dpo}[spec["phase"]]
+    model, result = train(model, tokenizer, rows, config, job, progress)
+    saved = []
+    if rank == 0:
+        save_checkpoint(model, tokenizer, job / "trained")
+        saved.append("trained")
+        partial = job / "result.json.partial"
+        partial.write_text(json.dumps(dataclasses.asdict(result)))
+        partial.rename(job / "result.json")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    (job / f"rank-{rank}.json").write_text(json.dumps({"peak_rss_mb": peak, "saved": saved}))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
