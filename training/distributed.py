@@ -52,7 +52,8 @@ def run_phase(
             f"{config.processes} (each process trains an equal share of every step)"
         )
     job = out_dir / f"{phase}-job"
-    job.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(job, ignore_errors=True)  # an earlier, interrupted try leaves nothing to reuse
+    job.mkdir(parents=True)
     base = base_dir_of(model)
     model = prepare_student(model, config)  # a fresh adapter starts from the run's seed here
     save_checkpoint(model, tokenizer, job / "start")
