@@ -11,6 +11,7 @@ partial state update.
 from __future__ import annotations
 
 import functools
+import shutil
 import time
 from collections.abc import Callable
 from typing import Literal
@@ -537,7 +538,9 @@ def _completion(ctx: RunContext):
 
 def _preference_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -> list[dict]:
     """The cycle's DPO pairs: stored ones (a resumed cycle samples nothing again), else the
-    student's answers to the new items, failing ones paired with the verified answer."""
+    student's answers to the new items, failing ones paired with the verified answer. With
+    ``--executor ray`` the Ray workers answer: the student as it enters DPO is written to a
+    folder they load (and removed after)."""
     from failforward.agents.student import answer_items
     from failforward.training.offpolicy import preference_pairs
 
@@ -550,15 +553,29 @@ def _preference_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -
     with ctx.ui.task(
         f"cycle {cycle}: student answers {len(items)} new items", total=len(items)
     ) as bar:
-        attempts = answer_items(
-            model,
-            tokenizer,
-            ctx.pack,
-            items,
-            _verifier(ctx),
-            ctx.settings.eval_batch_size,
-            bar.advance,
-        )
+        if ctx.settings.executor == "ray":  # the workers answer the student as it is now
+            from failforward.training.offpolicy import save_checkpoint
+
+            now = student_checkpoint(ctx.run_dir, cycle).with_name("before-dpo")
+            attempts = ctx.student.answer(
+                str(save_checkpoint(model, tokenizer, now)),
+                ctx.pack,
+                items,
+                _verifier(ctx),
+                ctx.settings.eval_batch_size,
+                bar.advance,
+            )
+            shutil.rmtree(now)
+        else:
+            attempts = answer_items(
+                model,
+                tokenizer,
+                ctx.pack,
+                items,
+                _verifier(ctx),
+                ctx.settings.eval_batch_size,
+                bar.advance,
+            )
     pairs = preference_pairs(examples, attempts, _completion(ctx))
     ctx.store.save_pairs(cycle, pairs)
     ctx.ui.log(
