@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
 from failforward.agents.student import Student, decode_batch, prompt_batches
 
 T, R = TypeVar("T"), TypeVar("R")
@@ -99,6 +101,23 @@ def ray_map(
 
 def _apply(fn, chunk: list) -> list:
     return [fn(x) for x in chunk]
+
+
+def ray_embedder(
+    address: str = "", workers: int = 2, block: int = 256, log: Callable[[str], None] = print
+) -> Callable[[list[str]], np.ndarray]:
+    """An embedder (:data:`~failforward.tools.embeddings.Embedder`) whose texts are embedded on
+    Ray workers, ``block`` texts a call; each worker process loads the embedding model once.
+    Fewer than ``block`` texts are embedded here (a round trip would cost more)."""
+    from failforward.tools.embeddings import embed
+
+    def embedder(texts: list[str]) -> np.ndarray:
+        if len(texts) < block:
+            return embed(texts)
+        blocks = [texts[i : i + block] for i in range(0, len(texts), block)]
+        return np.vstack(ray_map(embed, blocks, address, workers, log))
+
+    return embedder
 
 
 class _Worker:

@@ -283,7 +283,9 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     failures = ctx.store.failures(kept)
     probe = ctx.store.attempts(kept, "probe")
     with ctx.ui.task(f"cycle {cycle}: analyze {len(failures)} failures", total=1) as bar:
-        clusters, labels = analyst.cluster_failures(failures, ctx.pack, embed, ctx.settings.seed)
+        clusters, labels = analyst.cluster_failures(
+            failures, ctx.pack, _embedder(ctx, embed), ctx.settings.seed
+        )
         clusters = analyst.near_success(clusters, probe)
         if "analyst" in ctx.clients:
             since = len(ctx.clients["analyst"].errors)
@@ -431,7 +433,7 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         since = len(ctx.clients["critic"].errors)
     total = len(candidates)
     with ctx.ui.task(f"cycle {cycle}: critique", total=total) as bar:
-        screen = critic.Screen(_held_out(ctx), earlier, embed, ctx.pack.spec.critic)
+        screen = critic.Screen(_held_out(ctx), earlier, _embedder(ctx, embed), ctx.pack.spec.critic)
         candidates, verdicts = critic.critique(
             candidates,
             _verifier(ctx),
@@ -455,6 +457,16 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         if detail:
             ctx.ui.log(f"    {reason}: {escape(detail[:160])}")
     return {}
+
+
+def _embedder(ctx: RunContext, embed):
+    """``embed`` here, or (``--executor ray``) the same model on Ray workers for large batches."""
+    s = ctx.settings
+    if s.executor != "ray":
+        return embed
+    from failforward.agents.workers import ray_embedder
+
+    return ray_embedder(s.ray_address, s.ray_workers, log=ctx.ui.log)
 
 
 def _spread(ctx: RunContext):

@@ -93,3 +93,15 @@ def test_a_worker_killed_during_evaluation_changes_no_reply(local_ray, tiny_stud
     after = workers.pids()
     workers.close()
     assert not set(after) & set(before)  # Ray started both again
+
+
+def test_embeddings_on_ray_workers_are_the_ones_made_here(local_ray):
+    import numpy as np
+
+    from failforward.agents.workers import ray_embedder
+    from failforward.tools.embeddings import embed
+
+    texts = [f"What is {a} + {b}?" for a in range(6) for b in range(5)]  # 30 texts, 8 blocks
+    here, there = embed(texts), ray_embedder(workers=2, block=4)(texts)
+    assert there.shape == here.shape == (30, 384)
+    assert np.abs(there - here).max() < 1e-5
