@@ -39,6 +39,9 @@ def ray_installed() -> bool:
     return importlib.util.find_spec("ray") is not None
 
 
+_joined: list[str] = []  # the address this process joined (or "local")
+
+
 def connect(address: str = "", cpus: int = 1, log: Callable[[str], None] = print) -> None:
     """Join the Ray cluster at ``address``, or start a Ray instance on this machine with at least
     ``cpus`` CPUs; nothing when this process is connected already.
@@ -50,7 +53,12 @@ def connect(address: str = "", cpus: int = 1, log: Callable[[str], None] = print
     import ray
 
     if ray.is_initialized():
+        if address and _joined and address != _joined[0]:
+            raise RuntimeError(
+                f"--ray-address {address}: this process is already joined to {_joined[0]}"
+            )
         return
+    _joined[:] = [address or "local"]
     if address:
         ray.init(address=address, logging_level="WARNING")
     else:
@@ -160,7 +168,8 @@ class StudentWorkers:
         actor = ray.remote(
             num_cpus=cpus, num_gpus=gpus, max_restarts=RETRIES, max_task_retries=RETRIES
         )(_Worker)
-        self.actors = [actor.remote(str(base_dir), lora_rank) for _ in range(workers)]
+        base = str(Path(base_dir).resolve())  # a worker may start in another folder
+        self.actors = [actor.remote(base, lora_rank) for _ in range(workers)]
         self.tokenizer = AutoTokenizer.from_pretrained(base_dir)
 
     def close(self) -> None:

@@ -140,7 +140,10 @@ def _with_run_context(node):
 
     def studio_node(state: StudioState, runtime: Runtime) -> dict:
         context = run_context(state["run_dir"])
-        return node(state, dataclasses.replace(runtime, context=context))
+        update = node(state, dataclasses.replace(runtime, context=context))
+        if node.__name__ == "write_report":  # the run is over: its Ray workers go
+            context.student.close()
+        return update
 
     studio_node.__name__ = node.__name__
     studio_node.__doc__ = node.__doc__

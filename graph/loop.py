@@ -569,15 +569,17 @@ def _preference_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -
             from failforward.training.offpolicy import save_checkpoint
 
             now = student_checkpoint(ctx.run_dir, cycle).with_name("before-dpo")
-            attempts = ctx.student.answer(
-                str(save_checkpoint(model, tokenizer, now)),
-                ctx.pack,
-                items,
-                _verifier(ctx),
-                ctx.settings.eval_batch_size,
-                bar.advance,
-            )
-            shutil.rmtree(now)
+            try:
+                attempts = ctx.student.answer(
+                    str(save_checkpoint(model, tokenizer, now)),
+                    ctx.pack,
+                    items,
+                    _verifier(ctx),
+                    ctx.settings.eval_batch_size,
+                    bar.advance,
+                )
+            finally:
+                shutil.rmtree(now, ignore_errors=True)
         else:
             attempts = answer_items(
                 model,

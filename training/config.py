@@ -44,8 +44,8 @@ class TrainConfig:
     )
     processes: int = _f(
         1,
-        "Training processes: above 1, each SFT/DPO phase runs as DDP under accelerate "
-        "(gloo on CPU, NCCL on GPUs), each process training an equal share of every step.",
+        "Training processes: above 1, each SFT/DPO phase runs as DDP (torchrun starts them; "
+        "gloo on CPU, NCCL on GPUs, one per GPU), each training an equal share of every step.",
     )
     full_finetune: bool = _f(False, "Train every weight and save full checkpoints (no LoRA).")
     lora_r: int = _f(16, "LoRA rank.")

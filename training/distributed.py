@@ -46,6 +46,11 @@ def run_phase(
     from failforward.training.student_model import load_student
 
     batch = config.resolved_batch_size(_cuda())
+    if _cuda() and config.processes > _gpus():
+        raise ValueError(
+            f"--train-processes {config.processes}: this machine has {_gpus()} GPUs "
+            "(one process per GPU)"
+        )
     if batch % config.processes:
         raise ValueError(
             f"--train-batch-size {batch} must be a multiple of --train-processes "
@@ -73,16 +78,23 @@ def run_phase(
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
-        for line in process.stdout:
-            parts = line.split()
-            if len(parts) == 3 and parts[0] == STEP:
-                if on_step:
-                    on_step(int(parts[1]), int(parts[2]))
-            else:
-                out.write(line)
-        code = process.wait()
+        try:
+            for line in process.stdout:
+                parts = line.split()
+                if len(parts) == 3 and parts[0] == STEP:
+                    if on_step:
+                        on_step(int(parts[1]), int(parts[2]))
+                else:
+                    out.write(line)
+            code = process.wait()
+        finally:  # interrupted here (Ctrl-C, a failing callback): the ranks stop too
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
     if code != 0 or not (job / "result.json").is_file():
-        tail = "".join(log.read_text().splitlines(keepends=True)[-15:])
+        errors = sorted(job.glob("rank-*.error"))
+        shown = errors[0].read_text() if errors else log.read_text()
+        tail = "".join(shown.splitlines(keepends=True)[-15:])
         raise RuntimeError(f"{phase} on {config.processes} processes failed (exit {code}):\n{tail}")
     result = PhaseResult(**json.loads((job / "result.json").read_text()))
     ranks = [json.loads((job / f"rank-{r}.json").read_text()) for r in range(config.processes)]
@@ -101,15 +113,36 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def _gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def main(job: Path) -> None:
-    """One rank of a launched phase (``accelerate launch`` sets RANK and WORLD_SIZE)."""
+    """One rank of a launched phase (torchrun sets RANK, LOCAL_RANK and WORLD_SIZE); a rank
+    that fails leaves its traceback in ``job/rank-N.error`` for the caller to show."""
+    import traceback
+
+    import torch
+
+    rank = int(os.environ.get("RANK", 0))
+    try:
+        if torch.cuda.is_available():  # one GPU per process on this machine
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        _train_rank(job, rank)
+    except BaseException:
+        (job / f"rank-{rank}.error").write_text(traceback.format_exc())
+        raise
+
+
+def _train_rank(job: Path, rank: int) -> None:
     from failforward.training.offpolicy import save_checkpoint, train_dpo, train_sft
     from failforward.training.student_model import load_student
 
     spec = json.loads((job / "job.json").read_text())
     rows = json.loads((job / "rows.json").read_text())
     config = TrainConfig(**spec["config"])
-    rank = int(os.environ.get("RANK", 0))
     model, tokenizer = load_student(Path(spec["base"]), job / "start")
 
     def progress(step: int, total: int) -> None:

@@ -71,3 +71,12 @@ def test_an_uneven_split_is_refused_by_name(tiny_student_dir, tmp_path):
 def test_grpo_on_several_processes_is_refused():
     with pytest.raises(ValueError, match="processes must be 1 with grpo"):
         TrainConfig(objective="grpo", processes=2)
+
+
+def test_a_failing_rank_is_reported_with_its_own_error(tiny_student_dir, tmp_path):
+    model, tokenizer = load_student(tiny_student_dir)
+    rows = [{"prompt": _messages("1 + 1 ="), "completion": 7}] * 8  # not a chat message list
+    config = TrainConfig(objective="sft", batch_size=8, processes=2)
+    with pytest.raises(RuntimeError, match="sft on 2 processes failed") as failure:
+        _train_phase("sft", model, tokenizer, rows, config, tmp_path, None)
+    assert "Traceback" in str(failure.value) and "_train_rank" in str(failure.value)
