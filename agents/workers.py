@@ -108,7 +108,19 @@ def ray_map(
 
 
 def _apply(fn, chunk: list) -> list:
+    _quiet()
     return [fn(x) for x in chunk]
+
+
+def _quiet() -> None:
+    """A worker prints what goes wrong, not loading bars and deprecation notes (Ray forwards a
+    worker's output to the run's terminal)."""
+    import warnings
+
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def ray_embedder(
@@ -132,6 +144,7 @@ class _Worker:
     """One Ray actor: the student at the checkpoints it is asked for, decoding batches."""
 
     def __init__(self, base_dir: str, lora_rank: int):
+        _quiet()
         self.student = Student(base_dir, "transformers", lora_rank, log=lambda _: None)
 
     def decode(
