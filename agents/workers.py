@@ -162,7 +162,8 @@ class StudentWorkers:
 
     ``address`` joins a running Ray cluster (``ray start --head`` prints it; ``auto`` finds the
     local one); empty starts a Ray instance on this machine for this process, with at least one
-    CPU per worker. Each worker asks Ray for ``cpus`` CPUs (and ``gpus`` GPUs)."""
+    CPU per worker. Each worker asks Ray for ``cpus`` CPUs and ``gpus`` GPUs; with GPUs, Ray
+    shows each worker its own (``CUDA_VISIBLE_DEVICES``) and the student answers there."""
 
     def __init__(
         self,

@@ -112,7 +112,7 @@ def run_compare(
 # Settings a uniform run does not read (its cycles are --uniform-cycles, its patience past them).
 TARGETED_ONLY = ("explore", "cycles", "patience")
 # Settings that say where a run computes, not what: the same results either way.
-PLACEMENT = ("executor", "ray_address", "ray_workers")
+PLACEMENT = ("executor", "ray_address", "ray_workers", "ray_worker_gpus")
 
 
 def borrowed_uniform(runs_dir: Path, other_id: str, record: dict) -> dict[str, str]:

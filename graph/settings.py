@@ -60,6 +60,11 @@ class RunSettings(StoredSettings):
         "", "Ray cluster to join with --executor ray (empty: start a Ray instance here)."
     )
     ray_workers: int = option(2, "Student workers with --executor ray.")
+    ray_worker_gpus: float = option(
+        0.0,
+        "GPUs each student worker asks Ray for with --executor ray (0: it answers on CPU; "
+        "fractions share a GPU, e.g. 0.5 for two workers on one).",
+    )
     runs_dir: str = option("runs", "Folder that holds one sub-folder per run.")
     on_regression: str = option(
         "rollback",
@@ -89,6 +94,8 @@ class RunSettings(StoredSettings):
             raise ValueError(f"--executor must be local or ray, got {self.executor!r}")
         if self.ray_workers < 1:
             raise ValueError(f"--ray-workers must be >= 1, got {self.ray_workers}")
+        if self.ray_worker_gpus < 0:
+            raise ValueError(f"--ray-worker-gpus must be >= 0, got {self.ray_worker_gpus}")
         if not 0.0 < self.target_accuracy <= 1.0:
             raise ValueError(f"--target-accuracy must be in (0, 1], got {self.target_accuracy}")
         if self.on_regression not in ("rollback", "keep", "stop"):

@@ -60,7 +60,12 @@ class RunContext:
                     from failforward.agents.workers import StudentWorkers
 
                     return StudentWorkers(
-                        student.base_dir(), s.train.lora_r, s.ray_workers, s.ray_address, log=log
+                        student.base_dir(),
+                        s.train.lora_r,
+                        s.ray_workers,
+                        s.ray_address,
+                        gpus=s.ray_worker_gpus,
+                        log=log,
                     )
 
             self.student = Student(s.student, s.eval_engine, s.train.lora_r, log, workers)

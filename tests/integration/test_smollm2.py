@@ -96,3 +96,25 @@ def test_vllm_answers_like_transformers(model_cache, tmp_path):
         )
         agree = sum(a.extracted == b.extracted for a, b in zip(hf, fast, strict=True))
         assert agree >= 0.8 * len(items), (checkpoint, agree)
+
+
+@pytest.mark.gpu
+def test_ray_workers_answer_on_the_gpu_as_the_driver_does(tiny_student_dir):
+    """Two student workers sharing one GPU (--ray-worker-gpus 0.5) give the replies that the
+    same batches decoded here on CUDA give."""
+    ray = pytest.importorskip("ray")
+    from failforward.agents.student import generate
+    from failforward.agents.workers import StudentWorkers
+
+    pack = load_pack("arithmetic")
+    prompts = [student_messages(pack, i.question) for i in pack.make_source().sample(64, seed=2)]
+    model, tokenizer = load_student(tiny_student_dir)  # on CUDA here
+    assert next(model.parameters()).is_cuda
+    expected = generate(model, tokenizer, prompts, 12, batch_size=16)
+    ray.init(num_cpus=4, num_gpus=1, include_dashboard=False)
+    try:
+        workers = StudentWorkers(tiny_student_dir, 16, workers=2, gpus=0.5)
+        assert workers.replies_for(None, batch_size=16)(prompts, 12) == expected
+        workers.close()
+    finally:
+        ray.shutdown()
