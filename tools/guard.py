@@ -48,9 +48,11 @@ def paired_drop(before: list[bool], after: list[bool], alpha: float = 0.05) -> P
     """Compare two evaluations item by item (the same items, in the same order).
 
     Example:
-        >>> drop = paired_drop([True] * 10 + [False] * 10, [False] * 8 + [True] * 12)
+        >>> drop = paired_drop([True] * 10 + [False] * 10, [False] * 8 + [True] * 2 + [False] * 10)
         >>> (drop.lost, drop.gained, drop.regressed)
         (8, 0, True)
+        >>> paired_drop([True] * 10 + [False] * 10, [False] * 8 + [True] * 12).regressed
+        False
     """
     if len(before) != len(after):
         raise ValueError(f"paired evaluations differ in length: {len(before)} vs {len(after)}")

@@ -11,6 +11,7 @@ MODULES = [
     "failforward.agents.rephraser",
     "failforward.app.augment_eval",
     "failforward.tools.curves",
+    "failforward.tools.guard",
     "failforward.tools.assemble",
     "failforward.tools.corpus",
     "failforward.tools.sandbox",
