@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -42,12 +43,13 @@ def ray_installed() -> bool:
 _joined: list[str] = []  # the address this process joined (or "local")
 
 
-def connect(address: str = "", cpus: int = 1, log: Callable[[str], None] = print) -> None:
-    """Join the Ray cluster at ``address``, or start a Ray instance on this machine with at least
-    ``cpus`` CPUs; nothing when this process is connected already.
-
-    The student workers hold their CPUs for the run, and the critic's tasks need CPUs of their
-    own while those workers wait for the next evaluation, so callers ask for both sets."""
+def connect(
+    address: str = "", workers: int = 2, cpus: float = 1.0, log: Callable[[str], None] = print
+) -> None:
+    """Join the Ray cluster at ``address``, or start a Ray instance on this machine with room
+    for ``workers`` student workers of ``cpus`` CPUs each and as many one-CPU tasks beside them
+    (the workers hold their CPUs for the run, and the critic's tasks need their own while the
+    workers wait for the next evaluation); nothing when this process is connected already."""
     if not ray_installed():
         raise RuntimeError("--executor ray needs Ray: pip install 'failforward[ray]'")
     import ray
@@ -63,7 +65,7 @@ def connect(address: str = "", cpus: int = 1, log: Callable[[str], None] = print
         ray.init(address=address, logging_level="WARNING")
     else:
         ray.init(
-            num_cpus=max(os.cpu_count() or 1, cpus),
+            num_cpus=max(os.cpu_count() or 1, math.ceil(workers * cpus) + workers),
             include_dashboard=False,
             logging_level="WARNING",
         )
@@ -84,7 +86,7 @@ def ray_map(
 
     if not items:
         return []
-    connect(address, 2 * workers, log)  # the student workers' CPUs and these tasks'
+    connect(address, workers, log=log)
     free = int(ray.available_resources().get("CPU", 0))
     if free < 1:
         held = ray.cluster_resources().get("CPU", 0)
@@ -178,7 +180,7 @@ class StudentWorkers:
         import ray
         from transformers import AutoTokenizer
 
-        connect(address, int(workers * cpus + 0.999) + workers, log)  # and the critic's tasks
+        connect(address, workers, cpus, log)
         actor = ray.remote(
             num_cpus=cpus, num_gpus=gpus, max_restarts=RETRIES, max_task_retries=RETRIES
         )(_Worker)

@@ -565,31 +565,17 @@ def _preference_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -
     with ctx.ui.task(
         f"cycle {cycle}: student answers {len(items)} new items", total=len(items)
     ) as bar:
+        asked = (ctx.pack, items, _verifier(ctx), ctx.settings.eval_batch_size, bar.advance)
         if ctx.settings.executor == "ray":  # the workers answer the student as it is now
             from failforward.training.offpolicy import save_checkpoint
 
             now = student_checkpoint(ctx.run_dir, cycle).with_name("before-dpo")
             try:
-                attempts = ctx.student.answer(
-                    str(save_checkpoint(model, tokenizer, now)),
-                    ctx.pack,
-                    items,
-                    _verifier(ctx),
-                    ctx.settings.eval_batch_size,
-                    bar.advance,
-                )
+                attempts = ctx.student.answer(str(save_checkpoint(model, tokenizer, now)), *asked)
             finally:
                 shutil.rmtree(now, ignore_errors=True)
         else:
-            attempts = answer_items(
-                model,
-                tokenizer,
-                ctx.pack,
-                items,
-                _verifier(ctx),
-                ctx.settings.eval_batch_size,
-                bar.advance,
-            )
+            attempts = answer_items(model, tokenizer, *asked)
     pairs = preference_pairs(examples, attempts, _completion(ctx))
     ctx.store.save_pairs(cycle, pairs)
     ctx.ui.log(

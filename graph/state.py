@@ -6,6 +6,7 @@ store and the state holds references, so checkpoints stay cheap and resumes exac
 
 from __future__ import annotations
 
+import functools
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,19 +54,19 @@ class RunContext:
         if self.student is None:
             s = self.settings
             log = self.ui.log if self.ui is not None else print
-            workers = None
-            if s.executor == "ray":
-
-                def workers(student: Student):
-                    from failforward.agents.workers import StudentWorkers
-
-                    return StudentWorkers(
-                        student.base_dir(),
-                        s.train.lora_r,
-                        s.ray_workers,
-                        s.ray_address,
-                        gpus=s.ray_worker_gpus,
-                        log=log,
-                    )
-
+            workers = functools.partial(_ray_workers, s, log) if s.executor == "ray" else None
             self.student = Student(s.student, s.eval_engine, s.train.lora_r, log, workers)
+
+
+def _ray_workers(settings: RunSettings, log, student: Student):
+    """The student's Ray workers as ``--executor ray`` and ``--ray-*`` ask for them."""
+    from failforward.agents.workers import StudentWorkers
+
+    return StudentWorkers(
+        student.base_dir(),
+        settings.train.lora_r,
+        settings.ray_workers,
+        settings.ray_address,
+        gpus=settings.ray_worker_gpus,
+        log=log,
+    )

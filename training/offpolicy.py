@@ -216,7 +216,7 @@ def micro_batches(batch: int, row_tokens: int, budget: int) -> tuple[int, int]:
     least one row each), so that the two multiply to ``batch`` and the optimizer step sees the
     same examples. ``budget`` 0: the whole step in one pass.
 
-    >>> micro_batches(8, 590, 4096)   # the sql pack's longest rows
+    >>> micro_batches(8, 590, 4096)
     (4, 2)
     >>> micro_batches(8, 60, 4096)
     (8, 1)
