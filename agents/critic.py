@@ -226,6 +226,7 @@ def critique(
     extract: Callable[[str], str] | None = None,
     llm: CriticLLM | None = None,
     map_over: Callable[[Callable, list], list] | None = None,
+    quotas: dict[tuple[str, str | None], int] | None = None,
 ) -> tuple[list[Candidate], list[Verdict]]:
     """Verdicts for every candidate, and for every rewrite refine made (appended after them).
 
@@ -233,7 +234,9 @@ def critique(
     form-only failures (the rewrite is verified and judged again, never refined twice), then
     dedupe and decontaminate what is still accepted. ``map_over(fn, candidates)`` runs the
     verification (default: here, in order; :func:`~failforward.agents.workers.ray_map` spreads
-    it over Ray workers); the screens run here, in order.
+    it over Ray workers); the screens run here, in order. With ``quotas``
+    (:func:`~failforward.agents.generator.quotas`) a target keeps at most its quota of accepted
+    candidates, the first in order; the rest are ``surplus``, never screened or trained on.
     """
     extract = extract or str.strip
     check = functools.partial(verify, verifier=verifier, solver=solver, extract=extract)
@@ -246,8 +249,19 @@ def critique(
     if llm is not None and llm.refines:
         candidates, verdicts = _refine(candidates, verdicts, verifier, solver, extract, llm)
     vectors = screen.vectors([c.question for c in candidates])
+    kept: dict[tuple[str, str | None], int] = {}
     for i, candidate in enumerate(candidates):
         if not verdicts[i].accepted:
+            continue
+        key = quota_key(candidate)
+        if quotas is not None and kept.get(key, 0) >= quotas.get(key, 0):
+            verdicts[i] = Verdict(
+                accepted=False,
+                reason="surplus",
+                step="budget",
+                detail="drawn past its target's budget, which earlier candidates already met",
+                scores=verdicts[i].scores,
+            )
             continue
         vector = vectors[i] if vectors is not None else None
         question, answer = candidate.question, candidate.answer
@@ -258,7 +272,13 @@ def critique(
             verdicts[i] = rejected.model_copy(update={"scores": verdicts[i].scores})
         else:
             screen.accept(question, vector, answer)
+            kept[key] = kept.get(key, 0) + 1
     return candidates, verdicts
+
+
+def quota_key(candidate: Candidate) -> tuple[str, str | None]:
+    """What a candidate counts against: its target, and its skill in a multi-skill pack."""
+    return candidate.lineage.target_id, candidate.metadata.get("skill")
 
 
 def _in_order(fn: Callable, items: list) -> list:

@@ -23,6 +23,7 @@ from failforward.tools.records import (
     PlanTarget,
     TeacherCandidate,
 )
+from failforward.tools.sources import MixtureSource
 
 
 def teacher_mode(pack: Pack, has_endpoint: bool) -> str:
@@ -43,8 +44,13 @@ def target_seed(run_seed: int, target_id: str) -> int:
     return zlib.crc32(f"{run_seed}:{target_id}".encode())
 
 
-def generate_procedural(source, plan: GenerationPlan, run_seed: int) -> list[Candidate]:
-    """``target.budget`` source items per target, drawn with the target's knob overrides."""
+def generate_procedural(
+    source, plan: GenerationPlan, run_seed: int, overdraw: int = 1
+) -> list[Candidate]:
+    """``overdraw x target.budget`` source items per target, drawn with the target's knob
+    overrides. The critic keeps at most :func:`quotas` of them, so with ``overdraw`` > 1 a
+    target's budget buys accepted examples even where some draws are test look-alikes or
+    repeats. The first ``budget`` draws of a target are the ones a draw of ``budget`` gives."""
     candidates = []
     for target in plan.targets:
         seed = target_seed(run_seed, target.target_id)
@@ -55,7 +61,8 @@ def generate_procedural(source, plan: GenerationPlan, run_seed: int) -> list[Can
             cluster_id=target.cluster_id,
             seed=seed,
         )
-        for item in source.sample(target.budget, seed=seed, overrides=target.source_config):
+        drawn = source.sample(overdraw * target.budget, seed=seed, overrides=target.source_config)
+        for item in drawn:
             candidates.append(
                 Candidate(
                     question=item.question,
@@ -66,6 +73,33 @@ def generate_procedural(source, plan: GenerationPlan, run_seed: int) -> list[Can
                 )
             )
     return candidates
+
+
+def quotas(source, plan: GenerationPlan) -> dict[tuple[str, str | None], int]:
+    """The most accepted examples each target may keep, by
+    :func:`~failforward.agents.critic.quota_key`: its budget, split by the mixture's weights for
+    a target over a multi-skill pack's whole mixture (the uniform plan), so uniform data keeps
+    the mixture's shares.
+
+    Example:
+        >>> from failforward.tools.records import GenerationPlan, PlanTarget
+        >>> from failforward.tools.sources import ReasoningGymSource
+        >>> mix = MixtureSource({"sum": ReasoningGymSource("chain_sum"),
+        ...                      "prod": ReasoningGymSource("products")}, {"sum": 3, "prod": 1})
+        >>> plan = GenerationPlan(cycle=1, mode="uniform", targets=[PlanTarget(
+        ...     target_id="c1-u", name="uniform", description="", budget=8, kind="uniform")])
+        >>> quotas(mix, plan)
+        {('c1-u', 'sum'): 6, ('c1-u', 'prod'): 2}
+    """
+    out: dict[tuple[str, str | None], int] = {}
+    for target in plan.targets:
+        skill = target.source_config.get("skill")
+        if skill is None and isinstance(source, MixtureSource):
+            for name, count in source.counts(target.budget).items():
+                out[(target.target_id, name)] = count
+        else:
+            out[(target.target_id, skill)] = target.budget
+    return out
 
 
 def _calls(pack: Pack, plan: GenerationPlan) -> list[tuple[PlanTarget, int, int]]:

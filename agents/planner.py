@@ -391,7 +391,8 @@ def cell_yields(
     """Per cell (``cell_of``: a candidate's cell from its metadata, :meth:`Pack.cell_of`), the
     share of candidates the critic accepted in the latest cycle that drew at least
     ``min_candidates`` there. ``rows`` are stored examples (``cycle``, ``metadata``,
-    ``accepted``, ``source``); refined rewrites are left out (they are not draws).
+    ``accepted``, ``source``, ``reason``); refined rewrites are left out (they are not draws),
+    and so are surplus draws past a target's budget (the critic never screened them).
 
     Example:
         >>> rows = [{"cycle": 1, "source": "procedural", "accepted": a,
@@ -401,7 +402,7 @@ def cell_yields(
     """
     counts: dict[str, dict[int, list[int]]] = {}
     for row in rows:
-        if row["source"] == "refined":
+        if row["source"] == "refined" or row.get("reason") == "surplus":
             continue
         cell = cell_of(row["metadata"])
         if not cell:

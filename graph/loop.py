@@ -394,8 +394,8 @@ def generate_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     mode = generator.teacher_mode(ctx.pack, "teacher" in ctx.clients)
     if mode == "llm":  # the bar counts teacher requests as they finish
         label, total = "teacher requests", generator.request_count(ctx.pack, plan)
-    else:
-        label, total = "examples", plan.budget
+    else:  # the procedural teacher over-draws; the critic keeps each target's budget
+        label, total = "candidates", ctx.settings.overdraw * plan.budget
     with ctx.ui.task(f"cycle {plan.cycle}: generate ({mode}, {label})", total=total) as bar:
         if mode == "llm":
             teacher = ctx.clients["teacher"]
@@ -404,7 +404,7 @@ def generate_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             _report_failed_calls(ctx, "teacher", since)
         else:
             candidates = generator.generate_procedural(
-                _source(ctx, "train"), plan, ctx.settings.seed
+                _source(ctx, "train"), plan, ctx.settings.seed, ctx.settings.overdraw
             )
             bar.update(len(candidates))
     pending = [Verdict(accepted=False, reason="pending", step="generate")] * len(candidates)
@@ -442,6 +442,7 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             extract=lambda text: extract_answer(text, answer.pattern, answer.pick),
             llm=llm,
             map_over=_spread(ctx),
+            quotas=_quotas(ctx, state["plan"]),
         )
         bar.update(total)
     if llm is not None:
@@ -457,6 +458,14 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         if detail:
             ctx.ui.log(f"    {reason}: {escape(detail[:160])}")
     return {}
+
+
+def _quotas(ctx: RunContext, plan: dict):
+    """How many accepted examples each target keeps (None: an LLM teacher wrote exactly what
+    was asked, and everything it wrote that passes is kept, as before)."""
+    if generator.teacher_mode(ctx.pack, "teacher" in ctx.clients) == "llm":
+        return None
+    return generator.quotas(_source(ctx, "train"), GenerationPlan.model_validate(plan))
 
 
 def _embedder(ctx: RunContext, embed):

@@ -40,7 +40,15 @@ class RunSettings(StoredSettings):
     student: str = option("smollm2", "Student model: smollm2, tiny, or a saved model folder.")
     endpoints: EndpointSettings = endpoint_options()
     cycles: int = option(3, "Training cycles to run.")
-    budget: int = option(96, "Candidate examples the teacher writes per cycle.")
+    budget: int = option(
+        96,
+        "Examples per cycle: what the teacher is asked for and the most the critic keeps.",
+    )
+    overdraw: int = option(
+        2,
+        "Candidates the procedural teacher draws per example of the budget, so draws the "
+        "critic rejects are replaced (1: draw exactly the budget).",
+    )
     plan: PlanRule = nested(PlanRule, rename=_PLAN_OPTIONS)
     seed: int = option(0, "Seed for generation, clustering and training.")
     target_accuracy: float = option(1.0, "Stop once test accuracy reaches this.")
@@ -84,6 +92,8 @@ class RunSettings(StoredSettings):
     def __post_init__(self):
         if self.cycles < 0 or self.budget <= 0:
             raise ValueError("--cycles must be >= 0 and --budget > 0")
+        if self.overdraw < 1:
+            raise ValueError(f"--overdraw must be >= 1, got {self.overdraw}")
         if self.patience < 1 or self.eval_batch_size < 1 or self.endpoints.max_tokens < 1:
             raise ValueError("--patience, --eval-batch-size and --llm-max-tokens must be >= 1")
         if self.eval_engine not in ("auto", "transformers", "vllm"):
@@ -108,14 +118,15 @@ class RunSettings(StoredSettings):
     @classmethod
     def from_dict(cls, data: dict):
         """Stored settings; a run stored before the regression guard, the anchors, cell
-        capacity and training micro-batches existed resumes as it started (no rollback, no
-        anchors, no capacity caps, whole batches)."""
+        capacity, training micro-batches and over-drawing existed resumes as it started (no
+        rollback, no anchors, no capacity caps, whole batches, the budget drawn exactly)."""
         before = {
             "on_regression": "keep",
             "anchor_share": 0.0,
             "plan_capacity": False,
             "micro_batch_tokens": 0,
             "executor": "local",
+            "overdraw": 1,
         }
         return super().from_dict({**before, **data})
 

@@ -46,8 +46,20 @@ def test_two_cycles_end_to_end(small_pack, tmp_path, quiet_ui, tiny_student_dir)
 
     store = RunStore(run_dir / "run.db")
     examples = store.examples()
-    assert {e["cycle"] for e in examples} == {1, 2} and len(examples) == 32
+    assert {e["cycle"] for e in examples} == {1, 2} and len(examples) == 2 * 16 * 2  # --overdraw 2
     plan_targets = {t.target_id: t for plan in store.plans() for t in plan.targets}
+    # the budget buys accepted examples: a target keeps at most its budget of what the critic
+    # passed; draws past it are surplus, and only once the budget is met (a target short of it
+    # used every draw it had)
+    short = 0
+    for target_id, target in plan_targets.items():
+        rows = sorted((e for e in examples if e["target_id"] == target_id), key=lambda e: e["id"])
+        kept = [e["accepted"] for e in rows]
+        surplus = [n for n, e in enumerate(rows) if e["reason"] == "surplus"]
+        assert sum(kept) <= target.budget
+        assert not surplus or sum(kept[: surplus[0]]) == target.budget
+        short += target.budget - sum(kept)
+    assert any(e["reason"] == "surplus" for e in examples) and short < 16
     for e in examples:
         assert e["lineage"]["source"] == "procedural" and e["reason"] != "pending"
         assert (
@@ -165,7 +177,8 @@ def test_crash_then_resume_loses_and_repeats_nothing(small_pack, tmp_path, quiet
     # Nothing before the crash ran again: one bootstrap, one generation per cycle.
     assert state["nodes_run"] == ["bootstrap", *LOOP, *LOOP, "evaluate_student", "write_report"]
     store = RunStore(tmp_path / "runs" / run_id / "run.db")
-    assert [e["question"] for e in store.examples(cycle=2)] == cycle_two and len(cycle_two) == 16
+    assert [e["question"] for e in store.examples(cycle=2)] == cycle_two
+    assert len(cycle_two) == 16 * 2
     assert store.pairs(2) == pairs_two
     assert state["checkpoint"].endswith("cycle-2/student")
     assert list(store.train_log(2)) == ["sft", "dpo"]

@@ -7,6 +7,7 @@ import pytest
 
 MODULES = [
     "failforward.agents.endpoints",
+    "failforward.agents.generator",
     "failforward.agents.replies",
     "failforward.agents.rephraser",
     "failforward.app.augment_eval",

@@ -78,3 +78,30 @@ def test_program_of_thought_is_run_in_the_sandbox_and_reasons_kept():
         "sandbox_timeout",
         "unparseable",
     ]
+
+
+def test_a_target_keeps_its_quota_of_accepted_candidates_and_no_more():
+    """Rejected draws do not use the budget: the fourth draw is kept because an earlier one was
+    a test item, and what comes after the quota is met is surplus, never screened."""
+    candidates = [
+        _c("1 + 1 =", "2"),
+        _c("9 - 1 =", "8"),  # in the test set
+        _c("2 + 2 =", "4"),
+        _c("3 + 3 =", "6"),  # kept: the quota of 3 is met here
+        _c("4 + 4 =", "8"),  # surplus
+        _c("9 - 1 =", "8"),  # surplus, not reported as contaminated: it was never screened
+    ]
+    screen = Screen(["9 - 1 ="], [])
+    _, verdicts = critique(
+        candidates, numeric, arithmetic_expression, screen, quotas={("t", None): 3}
+    )
+    assert [v.reason for v in verdicts] == [
+        "accepted",
+        "contaminated",
+        "accepted",
+        "accepted",
+        "surplus",
+        "surplus",
+    ]
+    # a surplus candidate did not enter the screen: a later cycle may still use it
+    assert screen.duplicate("4 + 4 =", None, "8") is None

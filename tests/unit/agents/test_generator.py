@@ -63,13 +63,22 @@ def test_teacher_mode(pack):
 
 def test_procedural_follows_knobs_and_records_lineage(pack):
     candidates = generate_procedural(
-        pack.make_source(), _plan(8, min_terms=4, max_terms=4), run_seed=3
+        pack.make_source(), _plan(8, min_terms=4, max_terms=4), run_seed=3, overdraw=2
     )
-    assert len(candidates) == 8
+    assert len(candidates) == 16  # the critic keeps 8 of them
     assert {c.metadata["num_terms"] for c in candidates} == {4}
     assert {c.lineage.target_id for c in candidates} == {"c1-k0"}
-    again = generate_procedural(pack.make_source(), _plan(8, min_terms=4, max_terms=4), run_seed=3)
+    again = generate_procedural(
+        pack.make_source(), _plan(8, min_terms=4, max_terms=4), run_seed=3, overdraw=2
+    )
     assert [c.question for c in again] == [c.question for c in candidates]
+    # the over-draw extends a draw of the budget, it does not replace it
+    fewer = generate_procedural(
+        pack.make_source(), _plan(4, min_terms=4, max_terms=4), run_seed=3, overdraw=2
+    )
+    seed = fewer[0].lineage.seed
+    direct = pack.make_source().sample(8, seed=seed, overrides={"min_terms": 4, "max_terms": 4})
+    assert [c.question for c in fewer] == [i.question for i in direct]
 
 
 def test_llm_generation_parses_and_caches(pack, tmp_path):

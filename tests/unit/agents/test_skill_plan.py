@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from failforward.agents.analyst import cluster_failures, failure_text, near_success
-from failforward.agents.generator import generate_procedural
+from failforward.agents.generator import generate_procedural, quotas
 from failforward.agents.planner import cell_yields, plan_targeted, plan_uniform
 from failforward.tools.faiss_index import Clustering
 from failforward.tools.packs import load_pack
@@ -82,6 +82,9 @@ def test_skills_run_through_clusters_and_plans(pack):
 
 def test_uniform_data_follows_the_mixture_weights(pack):
     plan = plan_uniform(pack, 30, cycle=1)
-    drawn = generate_procedural(pack.make_source(), plan, run_seed=0)
+    drawn = generate_procedural(pack.make_source(), plan, run_seed=0, overdraw=2)
     skills = [c.metadata["skill"] for c in drawn]
-    assert skills.count("sums") == 20 and skills.count("products") == 10
+    assert skills.count("sums") == 40 and skills.count("products") == 20
+    # the critic keeps the mixture's shares of the budget
+    target = plan.targets[0].target_id
+    assert quotas(pack.make_source(), plan) == {(target, "sums"): 20, (target, "products"): 10}

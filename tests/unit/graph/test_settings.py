@@ -69,6 +69,12 @@ def test_a_run_stored_before_micro_batches_trains_whole_batches_and_locally():
     assert RunSettings().train.micro_batch_tokens == 4096 and RunSettings().train.processes == 1
 
 
+def test_a_run_stored_before_over_drawing_draws_exactly_its_budget():
+    assert RunSettings.from_dict(STORED_FLAT).overdraw == 1 and RunSettings().overdraw == 2
+    with pytest.raises(ValueError, match="--overdraw must be >= 1, got 0"):
+        RunSettings.from_options(overdraw=0)
+
+
 def test_scale_out_options_are_checked_by_name():
     with pytest.raises(ValueError, match="--executor must be local or ray, got 'spark'"):
         RunSettings.from_options(executor="spark")
