@@ -220,6 +220,11 @@ def test_grpo_updates_from_a_verifier_style_reward(tiny_student_dir, tmp_path):
     assert any(not torch.equal(before[n], p) for n, p in trained.named_parameters() if n in before)
 
 
+def _norm(tensors) -> float:
+    """The Euclidean norm of several tensors taken as one vector."""
+    return float(torch.linalg.vector_norm(torch.cat([t.flatten() for t in tensors])))
+
+
 def _lora(model):
     from failforward.training.offpolicy import prepare_student
 
@@ -309,7 +314,7 @@ def test_a_token_budget_cuts_steps_into_passes_that_train_the_same(
     """A step of 8 rows in 4 passes of 2 (gradient accumulation, a budget of two rows' tokens)
     trains the weights one pass of 8 does: the same rows per step, the loss normalized over the
     whole step. DPO without its NLL term (``dpo_nll`` 0): TRL averages that term's tokens per
-    pass, so with it the cut step weights it by pass (about 5% apart after these two steps)."""
+    pass, so with it the cut step weights it by pass."""
     rows = _rows(16) if phase == "sft" else dpo_rows(_pairs(16), _messages)
     train = train_sft if phase == "sft" else train_dpo
     tokenizer = load_student(tiny_student_dir)[1]
@@ -327,6 +332,9 @@ def test_a_token_budget_cuts_steps_into_passes_that_train_the_same(
     (whole, after_whole), (cut, after_cut) = trained
     assert (whole.micro_batch, whole.accumulation, whole.steps) == (8, 1, 2)
     assert (cut.micro_batch, cut.accumulation, cut.steps) == (2, 4, 2)
-    moved = max(p.abs().max() for n, p in after_whole.items() if "lora_B" in n)  # starts at 0
-    apart = max((after_whole[n] - after_cut[n]).abs().max() for n in after_whole)
-    assert moved > 1e-3 and apart < 0.01 * moved
+    # Whole tensors, not single weights: Adam moves a weight whose gradient is near zero by
+    # about the learning rate either way, so one weight can differ by a few percent of the
+    # largest step while the update as a whole agrees to 1e-4 or better.
+    moved = _norm(p for n, p in after_whole.items() if "lora_B" in n)  # lora_B starts at 0
+    apart = _norm(after_whole[n] - after_cut[n] for n in after_whole)
+    assert moved > 1e-2 and apart < 1e-3 * moved
