@@ -507,6 +507,11 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     out_dir = target.parent  # the trainers' own output
     config = ctx.settings.train_config(cycle, state.get("lr_scale", 1.0))
     data = _cycle_data(ctx, cycle, examples, state.get("kept_cycle", cycle - 1))
+    if config.launcher == "ray":  # joined already unless this run resumed at training
+        from failforward.agents.workers import connect
+
+        s = ctx.settings
+        connect(s.ray_address, s.ray_workers, log=ctx.ui.log)
     trained = train_cycle(model, tokenizer, data, config, out_dir)
     for result in trained.phases:
         ctx.store.save_train_log(cycle, result.phase, result.log)

@@ -85,7 +85,11 @@ class RunSettings(StoredSettings):
     )
     train: TrainConfig = nested(
         TrainConfig,
-        rename={"batch_size": "train_batch_size", "processes": "train_processes"},
+        rename={
+            "batch_size": "train_batch_size",
+            "processes": "train_processes",
+            "launcher": "train_launcher",
+        },
         hide=("seed",),
     )
 
@@ -106,6 +110,10 @@ class RunSettings(StoredSettings):
             raise ValueError(f"--ray-workers must be >= 1, got {self.ray_workers}")
         if self.ray_worker_gpus < 0:
             raise ValueError(f"--ray-worker-gpus must be >= 0, got {self.ray_worker_gpus}")
+        if self.train.launcher == "ray" and self.executor != "ray":
+            raise ValueError(
+                "--train-launcher ray trains on the run's Ray cluster: add --executor ray"
+            )
         if not 0.0 < self.target_accuracy <= 1.0:
             raise ValueError(f"--target-accuracy must be in (0, 1], got {self.target_accuracy}")
         if self.on_regression not in ("rollback", "keep", "stop"):

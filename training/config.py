@@ -9,6 +9,7 @@ from failforward.tools.options import OptionError
 
 OBJECTIVES = ("sft", "dpo", "sft+dpo", "grpo")
 REPORT_TO = ("none", "tensorboard", "mlflow")
+LAUNCHERS = ("torchrun", "ray")
 
 
 def _f(default, help: str):
@@ -46,6 +47,12 @@ class TrainConfig:
         1,
         "Training processes: above 1, each SFT/DPO phase runs as DDP (torchrun starts them; "
         "gloo on CPU, NCCL on GPUs, one per GPU), each training an equal share of every step.",
+    )
+    launcher: str = _f(
+        "torchrun",
+        "How --train-processes start: torchrun (processes on this machine) or ray (Ray Train "
+        "workers on the run's Ray cluster, on its GPUs when it has one per process; needs "
+        "--executor ray).",
     )
     full_finetune: bool = _f(False, "Train every weight and save full checkpoints (no LoRA).")
     lora_r: int = _f(16, "LoRA rank.")
@@ -86,6 +93,12 @@ class TrainConfig:
                 self.processes == 1 or "grpo" not in self.phases,
                 "1 with grpo (GRPO trains in one process)",
             ),
+            (
+                "launcher",
+                self.launcher == "torchrun" or "grpo" not in self.phases,
+                "torchrun with grpo (GRPO trains in the run's process)",
+            ),
+            ("launcher", self.launcher in LAUNCHERS, f"one of {', '.join(LAUNCHERS)}"),
             ("lora_r", self.lora_r > 0, "> 0"),
             ("lora_alpha", self.lora_alpha > 0, "> 0"),
             ("replay_mix", self.replay_mix >= 0, ">= 0"),

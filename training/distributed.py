@@ -1,15 +1,19 @@
 """One training phase on several processes (``--train-processes N``): DDP.
 
-The graph's process hands a phase (SFT or DPO) to ``torchrun``: it writes the student as the
-phase finds it (``start/``: the LoRA adapter, or the whole model), the rows and the settings into
-a job folder, and starts ``N`` processes of this module. In each, the TRL trainer (through
+The graph's process hands a phase (SFT or DPO) to ``torchrun`` or (``--train-launcher ray``) to
+Ray Train: it writes the student as the phase finds it (``start/``: the LoRA adapter, or the
+whole model), the rows and the settings into a job folder, and starts ``N`` ranks: processes of
+this module on this machine, or a ``TorchTrainer``'s workers on the run's Ray cluster (which
+set up the process group and the variables torchrun would). In each, the TRL trainer (through
 accelerate, which the Hugging Face Trainer runs on) loads the student, trains on its share of
 every step (``batch / N`` rows, so a step sees the rows one process would see) and averages the
 gradients over gloo (CPU) or NCCL (GPUs). Rank 0 alone writes the trained student
 (``trained/``, atomically) and the phase's result; the caller loads it back, removes both weight
 folders and goes on as after a phase in its own process (the cycle's checkpoint is written once,
-by the caller, as always). Rank 0's progress reaches the caller as lines on standard output;
-everything else the processes print goes to ``job/launch.log``.
+by the caller, as always). Rank 0's progress reaches the caller as lines on standard output
+(torchrun; everything else the processes print goes to ``job/launch.log``) or in ``job/steps``
+(Ray, whose workers' output goes to the Ray logs). On a cluster of several machines the job
+folder, inside the run folder, must be on a file system every node sees.
 
 A step's rows split evenly only when the rows fill whole steps; the last, short step of an epoch
 is padded by the sampler with rows from the start (accelerate's ``even_batches``), so it is not
@@ -45,8 +49,10 @@ def run_phase(
     from failforward.training.offpolicy import PhaseResult, prepare_student, save_checkpoint
     from failforward.training.student_model import load_student
 
-    batch = config.resolved_batch_size(_cuda())
-    if _cuda() and config.processes > _gpus():
+    on_ray = config.launcher == "ray"
+    cuda = _ray_gpus(config.processes) if on_ray else _cuda()
+    batch = config.resolved_batch_size(cuda)
+    if not on_ray and cuda and config.processes > _gpus():
         raise ValueError(
             f"--train-processes {config.processes}: this machine has {_gpus()} GPUs "
             "(one process per GPU)"
@@ -60,6 +66,7 @@ def run_phase(
     shutil.rmtree(job, ignore_errors=True)  # an earlier, interrupted try leaves nothing to reuse
     job.mkdir(parents=True)
     base = base_dir_of(model)
+    base = base.resolve() if base.exists() else base  # a folder, for ranks wherever they start
     model = prepare_student(model, config)  # a fresh adapter starts from the run's seed here
     save_checkpoint(model, tokenizer, job / "start")
     per_rank = dataclasses.replace(config, processes=1, batch_size=batch // config.processes)
@@ -67,30 +74,9 @@ def run_phase(
         json.dumps({"phase": phase, "base": str(base), "config": dataclasses.asdict(per_rank)})
     )
     (job / "rows.json").write_text(json.dumps(rows))
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone",
-        "--nproc_per_node", str(config.processes),
-        "-m", "failforward.training.distributed", str(job),
-    ]  # fmt: skip
+    launch = _launch_on_ray if on_ray else _launch_torchrun
+    code = launch(job, config.processes, cuda, on_step)
     log = job / "launch.log"
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // config.processes))}
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
-        try:
-            for line in process.stdout:
-                parts = line.split()
-                if len(parts) == 3 and parts[0] == STEP:
-                    if on_step:
-                        on_step(int(parts[1]), int(parts[2]))
-                else:
-                    out.write(line)
-            code = process.wait()
-        finally:  # interrupted here (Ctrl-C, a failing callback): the ranks stop too
-            if process.poll() is None:
-                process.terminate()
-                process.wait()
     if code != 0 or not (job / "result.json").is_file():
         errors = sorted(job.glob("rank-*.error"))
         shown = errors[0].read_text() if errors else log.read_text()
@@ -105,6 +91,102 @@ def run_phase(
     for weights in ("start", "trained"):  # loaded: the cycle's checkpoint is the caller's to write
         shutil.rmtree(job / weights)
     return trained, result
+
+
+def _launch_torchrun(job: Path, processes: int, cuda: bool, on_step) -> int:
+    """``processes`` ranks of this module under torchrun on this machine; their exit code."""
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        "--nproc_per_node", str(processes),
+        "-m", "failforward.training.distributed", str(job),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // processes))}
+    with open(job / "launch.log", "w") as out:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        try:
+            for line in process.stdout:
+                parts = line.split()
+                if len(parts) == 3 and parts[0] == STEP:
+                    if on_step:
+                        on_step(int(parts[1]), int(parts[2]))
+                else:
+                    out.write(line)
+            return process.wait()
+        finally:  # interrupted here (Ctrl-C, a failing callback): the ranks stop too
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
+
+
+def _launch_on_ray(job: Path, processes: int, cuda: bool, on_step) -> int:
+    """``processes`` ranks as Ray Train workers (a ``TorchTrainer``: gloo on CPU, NCCL on
+    GPUs) on the Ray cluster this process is joined to; 0, or 1 with the error in
+    ``job/launch.log``. Rank 0's steps are read from ``job/steps`` while they train."""
+    import threading
+
+    import ray
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    if not ray.is_initialized():
+        raise RuntimeError("--train-launcher ray trains on the run's Ray cluster: none is joined")
+    trainer = TorchTrainer(
+        _ray_rank,
+        train_loop_config={"job": str(job.resolve())},  # the workers' folder is not ours
+        scaling_config=ScalingConfig(num_workers=processes, use_gpu=cuda),
+        torch_config=TorchConfig(backend="nccl" if cuda else "gloo"),
+        run_config=RunConfig(
+            name="train",
+            storage_path=str(job.resolve() / "ray"),
+            failure_config=FailureConfig(max_failures=0),  # a failed phase is the run's to retry
+        ),
+    )
+    failed: list[BaseException] = []
+
+    def fit() -> None:
+        try:
+            trainer.fit()
+        except BaseException as error:
+            failed.append(error)
+
+    steps = job / "steps"
+    thread = threading.Thread(target=fit, name="ray-train", daemon=True)
+    thread.start()
+    read = 0
+    while True:
+        finished = not thread.is_alive()  # then one last read of what rank 0 wrote
+        thread.join(0.5)
+        written = steps.read_text() if steps.is_file() else ""
+        lines = written[: written.rfind("\n") + 1].splitlines()  # whole lines only
+        for line in lines[read:]:
+            if on_step:
+                on_step(*map(int, line.split()))
+        read = len(lines)
+        if finished:
+            break
+    (job / "launch.log").write_text(f"{failed[0]!r}\n" if failed else "")
+    return 1 if failed else 0
+
+
+def _ray_rank(loop_config: dict) -> None:
+    """One rank inside a Ray Train worker (Ray has set RANK, LOCAL_RANK and WORLD_SIZE)."""
+    import ray.train
+    import torch
+    from ray.train.torch import get_device
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # Ray forwards a worker's output to the run's terminal
+    device = get_device() if torch.cuda.is_available() else None
+    _run_rank(Path(loop_config["job"]), ray.train.get_context().get_world_rank(), device)
+
+
+def _ray_gpus(processes: int) -> bool:
+    """Whether the joined Ray cluster has a GPU for each of ``processes`` ranks."""
+    import ray
+
+    return ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= processes
 
 
 def _cuda() -> bool:
@@ -122,14 +204,20 @@ def _gpus() -> int:
 def main(job: Path) -> None:
     """One rank of a launched phase (torchrun sets RANK, LOCAL_RANK and WORLD_SIZE); a rank
     that fails leaves its traceback in ``job/rank-N.error`` for the caller to show."""
+    import torch
+
+    device = int(os.environ.get("LOCAL_RANK", 0)) if torch.cuda.is_available() else None
+    _run_rank(job, int(os.environ.get("RANK", 0)), device)  # one GPU per process on this machine
+
+
+def _run_rank(job: Path, rank: int, device) -> None:
     import traceback
 
     import torch
 
-    rank = int(os.environ.get("RANK", 0))
     try:
-        if torch.cuda.is_available():  # one GPU per process on this machine
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        if device is not None:
+            torch.cuda.set_device(device)
         _train_rank(job, rank)
     except BaseException:
         (job / f"rank-{rank}.error").write_text(traceback.format_exc())
@@ -146,7 +234,10 @@ def _train_rank(job: Path, rank: int) -> None:
     model, tokenizer = load_student(Path(spec["base"]), job / "start")
 
     def progress(step: int, total: int) -> None:
-        if rank == 0:
+        if rank == 0 and config.launcher == "ray":
+            with open(job / "steps", "a") as steps:
+                steps.write(f"{step} {total}\n")
+        elif rank == 0:
             print(STEP, step, total, flush=True)
 
     train = {"sft": train_sft, "dpo": train_dpo}[spec["phase"]]

@@ -188,8 +188,9 @@ def _cycle_metrics(phases: list[PhaseResult]) -> dict:
 
 
 def _train_phase(phase: str, model, tokenizer, rows, config: TrainConfig, out_dir: Path, step):
-    """SFT or DPO in this process, or on ``config.processes`` processes (DDP)."""
-    if config.processes > 1:
+    """SFT or DPO in this process, or on ``config.processes`` processes (DDP; with
+    ``--train-launcher ray`` on Ray Train workers, even for one)."""
+    if config.processes > 1 or config.launcher == "ray":
         from failforward.training.distributed import run_phase
 
         return run_phase(phase, model, tokenizer, rows, config, out_dir, step)

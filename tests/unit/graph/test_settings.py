@@ -86,3 +86,14 @@ def test_scale_out_options_are_checked_by_name():
         RunSettings.from_options(micro_batch_tokens=-1)
     settings = RunSettings.from_options(executor="ray", ray_workers=3, train_processes=2)
     assert (settings.executor, settings.ray_workers, settings.train.processes) == ("ray", 3, 2)
+
+
+def test_ray_training_needs_the_ray_executor_and_an_off_policy_objective():
+    with pytest.raises(ValueError, match="--train-launcher ray trains on the run's Ray cluster"):
+        RunSettings.from_options(train_launcher="ray")
+    settings = RunSettings.from_options(executor="ray", train_launcher="ray")
+    assert settings.train.launcher == "ray" and RunSettings().train.launcher == "torchrun"
+    with pytest.raises(ValueError, match="^--train-launcher: launcher must be torchrun with grpo"):
+        RunSettings.from_options(executor="ray", train_launcher="ray", objective="grpo")
+    with pytest.raises(ValueError, match="^--train-launcher: launcher must be one of torchrun"):
+        RunSettings.from_options(train_launcher="slurm")
