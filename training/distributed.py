@@ -171,15 +171,29 @@ def _launch_on_ray(job: Path, processes: int, cuda: bool, on_step) -> int:
 
 
 def _ray_rank(loop_config: dict) -> None:
-    """One rank inside a Ray Train worker (Ray has set RANK, LOCAL_RANK and WORLD_SIZE)."""
+    """One rank inside a Ray Train worker (Ray has set RANK, LOCAL_RANK and WORLD_SIZE). What
+    it prints goes to ``job/rank-N.log``, as torchrun's ranks' goes to ``launch.log``: Ray would
+    forward it to the run's terminal."""
     import ray.train
     import torch
     from ray.train.torch import get_device
-    from transformers.utils import logging
 
-    logging.disable_progress_bar()  # Ray forwards a worker's output to the run's terminal
+    job, rank = Path(loop_config["job"]), ray.train.get_context().get_world_rank()
     device = get_device() if torch.cuda.is_available() else None
-    _run_rank(Path(loop_config["job"]), ray.train.get_context().get_world_rank(), device)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    kept = [os.dup(1), os.dup(2)]
+    with open(job / f"rank-{rank}.log", "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            _run_rank(job, rank, device)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, kept_fd in zip((1, 2), kept, strict=True):
+                os.dup2(kept_fd, fd)
+                os.close(kept_fd)
 
 
 def _ray_gpus(processes: int) -> bool:

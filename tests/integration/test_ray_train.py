@@ -49,6 +49,7 @@ def test_two_ray_train_workers_train_what_one_process_does(local_ray, tiny_stude
     assert len(two.process_peak_mb) == 2 and min(two.process_peak_mb) > 0
     job = tmp_path / "ray" / "sft-job"
     assert not (job / "start").exists() and not (job / "trained").exists()  # loaded, removed
+    assert {p.name for p in job.glob("rank-*.log")} == {"rank-0.log", "rank-1.log"}  # not ours
 
 
 def test_a_failing_ray_rank_is_reported_with_its_own_error(local_ray, tiny_student_dir, tmp_path):
