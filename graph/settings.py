@@ -62,7 +62,7 @@ class RunSettings(StoredSettings):
     executor: str = option(
         "local",
         "Where the student answers: local (this process) or ray (Ray workers that load it "
-        "once; training stays in this process).",
+        "once; training stays in this process unless --train-launcher ray).",
     )
     ray_address: str = option(
         "", "Ray cluster to join with --executor ray (empty: start a Ray instance here)."

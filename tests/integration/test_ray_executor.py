@@ -1,4 +1,4 @@
-"""``--executor ray`` on a real local Ray instance (started here): the student answers on
+"""``--executor ray`` on a real local Ray instance (started for the module): the student answers on
 Ray workers and the run's results are the ones ``--executor local`` gives."""
 
 from __future__ import annotations
@@ -16,15 +16,6 @@ from failforward.tools.store import RunStore
 from failforward.training.student_model import load_student
 
 ray = pytest.importorskip("ray")
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    # 2 CPUs for the 2 student workers, which hold theirs, and 2 for the critic's tasks (what
-    # --executor ray asks of a local instance); this machine has 2 cores
-    ray.init(num_cpus=4, include_dashboard=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
 
 
 def _results(run_dir):

@@ -26,25 +26,24 @@ def _rows(phase: str) -> list[dict]:
     return dpo_rows(pairs, _messages)
 
 
-@pytest.mark.parametrize("phase", ["sft", "dpo"])
-def test_two_processes_train_what_one_does(tiny_student_dir, tmp_path, phase):
-    rows, trained, steps_seen = _rows(phase), {}, []
-    for processes in (1, 2):
-        config = TrainConfig(
-            objective=phase, epochs=1, batch_size=8, processes=processes, dpo_nll=0.0,
-            dpo_learning_rate=1e-3,
-        )  # fmt: skip
-        model, tokenizer = load_student(tiny_student_dir)
-        seen = []
-        model, result = _train_phase(
-            phase, model, tokenizer, rows, config, tmp_path / str(processes),
-            lambda step, total, seen=seen: seen.append((step, total)),
-        )  # fmt: skip
-        lora = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
-        trained[processes] = (result, lora)
-        steps_seen.append(seen)
-    (one, one_weights), (two, two_weights) = trained[1], trained[2]
-    assert one.steps == two.steps == 4 and steps_seen[1][-1] == (4, 4)
+def train(tiny_student_dir, out_dir, phase: str, **config):
+    """One phase on the tiny student: its result, LoRA weights after, and the steps reported."""
+    config = TrainConfig(
+        objective=phase, epochs=1, batch_size=8, dpo_nll=0.0, dpo_learning_rate=1e-3, **config
+    )
+    model, tokenizer = load_student(tiny_student_dir)
+    seen: list[tuple[int, int]] = []
+    model, result = _train_phase(
+        phase, model, tokenizer, _rows(phase), config, out_dir, lambda *step: seen.append(step)
+    )
+    lora = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
+    return result, lora, seen
+
+
+def assert_trained_alike(one, one_weights, two, two_weights, seen, job) -> None:
+    """Two ranks trained what one process did (``seen``: the two-rank run's reported steps);
+    rank 0 alone wrote the student, which the caller loaded from ``job`` and removed."""
+    assert one.steps == two.steps == 4 and seen[-1] == (4, 4)  # rank 0's steps reached us
     one_losses = [e["loss"] for e in one.log if "loss" in e]
     two_losses = [e["loss"] for e in two.log if "loss" in e]
     assert len(one_losses) == len(two_losses) == 4
@@ -54,10 +53,16 @@ def test_two_processes_train_what_one_does(tiny_student_dir, tmp_path, phase):
     moved = max(p.abs().max() for n, p in one_weights.items() if "lora_B" in n)
     apart = max((one_weights[n] - two_weights[n]).abs().max() for n in one_weights)
     assert moved > 1e-3 and apart < 0.02 * moved
-    assert len(two.process_peak_mb) == 2 and min(two.process_peak_mb) > 0
+    assert two.processes == 2 and len(two.process_peak_mb) == 2 and min(two.process_peak_mb) > 0
     assert two.process_saves == [["trained"], []]  # rank 0 alone wrote the trained student
-    job = tmp_path / "2" / f"{phase}-job"
     assert not (job / "start").exists() and not (job / "trained").exists()  # loaded, removed
+
+
+@pytest.mark.parametrize("phase", ["sft", "dpo"])
+def test_two_processes_train_what_one_does(tiny_student_dir, tmp_path, phase):
+    one, one_weights, _ = train(tiny_student_dir, tmp_path / "1", phase)
+    two, two_weights, seen = train(tiny_student_dir, tmp_path / "2", phase, processes=2)
+    assert_trained_alike(one, one_weights, two, two_weights, seen, tmp_path / "2" / f"{phase}-job")
     assert not list((tmp_path / "2").glob("**/*.partial"))
 
 
