@@ -11,11 +11,21 @@ from failforward.tools.pack_check import list_packs, validate_pack
 from failforward.tools.packs import PACKS_DIR, PackError
 
 SHIPPED = sorted(p.parent.name for p in PACKS_DIR.glob("*/pack.yaml"))
+BENCHMARK_PACKS = sorted(
+    p.parent for p in (PACKS_DIR.parent / "benchmarks" / "packs").glob("*/pack.yaml")
+)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_pack_validates(name):
     lines = validate_pack(name)
+    assert any("student.jinja: rendered" in line for line in lines)
+    assert any("reference answer verifies" in line for line in lines)
+
+
+@pytest.mark.parametrize("folder", BENCHMARK_PACKS, ids=lambda folder: folder.name)
+def test_every_benchmark_pack_validates(folder):
+    lines = validate_pack(str(folder))
     assert any("student.jinja: rendered" in line for line in lines)
     assert any("reference answer verifies" in line for line in lines)
 
