@@ -227,6 +227,7 @@ def critique(
     llm: CriticLLM | None = None,
     map_over: Callable[[Callable, list], list] | None = None,
     quotas: dict[tuple[str, str | None], int] | None = None,
+    refill: bool = False,
 ) -> tuple[list[Candidate], list[Verdict]]:
     """Verdicts for every candidate, and for every rewrite refine made (appended after them).
 
@@ -237,6 +238,9 @@ def critique(
     it over Ray workers); the screens run here, in order. With ``quotas``
     (:func:`~failforward.agents.generator.quotas`) a target keeps at most its quota of accepted
     candidates, the first in order; the rest are ``surplus``, never screened or trained on.
+    With ``refill`` the quotas' total is what the batch keeps: what a target could not fill
+    (its candidates failed or were screened out) is taken from the other targets' surplus, in
+    proportion to their quotas (:func:`_refill`), so the budget buys accepted examples.
     """
     extract = extract or str.strip
     check = functools.partial(verify, verifier=verifier, solver=solver, extract=extract)
@@ -250,11 +254,27 @@ def critique(
         candidates, verdicts = _refine(candidates, verdicts, verifier, solver, extract, llm)
     vectors = screen.vectors([c.question for c in candidates])
     kept: dict[tuple[str, str | None], int] = {}
+    spare: dict[tuple[str, str | None], list[tuple[int, Verdict]]] = {}
+
+    def screened(i: int) -> bool:
+        """Dedupe and decontaminate candidate ``i``; True when it is kept."""
+        vector = vectors[i] if vectors is not None else None
+        question, answer = candidates[i].question, candidates[i].answer
+        rejected = screen.duplicate(question, vector, answer) or screen.contaminated(
+            question, vector, answer
+        )
+        if rejected:
+            verdicts[i] = rejected.model_copy(update={"scores": verdicts[i].scores})
+            return False
+        screen.accept(question, vector, answer)
+        return True
+
     for i, candidate in enumerate(candidates):
         if not verdicts[i].accepted:
             continue
         key = quota_key(candidate)
         if quotas is not None and kept.get(key, 0) >= quotas.get(key, 0):
+            spare.setdefault(key, []).append((i, verdicts[i]))
             verdicts[i] = Verdict(
                 accepted=False,
                 reason="surplus",
@@ -263,17 +283,47 @@ def critique(
                 scores=verdicts[i].scores,
             )
             continue
-        vector = vectors[i] if vectors is not None else None
-        question, answer = candidate.question, candidate.answer
-        rejected = screen.duplicate(question, vector, answer) or screen.contaminated(
-            question, vector, answer
-        )
-        if rejected:
-            verdicts[i] = rejected.model_copy(update={"scores": verdicts[i].scores})
-        else:
-            screen.accept(question, vector, answer)
+        if screened(i):
             kept[key] = kept.get(key, 0) + 1
+    if quotas is not None and refill:
+        _refill(quotas, kept, spare, screened, verdicts)
     return candidates, verdicts
+
+
+REFILLED = "filled the shortfall of "  # how a refilled candidate's verdict detail begins
+
+
+def _refill(quotas, kept, spare, screened, verdicts) -> None:
+    """Fill the quotas' shortfall from the surplus: each next candidate comes from the target
+    (with surplus left) that has taken the least refill relative to its quota, so the moved
+    budget follows the plan's own weights; a taken candidate is screened like any other and its
+    verdict says which shortfall it filled."""
+    short = {k: q - kept.get(k, 0) for k, q in quotas.items() if q > kept.get(k, 0)}
+    if not short:
+        return
+    missing = sum(short.values())
+    detail = REFILLED + ", ".join(
+        f"{target}{'/' + skill if skill else ''} ({n})" for (target, skill), n in short.items()
+    )
+    taken = dict.fromkeys(spare, 0)
+    queues = {k: list(v) for k, v in spare.items()}
+    order = {k: n for n, k in enumerate(spare)}
+
+    def share(k) -> tuple[float, int]:
+        return taken[k] / max(1, quotas.get(k, 0)), order[k]
+
+    while missing and queues:
+        key = min(queues, key=share)
+        i, passed = queues[key].pop(0)
+        if not queues[key]:
+            del queues[key]
+        verdicts[i] = passed
+        if screened(i):
+            verdicts[i] = passed.model_copy(
+                update={"detail": (passed.detail + "; " if passed.detail else "") + detail}
+            )
+            taken[key] += 1
+            missing -= 1
 
 
 def quota_key(candidate: Candidate) -> tuple[str, str | None]:

@@ -140,6 +140,9 @@ def borrowed_uniform(runs_dir: Path, other_id: str, record: dict) -> dict[str, s
 
     ours, theirs = shared(record["settings"]), shared(other["settings"])
     different = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+    # --refill only acts where a target fell short: checked per run below
+    refill = "refill" in different
+    different = [k for k in different if k != "refill"]
     if different:
         k = different[0]
         raise ValueError(
@@ -161,8 +164,31 @@ def borrowed_uniform(runs_dir: Path, other_id: str, record: dict) -> dict[str, s
                 f"{'not finished' if run_id else 'missing'}; finish it with "
                 f"`failforward compare --resume {other_id}` first"
             )
+        short = _short_cycles(runs_dir / run_id) if refill else []
+        if short:
+            raise ValueError(
+                f"--uniform-from {other_id}: its runs had refill = {theirs.get('refill')!r}, this "
+                f"comparison {ours.get('refill')!r}, and its uniform run {run_id} kept fewer "
+                f"examples than its budget in cycle {', '.join(map(str, short))}, where refill "
+                "would have changed it"
+            )
         runs[str(seed)] = run_id
     return runs
+
+
+def _short_cycles(run_dir: Path) -> list[int]:
+    """The cycles in which a run's critic kept fewer examples than the plan's budget."""
+    from failforward.tools.store import RunStore
+
+    store = RunStore(run_dir / "run.db")
+    try:
+        return [
+            plan.cycle
+            for plan in store.plans()
+            if len(store.examples(cycle=plan.cycle, accepted=True)) < plan.budget
+        ]
+    finally:
+        store.close()
 
 
 def arm_cycles(record: dict, arm: str) -> dict:

@@ -443,6 +443,7 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             llm=llm,
             map_over=_spread(ctx),
             quotas=_quotas(ctx, state["plan"]),
+            refill=ctx.settings.refill,
         )
         bar.update(total)
     if llm is not None:
@@ -450,6 +451,9 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     ctx.store.save_examples(cycle, candidates, verdicts)
     for source, counts in ctx.store.verdicts_by_source(cycle).items():
         ctx.ui.log(f"  critic ({source}): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    refilled = sum(critic.REFILLED in v.detail for v in verdicts if v.accepted)
+    if refilled:
+        ctx.ui.log(f"  refill: {refilled} surplus examples of other targets filled the budget")
     by, why = verdict_digest(ctx.store.examples(cycle=cycle))
     if by:
         counts = sorted(by.items(), key=lambda kv: -len(kv[1]))

@@ -49,6 +49,12 @@ class RunSettings(StoredSettings):
         "Candidates the procedural teacher draws per example of the budget, so draws the "
         "critic rejects are replaced (1: draw exactly the budget).",
     )
+    refill: bool = option(
+        True,
+        "When a target's candidates fall short of its budget (the critic rejected too many), "
+        "keep other targets' surplus candidates instead, in proportion to their budgets, so a "
+        "cycle trains on its whole budget (procedural teacher, --overdraw > 1).",
+    )
     plan: PlanRule = nested(PlanRule, rename=_PLAN_OPTIONS)
     seed: int = option(0, "Seed for generation, clustering and training.")
     target_accuracy: float = option(1.0, "Stop once test accuracy reaches this.")
@@ -126,8 +132,9 @@ class RunSettings(StoredSettings):
     @classmethod
     def from_dict(cls, data: dict):
         """Stored settings; a run stored before the regression guard, the anchors, cell
-        capacity, training micro-batches and over-drawing existed resumes as it started (no
-        rollback, no anchors, no capacity caps, whole batches, the budget drawn exactly)."""
+        capacity, training micro-batches, over-drawing and refill existed resumes as it started (no
+        rollback, no anchors, no capacity caps, whole batches, the budget drawn exactly, no
+        refill)."""
         before = {
             "on_regression": "keep",
             "anchor_share": 0.0,
@@ -135,6 +142,7 @@ class RunSettings(StoredSettings):
             "micro_batch_tokens": 0,
             "executor": "local",
             "overdraw": 1,
+            "refill": False,
         }
         return super().from_dict({**before, **data})
 

@@ -151,6 +151,8 @@ def plan_lines(store: RunStore) -> list[str]:
             "capacity: new items the target's cell could still give when planned (none of the "
             "test set, the guard's probe half or what was accepted before; estimated by drawing "
             "twice the budget from it), the most its budget may be; "
+            "accepted: examples the critic kept, more than the budget where refill (--refill) "
+            "gave the target's surplus the place of what a short target could not fill; "
             "knobs: the source settings the teacher draws with (-: the pack's own mix).",
             "",
             *verdict_table(store.verdicts_by_source(plan.cycle)),

@@ -157,3 +157,21 @@ def test_a_multi_skill_comparison_reports_each_skill_per_arm(tmp_path, quiet_ui)
     assert sorted(targeted.metrics()) == [0, 1, 2]
     assert "learning progress (probe items gained per example): " in log.getvalue()
     assert write_compare_report(second)[1]["skills"]["uniform"] == summary["skills"]["uniform"]
+
+    # --no-refill may borrow the uniform runs while they kept every cycle's whole budget (refill
+    # changed nothing there); once one fell short, it may not.
+    no_refill = RunSettings.from_options(**{**progress.to_dict(), "refill": False})
+    third = run_compare(no_refill, seeds=1, ui=ui, uniform_cycles=2, uniform_from=folder.name)[1]
+    assert (
+        json.loads((third / "compare.json").read_text())["runs"]["uniform"]
+        == record["runs"]["uniform"]
+    )
+    uniform = RunStore(runs / first["runs"]["uniform"]["0"] / "run.db")
+    uniform.db.execute("UPDATE examples SET accepted = 0 WHERE cycle = 2 AND accepted = 1")
+    uniform.db.commit()
+    with pytest.raises(
+        ValueError,
+        match=r"its runs had refill = True, this comparison False, and "
+        r"its uniform run .* kept fewer examples than its budget in cycle 2,",
+    ):
+        run_compare(no_refill, seeds=1, ui=ui, uniform_cycles=2, uniform_from=folder.name)

@@ -70,8 +70,9 @@ def test_ctrl_c_then_resume_and_the_key_is_nowhere(crash_pack, tmp_path, tiny_st
                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             )
             deadline = time.monotonic() + 300
-            while not runs.is_dir() or "generate_examples" not in nodes_done(
-                next(runs.iterdir()) / "run.db"
+            # the runs folder may exist a moment before the run's own folder does
+            while not (dbs := list(runs.glob("*/run.db"))) or "generate_examples" not in (
+                nodes_done(dbs[0])
             ):
                 assert process.poll() is None and time.monotonic() < deadline, log.read_text()
                 time.sleep(0.02)

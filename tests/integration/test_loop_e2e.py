@@ -5,6 +5,7 @@ import re
 import pytest
 import torch
 
+from failforward.agents.critic import REFILLED
 from failforward.app.runner import run_loop
 from failforward.graph.settings import RunSettings
 from failforward.tools.sources import normalize
@@ -49,17 +50,27 @@ def test_two_cycles_end_to_end(small_pack, tmp_path, quiet_ui, tiny_student_dir)
     assert {e["cycle"] for e in examples} == {1, 2} and len(examples) == 2 * 16 * 2  # --overdraw 2
     plan_targets = {t.target_id: t for plan in store.plans() for t in plan.targets}
     # the budget buys accepted examples: a target keeps at most its budget of what the critic
-    # passed; draws past it are surplus, and only once the budget is met (a target short of it
-    # used every draw it had)
-    short = 0
-    for target_id, target in plan_targets.items():
-        rows = sorted((e for e in examples if e["target_id"] == target_id), key=lambda e: e["id"])
-        kept = [e["accepted"] for e in rows]
-        surplus = [n for n, e in enumerate(rows) if e["reason"] == "surplus"]
-        assert sum(kept) <= target.budget
-        assert not surplus or sum(kept[: surplus[0]]) == target.budget
-        short += target.budget - sum(kept)
-    assert any(e["reason"] == "surplus" for e in examples) and short < 16
+    # passed first; draws past it are surplus, and only once the budget is met. Refill (on by
+    # default) gives a short target's place to other targets' surplus, so a cycle keeps its
+    # whole budget while surplus is left
+    refilled = 0
+    for plan in store.plans():
+        rows = [e for e in examples if e["cycle"] == plan.cycle]
+        short = 0
+        for target in plan.targets:
+            mine = sorted(
+                (e for e in rows if e["target_id"] == target.target_id), key=lambda e: e["id"]
+            )
+            own = [e["accepted"] and REFILLED not in e["detail"] for e in mine]
+            surplus = [n for n, e in enumerate(mine) if e["reason"] == "surplus"]
+            assert sum(own) <= target.budget
+            assert not surplus or sum(own[: surplus[0]]) == target.budget
+            short += target.budget - sum(own)
+        moved = sum(e["accepted"] and REFILLED in e["detail"] for e in rows)
+        assert moved <= short and sum(e["accepted"] for e in rows) <= plan.budget
+        assert moved == short or not any(e["reason"] == "surplus" for e in rows)
+        refilled += moved
+    assert any(e["reason"] == "surplus" for e in examples) and refilled > 0
     for e in examples:
         assert e["lineage"]["source"] == "procedural" and e["reason"] != "pending"
         assert (

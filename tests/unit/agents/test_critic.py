@@ -105,3 +105,49 @@ def test_a_target_keeps_its_quota_of_accepted_candidates_and_no_more():
     ]
     # a surplus candidate did not enter the screen: a later cycle may still use it
     assert screen.duplicate("4 + 4 =", None, "8") is None
+
+
+def _t(question, answer, target):
+    return Candidate(
+        question=question, answer=answer, lineage=Lineage(cycle=1, target_id=target, source="llm")
+    )
+
+
+def test_refill_moves_a_drained_targets_budget_to_the_others_by_their_quotas():
+    """Target a keeps none of its 3 (two are test items, one is wrong): its 3 go to b and c
+    in proportion to their quotas (4:2), in order b, c, b; a surplus candidate that is a test
+    item is screened out on the way and the next one taken; without refill a stays short."""
+    candidates = [
+        _t("9 - 1 =", "8", "a"),  # test item
+        _t("9 - 2 =", "7", "a"),  # test item
+        _t("2 + 2 =", "5", "a"),  # wrong
+        *[_t(f"{n} + 10 =", str(n + 10), "b") for n in range(4)],  # b's quota
+        _t("9 - 3 =", "6", "b"),  # surplus and a test item: screened out when refill reaches it
+        *[_t(f"{n} + 20 =", str(n + 20), "b") for n in range(3)],  # b's other surplus
+        *[_t(f"{n} + 30 =", str(n + 30), "c") for n in range(6)],  # c: 2 kept, 4 surplus
+    ]
+    quotas = {("a", None): 3, ("b", None): 4, ("c", None): 2}
+    test = ["9 - 1 =", "9 - 2 =", "9 - 3 ="]
+
+    def kept(refill):
+        _, verdicts = critique(
+            candidates, numeric, arithmetic_expression, Screen(test, []), quotas=quotas,
+            refill=refill,
+        )  # fmt: skip
+        return verdicts, [
+            c.question for c, v in zip(candidates, verdicts, strict=True) if v.accepted
+        ]
+
+    verdicts, plain = kept(False)
+    assert len(plain) == 6 and sum(v.reason == "surplus" for v in verdicts) == 8
+    verdicts, refilled = kept(True)
+    assert len(refilled) == 9  # the quotas' total
+    assert set(refilled) - set(plain) == {"0 + 20 =", "1 + 20 =", "2 + 30 ="}
+    assert verdicts[7].reason == "contaminated"  # screened, not trained on
+    moved = [
+        v
+        for c, v in zip(candidates, verdicts, strict=True)
+        if c.question in ("0 + 20 =", "2 + 30 =")
+    ]
+    assert all("filled the shortfall of a (3)" in v.detail for v in moved)
+    assert [v.reason for v in verdicts].count("surplus") == 4  # 2 + 20 = and three of c: unread

@@ -71,6 +71,7 @@ def test_a_run_stored_before_micro_batches_trains_whole_batches_and_locally():
 
 def test_a_run_stored_before_over_drawing_draws_exactly_its_budget():
     assert RunSettings.from_dict(STORED_FLAT).overdraw == 1 and RunSettings().overdraw == 2
+    assert RunSettings.from_dict(STORED_FLAT).refill is False and RunSettings().refill is True
     with pytest.raises(ValueError, match="--overdraw must be >= 1, got 0"):
         RunSettings.from_options(overdraw=0)
 
