@@ -306,18 +306,11 @@ def _refill(quotas, kept, spare, screened, verdicts) -> None:
         f"{target}{'/' + skill if skill else ''} ({n})" for (target, skill), n in short.items()
     )
     taken = dict.fromkeys(spare, 0)
-    queues = {k: list(v) for k, v in spare.items()}
-    order = {k: n for n, k in enumerate(spare)}
-
-    def share(k) -> tuple[float, int]:
-        return taken[k] / max(1, quotas.get(k, 0)), order[k]
-
-    while missing and queues:
-        key = min(queues, key=share)
-        i, passed = queues[key].pop(0)
-        if not queues[key]:
-            del queues[key]
-        verdicts[i] = passed
+    while missing and spare:  # min keeps the first of equals: the targets' own order
+        key = min(spare, key=lambda k: taken[k] / max(1, quotas.get(k, 0)))
+        i, passed = spare[key].pop(0)
+        if not spare[key]:
+            del spare[key]
         if screened(i):
             verdicts[i] = passed.model_copy(
                 update={"detail": (passed.detail + "; " if passed.detail else "") + detail}
