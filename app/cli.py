@@ -172,7 +172,7 @@ def compare(
 
     from failforward.app.compare import run_compare
     from failforward.tools.curves import ratio_sentence
-    from failforward.tools.report import write_compare_report
+    from failforward.tools.report import seeds_needed_sentence, write_compare_report
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
@@ -190,6 +190,8 @@ def compare(
         last = summary["multipliers"][-1]
         typer.echo(f"data-efficiency multiplier after targeted cycle {last.cycle}: {last.text()}")
     typer.echo(f"first-crossing {ratio_sentence(summary)}")
+    if summary.get("seeds_needed"):
+        typer.echo(seeds_needed_sentence(summary["seeds_needed"]))
     typer.echo(f"comparison folder: {folder}; report: {path}")
 
 

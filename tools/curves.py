@@ -155,8 +155,8 @@ def arm_table(curves: list[Curve]) -> list[dict]:
 def summarize(curves: dict[str, list[Curve]], outcomes: dict | None = None) -> dict:
     """Both arms' mean curves, the first-crossing ratio per seed and over seeds, and, given
     each arm's item-level ``outcomes`` (:func:`load_outcomes`), the data-efficiency multiplier
-    per targeted cycle and the paired comparison after equal cycles
-    (:mod:`tools.multiplier`)."""
+    per targeted cycle, the paired comparison after equal cycles and the seeds that comparison
+    would need to tell a given difference from 0 (:mod:`tools.multiplier`)."""
     ratios = [
         efficiency_ratio(t, u) for t, u in zip(curves["targeted"], curves["uniform"], strict=True)
     ]
@@ -167,10 +167,15 @@ def summarize(curves: dict[str, list[Curve]], outcomes: dict | None = None) -> d
         "gains": equal_example_gains(curves["targeted"], curves["uniform"]),
     }
     if outcomes is not None and outcomes["targeted"].cycles > 1:
-        from failforward.tools.multiplier import data_efficiency, paired_differences
+        from failforward.tools.multiplier import (
+            data_efficiency,
+            paired_differences,
+            seeds_needed,
+        )
 
         summary["multipliers"] = data_efficiency(outcomes["targeted"], outcomes["uniform"])
         summary["paired"] = paired_differences(outcomes["targeted"], outcomes["uniform"])
+        summary["seeds_needed"] = seeds_needed(outcomes["targeted"], outcomes["uniform"])
     if outcomes is not None:
         from failforward.tools.multiplier import skill_curves
 

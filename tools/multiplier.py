@@ -266,6 +266,85 @@ def paired_differences(
 
 
 @dataclass
+class SeedsNeeded:
+    """How many seeds the paired difference after ``cycle`` needs to be told from 0.
+
+    The difference's variance over a resample of seeds and items (as the report's interval
+    draws them) has two parts: ``seed_spread``, the standard deviation over seeds of each seed's
+    targeted-minus-uniform accuracy (shrinks as 1/n with n seeds), and ``item_spread``, the
+    standard error that the test items' own difficulty leaves in the mean over seeds (fixed for a
+    test set of this size, however many seeds). ``seeds[effect]`` is the seeds per arm at which a
+    true difference of ``effect`` (accuracy, 0.02 for 2 points) has a 95% interval excluding 0
+    with 80% power, or ``SEED_CAP`` when more seeds cannot get there: the test set is too small."""
+
+    cycle: int
+    observed_seeds: int
+    seed_spread: float
+    item_spread: float
+    seeds: dict[float, int]
+
+
+SEED_CAP = 10_000  # reported as ">= SEED_CAP": unreachable with this test set
+
+
+def seeds_for(
+    effect: float,
+    seed_spread: float,
+    item_spread: float = 0.0,
+    power: float = 0.8,
+    alpha: float = 0.05,
+) -> int:
+    """The fewest seeds ``n`` with ``effect / se(n) >= t(1 - alpha/2, n - 1) + t(power, n - 1)``,
+    ``se(n)² = seed_spread² / n + item_spread²``: a t-test's power on the per-seed differences
+    with the test items' share of the noise added.
+
+    >>> seeds_for(0.02, 0.05)
+    52
+    >>> seeds_for(0.02, 0.05, item_spread=0.005)
+    101
+    >>> seeds_for(0.02, 0.05, item_spread=0.01) == SEED_CAP  # the items alone leave too much
+    True
+    """
+    from scipy.stats import t
+
+    if effect <= 0:
+        raise ValueError(f"effect must be positive, got {effect}")
+    for n in range(2, SEED_CAP):
+        se = math.sqrt(seed_spread**2 / n + item_spread**2)
+        if se == 0 or effect / se >= t.ppf(1 - alpha / 2, n - 1) + t.ppf(power, n - 1):
+            return n
+    return SEED_CAP
+
+
+def seeds_needed(
+    targeted: ArmOutcomes, uniform: ArmOutcomes, effects: tuple[float, ...] = (0.02, 0.05)
+) -> SeedsNeeded | None:
+    """Seeds needed at the spread this comparison showed after the last cycle both arms ran;
+    None with fewer than 2 seeds (no spread to read).
+
+    The items' share: per item, the seeds' differences vary around the item's mean (their
+    variance over seeds, averaged over items, is the seed-by-item part, which more seeds
+    average away); what the items' means vary beyond that part is the items' own, fixed part."""
+    _check_pair(targeted, uniform)
+    cycle = min(targeted.cycles, uniform.cycles) - 1
+    diff = targeted.correct[:, cycle].astype(float) - uniform.correct[:, cycle].astype(float)
+    n_seeds, n_items = diff.shape
+    if n_seeds < 2:
+        return None
+    seed_spread = float(diff.mean(axis=1).std(ddof=1))
+    interaction = float(diff.var(axis=0, ddof=1).mean())
+    item_part = max(0.0, float(diff.mean(axis=0).var(ddof=1)) - interaction / n_seeds)
+    item_spread = math.sqrt(item_part / n_items)
+    return SeedsNeeded(
+        cycle=cycle,
+        observed_seeds=n_seeds,
+        seed_spread=seed_spread,
+        item_spread=item_spread,
+        seeds={e: seeds_for(e, seed_spread, item_spread) for e in effects},
+    )
+
+
+@dataclass
 class SkillCell:
     """One arm's result on one skill after one cycle: the mean over seeds of its accuracy on the
     skill's test items (95% bootstrap interval over seeds and those items), and the examples of

@@ -481,6 +481,7 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
         ]
         lines.append(f"| {i} | " + " | ".join(cells) + " |")
     lines += _paired_table(summary.get("paired"))
+    lines += _seeds_needed_lines(summary.get("seeds_needed"))
     lines += _skills_table(summary.get("skills"))
     lines += _gains_table(summary.get("gains"))
     lines += _per_seed_table(seeds, summary["ratios"], run_ids)
@@ -566,6 +567,30 @@ def _paired_table(rows: list | None) -> list[str]:
         f"{r.targeted_only} | {r.uniform_only} | {r.p_value:.3g} |"
         for r in rows
     ]
+
+
+def seeds_needed_sentence(found) -> str:
+    """How many seeds the paired difference after the last cycle would need, at the spread seen."""
+    from failforward.tools.multiplier import SEED_CAP
+
+    needs = ", ".join(
+        f"{'more seeds than any' if n >= SEED_CAP else n} for {e * 100:g} points"
+        for e, n in found.seeds.items()
+    )
+    return (
+        f"seeds needed: after cycle {found.cycle} the {found.observed_seeds} seeds' paired "
+        f"differences spread {found.seed_spread * 100:.1f} points over seeds and the test items "
+        f"add {found.item_spread * 100:.1f} points of standard error that more seeds do not "
+        f"remove; at that spread a true difference needs {needs} (seeds per arm) for its 95% "
+        "interval to exclude 0 with 80% power"
+    )
+
+
+def _seeds_needed_lines(found) -> list[str]:
+    if found is None:
+        return []
+    text = seeds_needed_sentence(found)
+    return ["", f"{text[0].upper()}{text[1:]}."]
 
 
 def _gains_table(gains: list[dict] | None) -> list[str]:

@@ -81,6 +81,7 @@ def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet
     assert headline.startswith("**Data-efficiency multiplier after targeted cycle 1: ")
     assert "| 2 | - | - | " in curves  # uniform's extra cycle, which targeted did not run
     assert "## Paired comparison after the same cycle" in report
+    assert "Seeds needed: after cycle 1 the 2 seeds' paired differences" in report
     page = (folder / "report.html").read_text()
     assert page.count("<svg") == 1 and "Targeted vs uniform" in page
 
