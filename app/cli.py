@@ -191,7 +191,7 @@ def compare(
         typer.echo(f"data-efficiency multiplier after targeted cycle {last.cycle}: {last.text()}")
     typer.echo(f"first-crossing {ratio_sentence(summary)}")
     if summary.get("seeds_needed"):
-        typer.echo(seeds_needed_sentence(summary["seeds_needed"]))
+        typer.echo(f"seeds needed: {seeds_needed_sentence(summary['seeds_needed'])}")
     typer.echo(f"comparison folder: {folder}; report: {path}")
 
 

@@ -578,7 +578,7 @@ def seeds_needed_sentence(found) -> str:
         for e, n in found.seeds.items()
     )
     return (
-        f"seeds needed: after cycle {found.cycle} the {found.observed_seeds} seeds' paired "
+        f"after cycle {found.cycle} the {found.observed_seeds} seeds' paired "
         f"differences spread {found.seed_spread * 100:.1f} points over seeds and the test items "
         f"add {found.item_spread * 100:.1f} points of standard error that more seeds do not "
         f"remove; at that spread a true difference needs {needs} (seeds per arm) for its 95% "
@@ -589,8 +589,7 @@ def seeds_needed_sentence(found) -> str:
 def _seeds_needed_lines(found) -> list[str]:
     if found is None:
         return []
-    text = seeds_needed_sentence(found)
-    return ["", f"{text[0].upper()}{text[1:]}."]
+    return ["", f"Seeds needed: {seeds_needed_sentence(found)}."]
 
 
 def _gains_table(gains: list[dict] | None) -> list[str]:

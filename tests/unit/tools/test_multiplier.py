@@ -161,7 +161,7 @@ def test_seeds_needed_separates_the_seeds_spread_from_the_items():
         picks = rng.permutation(items)
         both = picks[:40]
         t[s, 1, both] = u[s, 1, both] = True
-        lead, rest = (t, u) if extra > 0 else (u, t)
+        lead = t if extra > 0 else u
         lead[s, 1, picks[40 : 40 + abs(extra)]] = True
     found = seeds_needed(ArmOutcomes(examples, t), ArmOutcomes(examples, u))
     per_seed = np.array([0, 8, -8, 16]) / items
