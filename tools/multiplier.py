@@ -15,7 +15,7 @@ resample whose multiplier is censored counts as +inf, so an open upper end shows
 
 Example:
     >>> fit = monotone_fit(np.log1p([0, 100, 200, 400]), np.array([0.1, 0.3, 0.25, 0.5]))
-    >>> [round(y, 3) for y in fit]
+    >>> [round(float(y), 3) for y in fit]
     [0.1, 0.275, 0.275, 0.5]
 """
 

@@ -13,6 +13,7 @@ MODULES = [
     "failforward.app.augment_eval",
     "failforward.tools.curves",
     "failforward.tools.guard",
+    "failforward.tools.multiplier",
     "failforward.tools.assemble",
     "failforward.tools.corpus",
     "failforward.tools.sandbox",
