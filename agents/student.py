@@ -202,6 +202,7 @@ class Student:
         self._loaded: tuple[str | None, object, object] | None = None
         self._vllm: VLLMStudent | None = None
         self._make_workers, self._workers = workers, None
+        self._base_dir: Path | None = None
 
     def close(self) -> None:
         """Stop the Ray workers, if any were started (the next answer starts new ones)."""
@@ -210,12 +211,16 @@ class Student:
             self._workers = None
 
     def base_dir(self) -> Path:
+        """The model folder ``spec`` resolves to, resolved once: an earlier run's student stays
+        the one this process started from while that run goes on."""
         from failforward.training.student_model import resolve_student
 
         def announce(target: Path) -> None:
             self.log(f"converting the packaged SmolLM2 GGUF to safetensors once, into {target} ...")
 
-        return resolve_student(self.spec, announce)
+        if self._base_dir is None:
+            self._base_dir = resolve_student(self.spec, announce)
+        return self._base_dir
 
     def at(self, checkpoint: str | None):
         """``(model, tokenizer)`` at ``checkpoint`` (None: the base model); loaded once."""

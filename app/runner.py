@@ -263,11 +263,12 @@ def check_sandbox(pack) -> None:
 
 
 def check_student(student: str) -> None:
-    """A student path must be a saved model folder (smollm2 and tiny are built on demand)."""
-    if student not in ("smollm2", "tiny") and not (Path(student) / "config.json").is_file():
-        raise ValueError(
-            f"--student {student!r}: expected smollm2, tiny, or a model folder with config.json"
-        )
+    """A student other than smollm2 and tiny (built on demand) must resolve now: a model folder,
+    a LoRA checkpoint (merged onto its base here, once) or an earlier run's folder."""
+    from failforward.training.student_model import BUILT_IN, resolve_student
+
+    if student not in BUILT_IN:
+        resolve_student(student)
 
 
 def check_runs_dir(runs_dir: str | Path) -> None:
@@ -303,12 +304,17 @@ def create_run_folder(settings: RunSettings, run_id: str, pack) -> Path:
 
 
 def record_new_run(store, settings: RunSettings, pack) -> None:
-    """Store what a resume needs: the settings, the pack's folder and its fingerprint."""
+    """Store what a resume needs: the settings, the pack's folder and its fingerprint; and the
+    student the run starts from (meta ``student``: the setting, the model folder it resolved to,
+    and for an earlier run's student, that run, cycle and checkpoint)."""
+    from failforward.training.student_model import student_record
+
     if settings.endpoints.file:  # a resume may start from another working directory
         settings.endpoints.file = str(Path(settings.endpoints.file).resolve())
     store.set_meta("settings", settings.to_dict())
     store.set_meta("pack_dir", str(pack.directory.resolve()))
     store.set_meta("pack_fingerprint", pack.fingerprint())
+    store.set_meta("student", student_record(settings.student))
 
 
 def role_clients(endpoints: EndpointSettings, store, stack: ExitStack, ui) -> dict:
