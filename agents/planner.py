@@ -27,7 +27,8 @@ from failforward.tools.packs import Pack
 from failforward.tools.records import FailureCluster, GenerationPlan, Item, PlanTarget
 from failforward.tools.sources import allocate
 
-WEIGHTINGS = ("gain", "mass", "progress")
+WEIGHTINGS = ("gain", "mass", "progress", "learnability")
+MODES = ("targeted", "uniform", "oracle")
 
 
 @dataclass
@@ -35,16 +36,21 @@ class PlanRule:
     """How the budget is spent: on the analyst's clusters (weighted so) or uniformly. Every field
     has a default and help text."""
 
-    mode: Literal["targeted", "uniform"] = field(
+    mode: Literal["targeted", "uniform", "oracle"] = field(
         default="targeted",
-        metadata={"help": "targeted (the analyst's plan) or uniform (the baseline)."},
+        metadata={
+            "help": "targeted (the analyst's plan), uniform (the baseline) or oracle (the "
+            "positive control: the budget by the pack's pilot learnability table, "
+            "learnability.yaml, which no plan sees)."
+        },
     )
-    weighting: Literal["gain", "mass", "progress"] = field(
+    weighting: Literal["gain", "mass", "progress", "learnability"] = field(
         default="gain",
         metadata={
             "help": "gain: learning-gain rule; mass: proportional to failures (baseline); "
             "progress: the gain rule scaled by each skill's probe gain per example the last "
-            "time it was trained."
+            "time it was trained; learnability: each cell by p(1-p) of its shrunk probe "
+            "success p, mastered cells a replay share, cells near 0 their easier cell."
         },
     )
     explore: float = field(
@@ -72,6 +78,21 @@ class PlanRule:
     flat_decay: float = field(
         default=0.5, metadata={"help": "Share factor per flat cycle beyond flat_after - 1."}
     )
+    mastered_at: float = field(
+        default=0.8,
+        metadata={"help": "learnability: probe success from which a cell counts as mastered."},
+    )
+    replay: float = field(
+        default=0.1,
+        metadata={"help": "learnability: share of the budget replayed on mastered cells."},
+    )
+    prior: float = field(
+        default=4.0,
+        metadata={
+            "help": "learnability: pseudo-items that shrink a cell's success toward its "
+            "skill's (and a skill's toward the whole probe set's)."
+        },
+    )
     capacity: bool = field(
         default=True,
         metadata={
@@ -82,8 +103,8 @@ class PlanRule:
 
     def __post_init__(self) -> None:
         checks = [
-            ("mode", self.mode in ("targeted", "uniform"), "targeted or uniform"),
-            ("weighting", self.weighting in WEIGHTINGS, "gain, mass or progress"),
+            ("mode", self.mode in MODES, "targeted, uniform or oracle"),
+            ("weighting", self.weighting in WEIGHTINGS, "gain, mass, progress or learnability"),
             ("explore", 0 <= self.explore < 1, "in [0, 1)"),
             ("ready_at", 0 < self.ready_at <= 1, "in (0, 1]"),
             ("hopeless_below", self.hopeless_below >= 0, ">= 0"),
@@ -91,7 +112,13 @@ class PlanRule:
             ("shrink_bonus", self.shrink_bonus > 0, "> 0"),
             ("flat_after", self.flat_after >= 1, ">= 1"),
             ("flat_decay", 0 < self.flat_decay <= 1, "in (0, 1]"),
+            ("mastered_at", 0 < self.mastered_at <= 1, "in (0, 1]"),
+            ("replay", 0 <= self.replay < 1, "in [0, 1)"),
+            ("prior", self.prior >= 0, ">= 0"),
         ]
+        if self.explore + self.replay >= 1:
+            problem = f"explore {self.explore} + replay {self.replay} leave no budget to aim"
+            raise OptionError("replay", f"replay: {problem}", problem)
         for name, ok, wanted in checks:
             if not ok:
                 problem = f"{getattr(self, name)!r} is not {wanted}"
@@ -195,16 +222,19 @@ def plan_targeted(
         if share > 0
     ]
     if explore:
-        targets.append(
-            PlanTarget(
-                target_id=f"c{cycle}-explore",
-                name="explore (uniform)",
-                description=pack.spec.task,
-                budget=explore,
-                kind="explore",
-            )
-        )
+        targets.append(explore_target(pack, cycle, explore))
     return GenerationPlan(cycle=cycle, mode="targeted", targets=targets)
+
+
+def explore_target(pack: Pack, cycle: int, budget: int) -> PlanTarget:
+    """The exploration share: ``budget`` examples drawn from the pack's own mix."""
+    return PlanTarget(
+        target_id=f"c{cycle}-explore",
+        name="explore (uniform)",
+        description=pack.spec.task,
+        budget=budget,
+        kind="explore",
+    )
 
 
 def capped_allocate(weights: list[float], budget: int, caps: list[int | None]) -> list[int]:

@@ -141,6 +141,12 @@ _SEEDS_HELP = (
 )
 
 
+_ARMS_HELP = (
+    "The arms, comma-separated: targeted and uniform, and oracle for the positive control (the "
+    "budget by the pack's pilot learnability table, learnability.yaml, which no plan sees)."
+)
+
+
 @app.command("compare")
 @_settings_signature(
     RunSettings,
@@ -156,12 +162,14 @@ _SEEDS_HELP = (
         str | None,
         typer.Option(None, help=_UNIFORM_FROM_HELP, show_default=False),
     ),
-    skip=("plan", "seed"),  # both arms, every seed
+    _option("arms", str, typer.Option("targeted,uniform", help=_ARMS_HELP)),
+    skip=("plan", "seed"),  # every arm, every seed
 )
 def compare(
     seeds: int | None = None,
     uniform_cycles: int | None = None,
     uniform_from: str | None = None,
+    arms: str = "targeted,uniform",
     resume: str | None = None,
     **flat,
 ) -> None:
@@ -178,7 +186,12 @@ def compare(
     try:
         settings = RunSettings.from_options(**flat)
         _, folder = run_compare(
-            settings, seeds, resume=resume, uniform_cycles=uniform_cycles, uniform_from=uniform_from
+            settings,
+            seeds,
+            resume=resume,
+            uniform_cycles=uniform_cycles,
+            uniform_from=uniform_from,
+            arms=tuple(a.strip() for a in arms.split(",") if a.strip()),
         )
         path, summary = write_compare_report(folder)
     except (ValueError, FileNotFoundError, ImportError) as err:

@@ -30,6 +30,7 @@ def run_compare(
     resume: str | None = None,
     uniform_cycles: int | None = None,
     uniform_from: str | None = None,
+    arms: tuple[str, ...] = ARMS,
 ) -> tuple[str, Path]:
     """Run (or continue) every arm and seed one after another; returns the id and its folder.
 
@@ -40,7 +41,9 @@ def run_compare(
     above the recorded count adds seeds to the comparison (None: the recorded ones).
     ``uniform_from`` names an earlier comparison whose uniform runs this one takes as its own
     (:func:`borrowed_uniform`): a plan rule is compared against the same baseline without
-    training it again.
+    training it again. ``arms`` adds ``oracle`` to the two (:func:`check_arms`): the positive
+    control, which spends the budget by the pack's pilot learnability table and runs the
+    targeted arm's cycles.
     """
     from failforward.app.runner import check_new_run, new_run_id, run_loop
 
@@ -73,6 +76,7 @@ def run_compare(
                 f"--uniform-cycles {uniform_cycles}: the uniform arm must run at least the "
                 f"targeted arm's {settings.cycles} cycles"
             )
+        arms = check_arms(arms, settings)
         check_new_run(settings, getattr(ui, "log", None))  # before the comparison's folder
         compare_id = new_compare_id(settings)
         folder = runs_dir / compare_id
@@ -81,7 +85,8 @@ def run_compare(
             "settings": base,
             "uniform_cycles": uniform_cycles,
             "seeds": list(range(seeds)),
-            "runs": {a: {} for a in ARMS},
+            "arms": list(arms),
+            "runs": {a: {} for a in arms},
         }
         if uniform_from:
             record["runs"]["uniform"] = borrowed_uniform(runs_dir, uniform_from, record)
@@ -93,20 +98,45 @@ def run_compare(
 
     save()
     for seed in record["seeds"]:
-        for arm in ARMS:
+        for arm in record_arms(record):
             run_id = record["runs"][arm].get(str(seed))
             if run_id and (runs_dir / run_id / "run.db").is_file():
                 # started before: finish it (a finished run returns at once)
                 run_loop(RunSettings(runs_dir=str(runs_dir)), ui=ui, resume=run_id)
                 continue
             options = {**record["settings"], **arm_cycles(record, arm)}
-            options |= {"plan": arm, "seed": seed, "runs_dir": str(runs_dir)}
+            options |= {"seed": seed, "runs_dir": str(runs_dir)}
+            options |= {"plan": arm} if arm != "targeted" else {}
             run_settings = RunSettings.from_dict(options)
             run_id = run_id or new_run_id(run_settings)
             record["runs"][arm][str(seed)] = run_id
             save()
             run_loop(run_settings, ui=ui, run_id=run_id)
     return compare_id, folder
+
+
+def check_arms(arms: tuple[str, ...], settings: RunSettings) -> tuple[str, ...]:
+    """The comparison's arms in run order: targeted and uniform always, oracle on request (its
+    pack must have a valid learnability table; the error names the file and field)."""
+    unknown = sorted(set(arms) - {*ARMS, "oracle"})
+    if unknown or not set(ARMS) <= set(arms):
+        raise ValueError(
+            f"--arms {','.join(arms)}: choose targeted and uniform, optionally oracle"
+            + (f" ({', '.join(unknown)} is not an arm)" if unknown else "")
+        )
+    if settings.plan.mode != "targeted":
+        raise ValueError(f"--plan {settings.plan.mode}: compare sets each arm's plan itself")
+    if "oracle" in arms:
+        from failforward.tools.learnability import load_table
+        from failforward.tools.packs import load_pack
+
+        load_table(load_pack(settings.pack))
+    return tuple(a for a in (*ARMS, "oracle") if a in arms)
+
+
+def record_arms(record: dict) -> tuple[str, ...]:
+    """The arms a comparison record ran (records from before ``--arms`` ran the two)."""
+    return tuple(record.get("arms", ARMS))
 
 
 # Settings a uniform run does not read (its cycles are --uniform-cycles, its patience past them).

@@ -20,13 +20,14 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from rich.markup import escape
 
-from failforward.agents import analyst, critic, generator, planner
+from failforward.agents import analyst, critic, generator, learnability, planner
 from failforward.graph.settings import RunSettings
 from failforward.graph.state import LoopState, RunContext
 from failforward.tools.by_skill import skill_accuracy, wilson_interval
 from failforward.tools.capacity import capacity_of, taken_keys
 from failforward.tools.composition import compare_sets, stored_form
 from failforward.tools.guard import guard_item, kept_students, paired_drop, student_checkpoint
+from failforward.tools.learnability import load_table
 from failforward.tools.records import Failure, GenerationPlan, Item, Verdict
 from failforward.tools.report import verdict_digest
 from failforward.tools.sources import draw_sets
@@ -312,24 +313,37 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         bar.advance()
     ctx.store.save_clusters(cycle, clusters, labels, failures_cycle=kept)
     ctx.store.save_cluster_links(cycle, links)
-    if ctx.settings.plan.mode == "uniform":
-        plan = planner.plan_uniform(ctx.pack, ctx.settings.budget, cycle)
-    else:
-        earlier = [r for r in ctx.store.examples() if r["cycle"] < cycle]
-        plan = planner.plan_targeted(
-            clusters,
-            ctx.pack,
-            ctx.settings.budget,
-            cycle,
-            ctx.settings.plan,
-            probe,
-            yields=planner.cell_yields(earlier, ctx.pack.cell_of),
-            capacity=_capacity(ctx, earlier, cycle),
-            progress=_progress(ctx, earlier) if ctx.settings.plan.weighting == "progress" else None,
-        )
+    plan = _plan(ctx, clusters, probe, cycle)
     ctx.store.save_plan(plan)
     _show_plan(ctx, clusters, plan)
     return {"plan": plan.model_dump()}
+
+
+def _plan(ctx: RunContext, clusters, probe, cycle: int) -> GenerationPlan:
+    """The cycle's plan by the run's rule: uniform, the oracle's (the pack's pilot table), the
+    learnability rule's, or the targeted plan over the analyst's clusters."""
+    rule, budget = ctx.settings.plan, ctx.settings.budget
+    if rule.mode == "uniform":
+        return planner.plan_uniform(ctx.pack, budget, cycle)
+    earlier = [r for r in ctx.store.examples() if r["cycle"] < cycle]
+    if rule.mode == "oracle":
+        table = load_table(ctx.pack)
+        spent = learnability.spent_per_unit(earlier, table, ctx.pack)
+        return learnability.plan_oracle(table, ctx.pack, budget, cycle, spent)
+    capacity = _capacity(ctx, earlier, cycle)
+    if rule.weighting == "learnability":
+        return learnability.plan_learnability(probe, ctx.pack, budget, cycle, rule, capacity)
+    return planner.plan_targeted(
+        clusters,
+        ctx.pack,
+        budget,
+        cycle,
+        rule,
+        probe,
+        yields=planner.cell_yields(earlier, ctx.pack.cell_of),
+        capacity=capacity,
+        progress=_progress(ctx, earlier) if rule.weighting == "progress" else None,
+    )
 
 
 def _progress(ctx: RunContext, earlier: list[dict]) -> dict[str, float]:
@@ -377,7 +391,8 @@ def _show_plan(ctx: RunContext, clusters, plan: GenerationPlan) -> None:
             ctx.ui.log(f"  {'':>22}    {t.budget:>3} {t.kind}: {escape(cell)}")
     for t in plan.targets:
         if t.cluster_id is None:
-            ctx.ui.log(f"  {'':>22} -> {t.budget:>3} {t.kind}: {escape(t.name)}")
+            how = "" if t.success is None else f" (p {t.success:.0%}, weight {t.weight:.3g})"
+            ctx.ui.log(f"  {'':>22} -> {t.budget:>3} {t.kind}: {escape(t.name)}{how}")
 
 
 def _report_failed_calls(ctx: RunContext, role: str, since: int) -> None:
@@ -495,22 +510,26 @@ def _spread(ctx: RunContext):
 @timed
 def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Update the student on the cycle's accepted examples with the run's objective (SFT with
-    replay, DPO on the student's own failures, both, or experimental GRPO); checkpoint it."""
-    from failforward.training.phases import train_cycle
+    replay, DPO on the student's own failures, both, or experimental GRPO); checkpoint it.
+    With ``--train-from base`` the update starts from the base student instead and trains on
+    every example accepted so far (:func:`~failforward.training.phases.training_rows`)."""
+    from failforward.training.phases import train_cycle, training_rows
 
     ctx, cycle = runtime.context, state["plan"]["cycle"]
     examples = ctx.store.examples(cycle=cycle, accepted=True)
     total = int(ctx.store.metrics().get(cycle - 1, {}).get("train_examples_total", 0))
     metrics = {"train_examples": len(examples), "train_examples_total": total + len(examples)}
-    if not examples:
+    if not examples:  # with base too: the same accepted set would train the same student
         ctx.ui.log(f"  cycle {cycle}: the critic accepted nothing; the student is unchanged")
         ctx.store.save_metrics(cycle, metrics)
         return {"cycle": cycle, "trained": False}
-    model, tokenizer = ctx.student.at(_checkpoint(state))
+    rows = training_rows(ctx.store.examples(accepted=True), cycle, ctx.settings.train_from)
+    metrics["train_rows"] = len(rows)  # accepted examples this update saw (base: all so far)
+    model, tokenizer = ctx.student.at(_start_checkpoint(ctx, state))
     target = student_checkpoint(ctx.run_dir, cycle)
     out_dir = target.parent  # the trainers' own output
     config = ctx.settings.train_config(cycle, state.get("lr_scale", 1.0))
-    data = _cycle_data(ctx, cycle, examples, state.get("kept_cycle", cycle - 1))
+    data = _cycle_data(ctx, cycle, rows, examples, state.get("kept_cycle", cycle - 1))
     if config.launcher == "ray":  # joined already unless this run resumed at training
         from failforward.agents.workers import connect
 
@@ -532,28 +551,37 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     }
 
 
+def _start_checkpoint(ctx: RunContext, state: LoopState) -> str | None:
+    """Where a cycle's update starts: the student in use, or (``--train-from base``) the base
+    model, which gets a fresh LoRA adapter seeded by the run's seed alone."""
+    return None if ctx.settings.train_from == "base" else _checkpoint(state)
+
+
 def _held_out(ctx: RunContext) -> list[Item]:
     """What no candidate may repeat or reword: the test set and the guard's half of the probe."""
     probe = ctx.store.eval_items("probe")
     return [*ctx.store.eval_items("test"), *(i for n, i in enumerate(probe) if guard_item(n))]
 
 
-def _cycle_data(ctx: RunContext, cycle: int, examples: list[dict], kept: int):
+def _cycle_data(ctx: RunContext, cycle: int, rows: list[dict], examples: list[dict], kept: int):
     """What the training phases draw on, from the run: its store, pack, verifier and bars.
-    The anchors come from the probe items outside the guard's half that the student in use
-    (evaluation ``kept``) answered right."""
+    ``rows`` are what SFT and GRPO train on, ``examples`` the cycle's own (new DPO pairs come
+    from them). The anchors come from the probe items outside the guard's half that the student
+    in use (evaluation ``kept``) answered right. With ``--train-from base`` nothing is replayed:
+    the earlier examples are in ``rows`` already."""
     from failforward.agents.student import student_messages, verifier_reward
     from failforward.training.phases import CycleData
 
-    pack = ctx.pack
+    pack, base = ctx.pack, ctx.settings.train_from == "base"
+    earlier = [e for e in ctx.store.examples(accepted=True) if e["cycle"] < cycle]
     return CycleData(
         cycle=cycle,
-        examples=examples,
-        earlier=[e for e in ctx.store.examples(accepted=True) if e["cycle"] < cycle],
+        examples=rows,
+        earlier=[] if base else earlier,
         successes=[s for s in ctx.store.successes(kept, "probe") if not guard_item(s["idx"])],
         messages=functools.partial(student_messages, pack),
         completion=_completion(ctx),
-        pairs=functools.partial(_preference_pairs, ctx, cycle, examples),
+        pairs=functools.partial(_dpo_pairs, ctx, cycle, examples),
         reward=verifier_reward(pack, _verifier(ctx)),
         max_new_tokens=pack.spec.student.max_new_tokens,
         progress=ctx.ui.task,
@@ -600,6 +628,19 @@ def _preference_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -
         f"  cycle {cycle}: student wrong on {len(pairs)}/{len(items)} new items -> DPO pairs"
     )
     return pairs
+
+
+def _dpo_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -> list[dict]:
+    """The pairs the DPO phase trains on: the cycle's own; with ``--train-from base`` also every
+    earlier cycle's stored pairs, all in canonical order, as SFT retrains on every example. Their
+    rejected sides are the answers of the students that made them: the path shows there."""
+    from failforward.training.phases import canonical_order
+
+    pairs = _preference_pairs(ctx, cycle, examples, model, tokenizer)
+    if ctx.settings.train_from == "previous":
+        return pairs
+    earlier = [p for p in ctx.store.pairs() if p["cycle"] < cycle]
+    return canonical_order([*earlier, *pairs], "question", "chosen", "rejected")
 
 
 @timed

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal
 
 from failforward.agents.endpoint_settings import EndpointSettings, endpoint_options
 from failforward.agents.planner import PlanRule
@@ -19,7 +20,7 @@ from failforward.training.config import TrainConfig
 _PLAN_OPTIONS = {"mode": "plan", "explore": "explore"} | {
     name: f"plan_{name}"
     for name in ("weighting", "ready_at", "hopeless_below", "hopeless_weight", "shrink_bonus")
-    + ("flat_after", "flat_decay", "capacity")
+    + ("flat_after", "flat_decay", "capacity", "mastered_at", "replay", "prior")
 }
 OUTPUT_FORMATS = ("jsonl", "parquet")
 
@@ -31,13 +32,17 @@ class RunSettings(StoredSettings):
 
     The command line's ``run`` options are generated from these fields and the nested ones:
     ``endpoints`` (EndpointSettings), ``plan`` (PlanRule) and ``train`` (TrainConfig, whose seed
-    is ``seed`` + the cycle).
+    is ``seed`` + the cycle, or ``seed`` alone with ``--train-from base``).
     """
 
     pack: str = option(
         "arithmetic", "Prompt pack: a name under prompts/ or a folder with pack.yaml."
     )
-    student: str = option("smollm2", "Student model: smollm2, tiny, or a saved model folder.")
+    student: str = option(
+        "smollm2",
+        "Student model: smollm2, tiny, a saved model folder, a LoRA checkpoint or an earlier "
+        "run's folder (the student it ended with: a warmed student).",
+    )
     endpoints: EndpointSettings = endpoint_options()
     cycles: int = option(3, "Training cycles to run.")
     budget: int = option(
@@ -89,6 +94,16 @@ class RunSettings(StoredSettings):
     guard_alpha: float = option(
         0.05, "The regression guard's significance level (one-sided exact McNemar test)."
     )
+    train_from: Literal["previous", "base"] = option(
+        "previous",
+        "Where each cycle's update starts: previous (the student in use, trained on the "
+        "cycle's accepted examples plus any --replay-mix) or base (the --student model with a "
+        "fresh LoRA adapter, retrained on every example accepted so far in a canonical order "
+        "with one seed, so a cycle's student depends on the accepted set, not on which cycle "
+        "added what; what still depends on the path: the learning rates the guard halves after "
+        "a rollback and, with a dpo objective, the rejected sides of earlier cycles' pairs, "
+        "earlier students' answers). base refuses --replay-mix and --anchor-share.",
+    )
     train: TrainConfig = nested(
         TrainConfig,
         rename={
@@ -128,13 +143,30 @@ class RunSettings(StoredSettings):
             )
         if not 0.0 < self.guard_alpha < 1.0:
             raise ValueError(f"--guard-alpha must be in (0, 1), got {self.guard_alpha}")
+        self._check_train_from()
+
+    def _check_train_from(self) -> None:
+        """``--train-from`` is a choice, and base's path independence rules out the two ways
+        a cycle's data would depend on earlier cycles' students."""
+        if self.train_from not in ("previous", "base"):
+            raise ValueError(f"--train-from must be previous or base, got {self.train_from!r}")
+        if self.train_from == "base" and self.train.replay_mix > 0:
+            raise ValueError(
+                "--train-from base retrains on every accepted example already, so there is "
+                f"nothing to replay: drop --replay-mix (got {self.train.replay_mix})"
+            )
+        if self.train_from == "base" and self.train.anchor_share > 0:
+            raise ValueError(
+                "--anchor-share draws anchors from the kept student's probe successes, which "
+                "depend on the path: use it with --train-from previous, not base"
+            )
 
     @classmethod
     def from_dict(cls, data: dict):
         """Stored settings; a run stored before the regression guard, the anchors, cell
-        capacity, training micro-batches, over-drawing and refill existed resumes as it started (no
-        rollback, no anchors, no capacity caps, whole batches, the budget drawn exactly, no
-        refill)."""
+        capacity, training micro-batches, over-drawing, refill and ``--train-from`` existed
+        resumes as it started (no rollback, no anchors, no capacity caps, whole batches, the
+        budget drawn exactly, no refill, training on from the previous student)."""
         before = {
             "on_regression": "keep",
             "anchor_share": 0.0,
@@ -143,15 +175,17 @@ class RunSettings(StoredSettings):
             "executor": "local",
             "overdraw": 1,
             "refill": False,
+            "train_from": "previous",
         }
         return super().from_dict({**before, **data})
 
     def train_config(self, cycle: int, lr_scale: float = 1.0) -> TrainConfig:
-        """The training settings for one cycle (a fresh seed per cycle; learning rates scaled
-        by ``lr_scale``, which the regression guard halves after each rollback)."""
+        """The training settings for one cycle (a fresh seed per cycle, or with ``--train-from
+        base`` the run's seed, so the retrained student does not depend on the cycle; learning
+        rates scaled by ``lr_scale``, which the regression guard halves after each rollback)."""
         return dataclasses.replace(
             self.train,
-            seed=self.seed + cycle,
+            seed=self.seed + (cycle if self.train_from == "previous" else 0),
             learning_rate=self.train.learning_rate * lr_scale,
             dpo_learning_rate=self.train.dpo_learning_rate * lr_scale,
         )

@@ -152,17 +152,21 @@ def arm_table(curves: list[Curve]) -> list[dict]:
     return rows
 
 
-def summarize(curves: dict[str, list[Curve]], outcomes: dict | None = None) -> dict:
-    """Both arms' mean curves, the first-crossing ratio per seed and over seeds, and, given
+def summarize(
+    curves: dict[str, list[Curve]], outcomes: dict | None = None, mastered: set[str] | None = None
+) -> dict:
+    """Every arm's mean curve, the first-crossing ratio per seed and over seeds, and, given
     each arm's item-level ``outcomes`` (:func:`load_outcomes`), the data-efficiency multiplier
     per targeted cycle, the paired comparison after equal cycles and the seeds that comparison
-    would need to tell a given difference from 0 (:mod:`tools.multiplier`)."""
+    would need to tell a given difference from 0 (:mod:`tools.multiplier`); with an oracle arm,
+    the three-arm comparison (:func:`tools.multiplier.three_arms`), on the skills not in
+    ``mastered`` too."""
     ratios = [
         efficiency_ratio(t, u) for t, u in zip(curves["targeted"], curves["uniform"], strict=True)
     ]
     known = [r for r in ratios if r is not None]
     summary: dict = {
-        "arms": {arm: arm_table(curves[arm]) for arm in ARMS},
+        "arms": {arm: arm_table(arm_curves) for arm, arm_curves in curves.items()},
         "ratios": ratios,
         "gains": equal_example_gains(curves["targeted"], curves["uniform"]),
     }
@@ -176,10 +180,14 @@ def summarize(curves: dict[str, list[Curve]], outcomes: dict | None = None) -> d
         summary["multipliers"] = data_efficiency(outcomes["targeted"], outcomes["uniform"])
         summary["paired"] = paired_differences(outcomes["targeted"], outcomes["uniform"])
         summary["seeds_needed"] = seeds_needed(outcomes["targeted"], outcomes["uniform"])
+        if "oracle" in outcomes:
+            from failforward.tools.headroom import three_arms
+
+            summary["three_arms"] = three_arms(outcomes, mastered)
     if outcomes is not None:
         from failforward.tools.multiplier import skill_curves
 
-        found = {arm: skill_curves(outcomes[arm]) for arm in ARMS}
+        found = {arm: skill_curves(outcomes[arm]) for arm in outcomes}
         if any(found.values()):
             summary["skills"] = found
     if known:
@@ -226,7 +234,7 @@ def load_compare(folder: Path) -> tuple[dict, dict[str, list[Curve]], dict[str, 
     record = json.loads((folder / "compare.json").read_text())
     curves: dict[str, list[Curve]] = {}
     run_ids: dict[str, list[str]] = {}
-    for arm in ARMS:
+    for arm in record.get("arms", ARMS):
         curves[arm], run_ids[arm] = [], []
         for seed in record["seeds"]:
             run_id = record["runs"][arm].get(str(seed))
@@ -256,7 +264,7 @@ def load_outcomes(folder: Path, run_ids: dict[str, list[str]]) -> dict:
     questions: list[str] | None = None
     skill_of: dict[str, str] = {}
     arms = {}
-    for arm in ARMS:
+    for arm in run_ids:
         examples, correct, spent = [], [], []
         for run_id in run_ids[arm]:
             store = RunStore(folder.parent / run_id / "run.db")

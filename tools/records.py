@@ -111,12 +111,17 @@ class PlanTarget(BaseModel):
         description="The cell drawn from: skill and knob values (empty: the source's own mix).",
     )
     cluster_id: int | None = None
-    kind: Literal["cluster", "stepping_stone", "explore", "uniform"] = "cluster"
+    kind: Literal[
+        "cluster", "stepping_stone", "explore", "uniform", "frontier", "replay", "oracle"
+    ] = "cluster"
     cluster_size: int = 0
     error_share: float = Field(0.0, description="The cluster's share of the cycle's failures.")
     weight: float = Field(0.0, description="The planning rule's weight for the target.")
     capacity: int | None = Field(
         None, description="New items the cell could still give when planned (None: not asked)."
+    )
+    success: float | None = Field(
+        None, description="The student's estimated success in the cell (learnability plans)."
     )
 
 
@@ -124,7 +129,7 @@ class GenerationPlan(BaseModel):
     """What the teacher should produce this cycle."""
 
     cycle: int
-    mode: Literal["targeted", "uniform"]
+    mode: Literal["targeted", "uniform", "oracle"]
     targets: list[PlanTarget]
 
     @property

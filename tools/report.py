@@ -125,9 +125,9 @@ def plan_lines(store: RunStore) -> list[str]:
         clusters = store.clusters(plan.cycle)
         lines += cluster_table(clusters, store.cluster_links(plan.cycle), failures)
         lines += [
-            "| target | kind | failures | error share | weight | capacity | budget | accepted "
-            "| knobs |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---|",
+            "| target | kind | failures | error share | p | weight | capacity | budget | "
+            "accepted | knobs |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         examples = store.examples(cycle=plan.cycle)
         accepted: dict[str, int] = {}
@@ -138,15 +138,20 @@ def plan_lines(store: RunStore) -> list[str]:
             knobs = ", ".join(f"{k}={v}" for k, v in t.source_config.items()) or "-"
             weight = "-" if t.kind in ("explore", "uniform") else f"{t.weight:.2f}"
             capacity = "-" if t.capacity is None else str(t.capacity)
+            p = "-" if t.success is None else f"{t.success:.0%}"
             lines.append(
-                f"| {t.name} | {t.kind} | {t.cluster_size or '-'} | {t.error_share:.0%} | "
+                f"| {t.name} | {t.kind} | {t.cluster_size or '-'} | {t.error_share:.0%} | {p} | "
                 f"{weight} | {capacity} | {t.budget} | {accepted.get(t.target_id, 0)} | {knobs} |"
             )
         lines += [
             "",
-            "error share: the target's share of the cycle's probe failures; weight: the plan's "
-            "score for a cluster target (failures scaled by near-item accuracy), which sets its "
-            "share of the budget (examples asked of the teacher); an explore or uniform target has "
+            "error share: the target's share of the cycle's probe failures; p: the student's "
+            "estimated success in the target's cell (learnability plans: shrunk probe accuracy; "
+            "the oracle: its pilot curve's accuracy at the examples given so far); weight: the "
+            "plan's score for a target (a cluster's failures scaled by near-item accuracy; a "
+            "frontier cell's share of the probe times p(1-p); an oracle unit's test accuracy "
+            "gained per example), which sets its share of the budget (examples asked of the "
+            "teacher); an explore or uniform target has "
             "no weight: it gets the fixed exploration share (--plan-explore) or the whole budget; "
             "capacity: new items the target's cell could still give when planned (none of the "
             "test set, the guard's probe half or what was accepted before; estimated by drawing "
@@ -448,9 +453,10 @@ def write_report(store: RunStore, run_dir: Path, run_id: str) -> Path:
 
 def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) -> str:
     """``report.md`` of a targeted-vs-uniform comparison."""
-    from failforward.tools.curves import ARMS, ratio_sentence
+    from failforward.tools.curves import ratio_sentence
 
     s = record["settings"]
+    arms = list(summary["arms"])
     seeds = record["seeds"]
     uniform_cycles = record.get("uniform_cycles", s.get("cycles"))
     lines = [
@@ -468,18 +474,19 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
         "",
         "## Test accuracy against training examples (mean over seeds, 95% interval)",
         "",
-        "| cycle | " + " | ".join(f"{a} examples | {a} test acc" for a in ARMS) + " |",
-        "|---:|" + "---:|---:|" * len(ARMS),
+        "| cycle | " + " | ".join(f"{a} examples | {a} test acc" for a in arms) + " |",
+        "|---:|" + "---:|---:|" * len(arms),
     ]
     tables = summary["arms"]
-    for i in range(max(len(tables[a]) for a in ARMS)):
+    for i in range(max(len(tables[a]) for a in arms)):
         cells = [
             f"{r['examples']:.0f} | {r['accuracy']:.1%} ({r['low']:.1%}-{r['high']:.1%})"
             if r
             else "- | -"
-            for r in (tables[arm][i] if i < len(tables[arm]) else None for arm in ARMS)
+            for r in (tables[arm][i] if i < len(tables[arm]) else None for arm in arms)
         ]
         lines.append(f"| {i} | " + " | ".join(cells) + " |")
+    lines += headroom_lines(summary.get("three_arms"))
     lines += _paired_table(summary.get("paired"))
     lines += _seeds_needed_lines(summary.get("seeds_needed"))
     lines += _skills_table(summary.get("skills"))
@@ -493,9 +500,8 @@ def _skills_table(found: dict | None) -> list[str]:
     of that skill trained in the cycle: where each plan spent its budget, next to what it got."""
     if not found:
         return []
-    from failforward.tools.curves import ARMS
-
-    cycles = max(len(rows) for arm in ARMS for rows in found[arm].values())
+    arms = list(found)
+    cycles = max(len(rows) for arm in arms for rows in found[arm].values())
     lines = [
         "",
         "## Per skill: examples trained and test accuracy",
@@ -507,8 +513,8 @@ def _skills_table(found: dict | None) -> list[str]:
         "| skill | arm | " + " | ".join(f"cycle {c}" for c in range(cycles)) + " |",
         "|---|---|" + "---:|" * cycles,
     ]
-    for skill in dict.fromkeys(k for arm in ARMS for k in found[arm]):
-        for arm in ARMS:
+    for skill in dict.fromkeys(k for arm in arms for k in found[arm]):
+        for arm in arms:
             rows = found[arm].get(skill, [])
             cells = [
                 f"{r.examples:.0f} ex, {r.accuracy:.0%} ({r.low:.0%}-{r.high:.0%})"
@@ -517,6 +523,51 @@ def _skills_table(found: dict | None) -> list[str]:
                 for i in range(cycles)
             ]
             lines.append(f"| {skill} | {arm} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def headroom_lines(found) -> list[str]:
+    """The three-arm section: the oracle's gain over uniform (is there headroom?), the plan's,
+    and the share of the oracle's gain the plan recovers; on the skills not mastered when the
+    pack's learnability table names the mastered ones, with each arm's change on those."""
+    if found is None:
+        return []
+    lines = [
+        "",
+        "## Three arms: headroom and the share the plan recovers",
+        "",
+        "The oracle spends the budget by the pack's pilot learnability table, which no plan "
+        "sees: if it does not beat uniform, the setup has no headroom for any plan. Paired "
+        "differences after the same cycle (same seed, budget and test items; bootstrap 95% "
+        "intervals over seeds and items); recovered: (targeted - uniform) / (oracle - "
+        "uniform).",
+    ]
+    parts = [("all test items", found.all)]
+    if found.focus is not None:
+        parts.append((f"the skills not mastered ({found.focus.items} items)", found.focus))
+    for title, part in parts:
+        lines += [
+            "",
+            f"On {title}:",
+            "",
+            "| cycle | oracle - uniform | targeted - uniform | recovered |",
+            "|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {o.cycle} | {o.text()} | {t.text()} | {r.text()} |"
+            for o, t, r in zip(part.oracle, part.targeted, part.recovered, strict=True)
+        ]
+    if found.mastered_falls:
+        lines += [
+            "",
+            f"Change on the mastered skills ({', '.join(found.mastered)}) since cycle 0, per "
+            "arm (a fall is negative):",
+            "",
+            "| arm | " + " | ".join(f"cycle {g.cycle}" for g in found.mastered_falls["uniform"]),
+            "|---|" + "---:|" * len(found.mastered_falls["uniform"]),
+        ]
+        for arm, gains in found.mastered_falls.items():
+            lines.append(f"| {arm} | " + " | ".join(g.text() for g in gains) + " |")
     return lines
 
 
@@ -635,6 +686,20 @@ def _per_seed_table(seeds: list[int], ratios: list, run_ids: dict) -> list[str]:
     return lines
 
 
+def mastered_skills(record: dict) -> set[str] | None:
+    """The skills a comparison's pack table marks mastered (None: no oracle arm, or no table)."""
+    if "oracle" not in record.get("arms", ()):
+        return None
+    from failforward.tools.learnability import load_table
+    from failforward.tools.packs import PackError, load_pack
+
+    try:
+        table = load_table(load_pack(record["settings"]["pack"]))
+    except PackError:
+        return None
+    return {name for name, unit in table.skills.items() if unit.status == "mastered"}
+
+
 def write_compare_report(folder: Path) -> tuple[Path, dict]:
     """Write a comparison's report.md and report.html; returns the .md path and the summary."""
     from failforward.tools.curves import load_compare, load_outcomes, summarize
@@ -642,7 +707,7 @@ def write_compare_report(folder: Path) -> tuple[Path, dict]:
     from failforward.tools.plots import compare_figure
 
     record, curves, run_ids = load_compare(folder)
-    summary = summarize(curves, load_outcomes(folder, run_ids))
+    summary = summarize(curves, load_outcomes(folder, run_ids), mastered_skills(record))
     markdown = render_compare(folder.name, record, summary, run_ids)
     path = folder / "report.md"
     path.write_text(markdown)

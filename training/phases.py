@@ -10,6 +10,7 @@ its name in ``TrainConfig``'s objectives; the train node does not change.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -41,6 +42,48 @@ class CycleData:
     max_new_tokens: int  # GRPO: the longest completion sampled
     progress: Callable[..., AbstractContextManager]  # progress(label, total=n) -> bar.update
     log: Callable[[str], None] = print
+
+
+def training_rows(accepted: list[dict], cycle: int, train_from: str) -> list[dict]:
+    """The accepted examples a cycle's update trains on.
+
+    ``previous``: the cycle's own, in stored order (the student goes on from where it is).
+    ``base``: every cycle's up to this one, in :func:`canonical_order`, so the rows depend on
+    the accepted set alone, not on which cycle added which example or in what order.
+
+    Example:
+        >>> ex = [{"cycle": 1, "question": "1+1", "answer": "2"},
+        ...       {"cycle": 2, "question": "2+2", "answer": "4"}]
+        >>> [r["answer"] for r in training_rows(ex, 2, "previous")]
+        ['4']
+        >>> swapped = [{**r, "cycle": 3 - r["cycle"]} for r in reversed(ex)]
+        >>> def answers(rows):
+        ...     return [r["answer"] for r in training_rows(rows, 2, "base")]
+        >>> answers(ex) == answers(swapped) and len(answers(ex)) == 2
+        True
+    """
+    if train_from == "previous":
+        return [r for r in accepted if r["cycle"] == cycle]
+    upto = [r for r in accepted if r["cycle"] <= cycle]
+    return canonical_order(upto, "question", "answer", "solution", "metadata")
+
+
+def canonical_order(rows: list[dict], *keys: str) -> list[dict]:
+    """``rows`` sorted by a stable hash of what they teach (their ``keys``), ties by those
+    values: a fixed pseudo-random order that no cycle, store id or insertion order moves, and
+    in which similar questions do not bunch up.
+
+    Example:
+        >>> rows = [{"question": q, "answer": "1"} for q in "abc"]
+        >>> canonical_order(rows, "question") == canonical_order(rows[::-1], "question")
+        True
+    """
+
+    def key(row: dict) -> tuple[str, str]:
+        values = json.dumps([row.get(k) for k in keys], sort_keys=True)
+        return hashlib.sha256(values.encode()).hexdigest(), values
+
+    return sorted(rows, key=key)
 
 
 @dataclass

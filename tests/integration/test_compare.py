@@ -176,3 +176,79 @@ def test_a_multi_skill_comparison_reports_each_skill_per_arm(tmp_path, quiet_ui)
         r"its uniform run .* kept fewer examples than its budget in cycle 2,",
     ):
         run_compare(no_refill, seeds=1, ui=ui, uniform_cycles=2, uniform_from=folder.name)
+
+
+def test_an_oracle_arm_follows_its_pilot_table_and_the_report_shows_three_arms(tmp_path, quiet_ui):
+    """The positive control for real: a third arm whose plan spends the budget by the pack's
+    planted learnability table (all on products, then sums once products' curve is flat), run
+    next to both arms on every seed; the report compares the three, on the skills the table
+    does not mark mastered too."""
+    from tests.unit.tools.test_skills import _spec, _write
+
+    spec = _spec()
+    spec["student"]["max_new_tokens"] = 8
+    pack = _write(tmp_path, spec)
+    (pack / "learnability.yaml").write_text(
+        "student: tiny\n"
+        "skills:\n"
+        "  sums: {status: mastered, curve: {0: 0.9, 64: 0.95}}\n"
+        "  products: {status: in_reach, curve: {0: 0.1, 12: 0.5, 24: 0.5}}\n"
+    )
+    runs = tmp_path / "runs"
+    settings = RunSettings.from_options(
+        pack=str(pack), student="tiny", cycles=2, budget=12, runs_dir=str(runs), objective="sft"
+    )
+    with pytest.raises(ValueError, match="--arms targeted,oracle: choose targeted and uniform"):
+        run_compare(settings, seeds=1, ui=quiet_ui, arms=("targeted", "oracle"))
+    _, folder = run_compare(
+        settings, seeds=1, ui=quiet_ui, uniform_cycles=2, arms=("oracle", "uniform", "targeted")
+    )
+    record = json.loads((folder / "compare.json").read_text())
+    assert record["arms"] == ["targeted", "uniform", "oracle"]
+    store = RunStore(runs / record["runs"]["oracle"]["0"] / "run.db")
+    assert store.get_meta("settings")["plan"] == "oracle"
+    first, second = ({t.cell["skill"]: t.budget for t in p.targets} for p in store.plans())
+    assert first == {"products": 12}  # products' curve is the steeper for its test share
+    # then what products was given is what the critic accepted: past its curve's end, sums'
+    # slope is all that is left
+    products = sum(e["metadata"]["skill"] == "products" for e in store.examples(accepted=True)
+                   if e["cycle"] == 1)  # fmt: skip
+    assert second == ({"sums": 12} if products >= 12 else {"products": 12 - products,
+                      "sums": products})  # fmt: skip
+    assert {plan.mode for plan in store.plans()} == {"oracle"}
+    path, summary = write_compare_report(folder)
+    found = summary["three_arms"]
+    assert found.mastered == ["sums"] and found.focus is not None
+    assert [g.cycle for g in found.focus.oracle] == [1, 2]
+    assert set(found.mastered_falls) == {"targeted", "uniform", "oracle"}
+    report = path.read_text()
+    section = report.split("## Three arms: headroom and the share the plan recovers")[1]
+    assert "On the skills not mastered (" in section and "| oracle | " in section
+    assert "| cycle | targeted examples | targeted test acc | uniform examples" in report
+    assert "oracle examples | oracle test acc |" in report
+
+
+def test_a_learnability_plan_runs_the_loop_and_shows_each_cells_success(tmp_path, quiet_ui):
+    """--plan-weighting learnability through the real graph: its plan carries each target's
+    shrunk success, and the run's report shows it."""
+    from tests.unit.tools.test_skills import _spec, _write
+
+    spec = _spec()
+    spec["student"]["max_new_tokens"] = 8
+    pack = _write(tmp_path, spec)
+    settings = RunSettings.from_options(
+        pack=str(pack), student="tiny", cycles=1, budget=10, runs_dir=str(tmp_path / "runs"),
+        objective="sft", plan_weighting="learnability", plan_replay=0.2,
+    )  # fmt: skip
+    from failforward.app.runner import run_loop
+
+    run_id = run_loop(settings, ui=quiet_ui)
+    store = RunStore(tmp_path / "runs" / run_id / "run.db")
+    (plan,) = store.plans()
+    assert plan.budget == 10 and {t.kind for t in plan.targets} <= {
+        "frontier", "stepping_stone", "replay", "explore"
+    }  # fmt: skip
+    aimed = [t for t in plan.targets if t.kind != "explore"]
+    assert all(t.success is not None for t in aimed)
+    report = (tmp_path / "runs" / run_id / "report.md").read_text()
+    assert "| target | kind | failures | error share | p | weight |" in report

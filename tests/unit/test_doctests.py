@@ -8,17 +8,21 @@ import pytest
 MODULES = [
     "failforward.agents.endpoints",
     "failforward.agents.generator",
+    "failforward.agents.learnability",
     "failforward.agents.replies",
     "failforward.agents.rephraser",
     "failforward.app.augment_eval",
     "failforward.tools.curves",
     "failforward.tools.guard",
+    "failforward.tools.headroom",
+    "failforward.tools.learnability",
     "failforward.tools.multiplier",
     "failforward.tools.assemble",
     "failforward.tools.corpus",
     "failforward.tools.sandbox",
     "failforward.tools.seccomp",
     "failforward.training.offpolicy",
+    "failforward.training.phases",
 ]
 
 

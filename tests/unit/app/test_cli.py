@@ -30,7 +30,7 @@ def test_run_options_come_from_settings():
 
 def test_bad_value_is_reported():
     result = CliRunner().invoke(app, ["run", "--plan", "random"])
-    assert result.exit_code != 0 and "targeted or uniform" in result.output
+    assert result.exit_code != 0 and "targeted, uniform or oracle" in result.output
 
 
 def test_bad_pack_is_a_clean_error(tmp_path):

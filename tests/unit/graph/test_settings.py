@@ -39,7 +39,7 @@ def test_a_run_stored_flat_loads_into_the_nested_settings():
 def test_training_and_planning_errors_name_the_flag():
     with pytest.raises(ValueError, match="^--lora-r: lora_r must be > 0"):
         RunSettings.from_options(lora_r=0)
-    wanted = "^--plan-weighting: 'size' is not gain, mass or progress$"
+    wanted = "^--plan-weighting: 'size' is not gain, mass, progress or learnability$"
     with pytest.raises(ValueError, match=wanted):
         RunSettings.from_options(plan_weighting="size")
     with pytest.raises(ValueError, match="^--plan-flat-after: "):
@@ -98,3 +98,24 @@ def test_ray_training_needs_the_ray_executor_and_an_off_policy_objective():
         RunSettings.from_options(executor="ray", train_launcher="ray", objective="grpo")
     with pytest.raises(ValueError, match="^--train-launcher: launcher must be one of torchrun"):
         RunSettings.from_options(train_launcher="slurm")
+
+
+def test_train_from_is_a_checked_choice_and_old_runs_train_on_from_the_previous_student():
+    with pytest.raises(ValueError, match="^--train-from must be previous or base, got 'scratch'$"):
+        RunSettings.from_options(train_from="scratch")
+    assert RunSettings.from_dict(STORED_FLAT).train_from == "previous"
+    assert RunSettings().train_from == "previous"
+    base = RunSettings.from_options(train_from="base", objective="sft")
+    assert RunSettings.from_dict(base.to_dict()).train_from == "base"
+
+
+def test_train_from_base_has_one_seed_and_refuses_path_dependent_data():
+    base = RunSettings.from_options(train_from="base", seed=4)
+    assert {base.train_config(c).seed for c in (1, 2, 7)} == {4}  # not the cycle's
+    assert base.train_config(3, lr_scale=0.5).learning_rate == base.train.learning_rate / 2
+    assert RunSettings.from_options(seed=4).train_config(3).seed == 7  # previous: as before
+    with pytest.raises(ValueError, match="--train-from base .* drop --replay-mix"):
+        RunSettings.from_options(train_from="base", replay_mix=0.5)
+    with pytest.raises(ValueError, match="--anchor-share .* --train-from previous, not base"):
+        RunSettings.from_options(train_from="base", anchor_share=0.5)
+    assert RunSettings.from_options(replay_mix=0.5, anchor_share=0.5).train_from == "previous"

@@ -75,8 +75,8 @@ def test_clusters_show_an_example_and_the_columns_are_explained(store):
     assert "**near-item acc**: the student's accuracy" in report
     assert "error share: the target's share" in report and "(-: the pack's own mix)" in report
     assert "source default" not in report
-    assert "| format error | cluster | - | 0% | 3.20 | - | 6 | 2 | - |" in report
-    assert "| explore | explore | - | 0% | - | - | 2 | 0 | - |" in report
+    assert "| format error | cluster | - | 0% | - | 3.20 | - | 6 | 2 | - |" in report
+    assert "| explore | explore | - | 0% | - | - | - | 2 | 0 | - |" in report
     assert "capacity: new items the target's cell could still give" in report
 
 

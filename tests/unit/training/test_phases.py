@@ -6,7 +6,7 @@ from contextlib import contextmanager
 import torch
 
 from failforward.training.config import TrainConfig
-from failforward.training.phases import PHASES, CycleData, train_cycle
+from failforward.training.phases import PHASES, CycleData, train_cycle, training_rows
 from failforward.training.student_model import load_student
 
 
@@ -77,3 +77,32 @@ def test_every_objective_has_its_phases():
 
     for objective in OBJECTIVES:
         assert all(phase in PHASES for phase in TrainConfig(objective=objective).phases)
+
+
+def _accepted(partition: dict[int, list[int]]) -> list[dict]:
+    """Store-like accepted rows: example ``a`` accepted in the cycle ``partition`` puts it in,
+    with store ids in insertion order."""
+    rows = [
+        {"question": f"{a} * 3 =", "answer": str(3 * a), "solution": "", "metadata": {"a": a}}
+        | {"cycle": cycle}
+        for cycle, picks in sorted(partition.items())
+        for a in picks
+    ]
+    return [row | {"id": i} for i, row in enumerate(rows, 1)]
+
+
+def test_base_rows_are_the_accepted_set_in_one_order_whatever_the_cycles():
+    def taught(rows, cycle):
+        return [(r["question"], r["answer"]) for r in training_rows(rows, cycle, "base")]
+
+    two = _accepted({1: [0, 1, 2, 3], 2: [4, 5, 6, 7, 8]})
+    three = _accepted({1: [8, 6], 2: [5, 0, 3, 7], 3: [2, 1, 4]})
+    assert taught(two, 2) == taught(three, 3) and len(taught(two, 2)) == 9
+    assert taught(three[::-1], 3) == taught(three, 3)  # nor the store's order
+    assert {q for q, _ in taught(three, 2)} == {f"{a} * 3 =" for a in (8, 6, 5, 0, 3, 7)}
+
+
+def test_previous_rows_are_the_cycles_own_in_stored_order():
+    rows = _accepted({1: [8, 6], 2: [5, 0, 3, 7], 3: [2, 1, 4]})
+    assert [r["id"] for r in training_rows(rows, 2, "previous")] == [3, 4, 5, 6]
+    assert training_rows(rows, 4, "previous") == []
