@@ -123,8 +123,10 @@ class StudentSpec(_Strict):
     completion: Literal["answer", "solution"] = Field(
         "answer",
         description="What SFT and DPO's chosen side teach: the answer alone, or an accepted "
-        "example's worked solution with the answer on the last line (when it has one). A "
-        "completion.jinja template overrides both.",
+        "example's worked solution with the answer on the last line (when it has one: "
+        "reasoning-gym's answer_cot, else a short trace written from the item's metadata for "
+        "chain_sum, products, gcd, lcm, letter_counting and leg_counting, "
+        "tools/traces.py). A completion.jinja template overrides both.",
     )
 
 
@@ -395,7 +397,8 @@ class Pack(TemplatePack):
             return JsonlSource(self.directory / src.path)
         if src.kind == "templates":
             return TemplateSource(self.directory / src.path, self.directory / src.database)
-        return ReasoningGymSource(src.dataset, src.config)
+        traces = self.spec.student.completion == "solution"
+        return ReasoningGymSource(src.dataset, src.config, traces=traces)
 
     def make_verifier(self, source=None):
         """The pack's verifier; for a multi-skill pack, one that checks each item with its

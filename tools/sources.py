@@ -30,18 +30,20 @@ class ReasoningGymSource:
 
     procedural = True
 
-    def __init__(self, dataset: str, config: dict[str, Any] | None = None):
+    def __init__(self, dataset: str, config: dict[str, Any] | None = None, traces: bool = False):
         import reasoning_gym  # heavy-ish import, kept out of pack loading
 
         self.dataset = dataset
         self.config = dict(config or {})
+        self.traces = traces  # give items without answer_cot a worked solution of ours
         self._rg = reasoning_gym
         self._scorer = reasoning_gym.create_dataset(dataset, size=1, seed=0, **self.config)
 
     def sample(self, n: int, seed: int, overrides: dict[str, Any] | None = None) -> list[Item]:
         config = {**self.config, **(overrides or {})}
         data = self._rg.create_dataset(self.dataset, size=max(n, 1), seed=seed, **config)
-        return [_item_from_entry(data[i]) for i in range(n)]
+        traced = self.dataset if self.traces else None
+        return [_item_from_entry(data[i], traced) for i in range(n)]
 
     def score(self, answer: str, item: Item) -> float:
         """reasoning-gym's own scorer for this dataset (1.0 is right)."""
@@ -246,13 +248,18 @@ def allocate(weights: list[float], budget: int) -> list[int]:
     return shares
 
 
-def _item_from_entry(entry: dict[str, Any]) -> Item:
+def _item_from_entry(entry: dict[str, Any], traced: str | None = None) -> Item:
     """An item from a reasoning-gym entry; a worked solution (``answer_cot``) becomes its
-    ``solution``."""
+    ``solution``, else, given ``traced`` (the dataset's name), one written from its metadata
+    (:func:`tools.traces.worked_solution`; empty where none can be)."""
+    from failforward.tools.traces import worked_solution
+
     metadata = {
         k: v for k, v in entry.get("metadata", {}).items() if k not in ("difficulty", "answer_cot")
     }
     solution = str(entry.get("metadata", {}).get("answer_cot") or "")
+    if not solution and traced:
+        solution = worked_solution(traced, metadata, str(entry["answer"]))
     # Stored as JSON: values JSON cannot hold (gsm_symbolic's Fractions) are kept as text.
     metadata = json.loads(json.dumps(metadata, default=str))
     return Item(

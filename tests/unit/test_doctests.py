@@ -20,6 +20,7 @@ MODULES = [
     "failforward.tools.assemble",
     "failforward.tools.corpus",
     "failforward.tools.sandbox",
+    "failforward.tools.traces",
     "failforward.tools.seccomp",
     "failforward.training.offpolicy",
     "failforward.training.phases",
