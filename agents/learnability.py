@@ -47,18 +47,20 @@ class CellSuccess:
 
     cell: dict[str, int | str]
     items: int
-    right: int
+    right: float
     p: float
     share: float
 
 
-def _shrunk(right: int, items: int, toward: float, prior: float) -> float:
+def _shrunk(right: float, items: int, toward: float, prior: float) -> float:
     return (right + prior * toward) / (items + prior) if items + prior else toward
 
 
 def cell_success(probe: list[tuple[Item, float]], pack: Pack, prior: float) -> list[CellSuccess]:
     """Each probe cell's success, shrunk toward its skill's with ``prior`` pseudo-items (a
-    skill's toward the whole probe set's); items with no cell form one cell ``{}``.
+    skill's toward the whole probe set's); items with no cell form one cell ``{}``. ``probe``
+    pairs each item with its success in [0, 1]: 1 or 0 for a greedy answer, the share right of
+    several sampled ones.
 
     Example:
         >>> from failforward.tools.packs import load_pack
@@ -71,13 +73,13 @@ def cell_success(probe: list[tuple[Item, float]], pack: Pack, prior: float) -> l
     """
     if not probe:
         return []
-    overall = sum(s >= 1.0 for _, s in probe) / len(probe)
+    overall = sum(s for _, s in probe) / len(probe)
     counts: dict[str, list] = {}
-    for item, score in probe:
+    for item, success in probe:
         cell = pack.cell_of(item.metadata) or {}
-        entry = counts.setdefault(cell_key(cell), [cell, 0, 0])
-        entry[1], entry[2] = entry[1] + 1, entry[2] + int(score >= 1.0)
-    skills: dict[object, list[int]] = {}
+        entry = counts.setdefault(cell_key(cell), [cell, 0, 0.0])
+        entry[1], entry[2] = entry[1] + 1, entry[2] + success
+    skills: dict[object, list[float]] = {}
     for cell, items, right in counts.values():
         total = skills.setdefault(cell.get("skill"), [0, 0])
         total[0], total[1] = total[0] + items, total[1] + right
@@ -128,7 +130,8 @@ def plan_learnability(
 ) -> GenerationPlan:
     """The cycle's plan by success variance: exploration, replay on mastered cells, and the rest
     over the frontier cells by :func:`frontier_weights` (capped by ``capacity`` as the targeted
-    plan is). With no frontier cell everything not replayed is exploration."""
+    plan is). With no frontier cell everything not replayed is exploration. ``probe`` pairs each
+    probe item with the student's success on it (:func:`cell_success`)."""
     cells = cell_success(probe, pack, rule.prior)
     success = {cell_key(c.cell): c.p for c in cells}
     mastered = [c for c in cells if c.p >= rule.mastered_at and c.cell]

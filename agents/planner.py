@@ -93,6 +93,17 @@ class PlanRule:
             "skill's (and a skill's toward the whole probe set's)."
         },
     )
+    samples: int = field(
+        default=1,
+        metadata={
+            "help": "learnability: replies sampled per probe item to estimate each cell's "
+            "success (1: the greedy evaluation's answers, no extra sampling)."
+        },
+    )
+    temperature: float = field(
+        default=0.7,
+        metadata={"help": "learnability: the sampling temperature (--plan-samples > 1)."},
+    )
     capacity: bool = field(
         default=True,
         metadata={
@@ -115,6 +126,8 @@ class PlanRule:
             ("mastered_at", 0 < self.mastered_at <= 1, "in (0, 1]"),
             ("replay", 0 <= self.replay < 1, "in [0, 1)"),
             ("prior", self.prior >= 0, ">= 0"),
+            ("samples", self.samples >= 1, ">= 1"),
+            ("temperature", self.temperature > 0, "> 0"),
         ]
         if self.explore + self.replay >= 1:
             problem = f"explore {self.explore} + replay {self.replay} leave no budget to aim"

@@ -78,6 +78,49 @@ def decode_batch(model, tokenizer, texts: list[str], max_new_tokens: int) -> lis
     return [reply.strip() for reply in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
+def sample_replies(
+    model,
+    tokenizer,
+    prompts: list[list[dict]],
+    max_new_tokens: int,
+    k: int,
+    temperature: float,
+    seed: int,
+    batch_size: int = 16,
+) -> list[list[str]]:
+    """``k`` sampled replies per chat prompt at ``temperature``, batched as :func:`generate`
+    batches them; each batch draws from ``seed`` plus its index, so the same prompts give the
+    same samples whatever ran before."""
+    import torch
+
+    texts, batches = prompt_batches(tokenizer, prompts, batch_size)
+    replies: list[list[str]] = [[] for _ in texts]
+    model.eval()
+    device = next(model.parameters()).device
+    for n, chunk in enumerate(batches):
+        batch = tokenizer(
+            [texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(device)
+        torch.manual_seed(seed + n)
+        with torch.inference_mode():
+            out = model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=True,
+                temperature=temperature,
+                top_p=1.0,
+                top_k=0,
+                num_return_sequences=k,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        decoded = tokenizer.batch_decode(
+            out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True
+        )
+        for j, i in enumerate(chunk):
+            replies[i] = [reply.strip() for reply in decoded[j * k : (j + 1) * k]]
+    return replies
+
+
 # Adapter ranks vLLM can serve (max_lora_rank must be one of them).
 _VLLM_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
@@ -289,6 +332,33 @@ class Student:
                 BASE_REPLIES.pop(next(iter(BASE_REPLIES)))
             BASE_REPLIES[key] = [a.output for a in attempts]
         return attempts
+
+    def success_rates(
+        self,
+        checkpoint: str | None,
+        pack: Pack,
+        items: list[Item],
+        verifier: Verifier,
+        k: int,
+        temperature: float,
+        seed: int,
+        batch_size: int = 16,
+    ) -> list[float]:
+        """Per item, the share of ``k`` replies sampled at ``temperature`` (from ``seed``) that
+        the verifier scores right: how often the student succeeds, not whether its greedy reply
+        does. Sampled in this process with transformers, whatever the engine."""
+        model, tokenizer = self.at(checkpoint)
+        prompts = [student_messages(pack, item.question) for item in items]
+        tokens = pack.spec.student.max_new_tokens
+        sampled = sample_replies(
+            model, tokenizer, prompts, tokens, k, temperature, seed, batch_size
+        )
+        answer = pack.spec.answer
+        rates = []
+        for item, replies in zip(items, sampled, strict=True):
+            extracted = [extract_answer(r, answer.pattern, answer.pick) for r in replies]
+            rates.append(sum(bool(e) and verifier(e, item).score >= 1.0 for e in extracted) / k)
+        return rates
 
     def _vllm_replies(self, checkpoint: str | None):
         """vLLM generation where the engine allows it (None: transformers answers)."""

@@ -313,15 +313,16 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         bar.advance()
     ctx.store.save_clusters(cycle, clusters, labels, failures_cycle=kept)
     ctx.store.save_cluster_links(cycle, links)
-    plan = _plan(ctx, clusters, probe, cycle)
+    plan = _plan(ctx, clusters, probe, cycle, _checkpoint(state))
     ctx.store.save_plan(plan)
     _show_plan(ctx, clusters, plan)
     return {"plan": plan.model_dump()}
 
 
-def _plan(ctx: RunContext, clusters, probe, cycle: int) -> GenerationPlan:
+def _plan(ctx: RunContext, clusters, probe, cycle: int, checkpoint: str | None) -> GenerationPlan:
     """The cycle's plan by the run's rule: uniform, the oracle's (the pack's pilot table), the
-    learnability rule's, or the targeted plan over the analyst's clusters."""
+    learnability rule's (on the student in use, ``checkpoint``), or the targeted plan over the
+    analyst's clusters."""
     rule, budget = ctx.settings.plan, ctx.settings.budget
     if rule.mode == "uniform":
         return planner.plan_uniform(ctx.pack, budget, cycle)
@@ -332,7 +333,8 @@ def _plan(ctx: RunContext, clusters, probe, cycle: int) -> GenerationPlan:
         return learnability.plan_oracle(table, ctx.pack, budget, cycle, spent)
     capacity = _capacity(ctx, earlier, cycle)
     if rule.weighting == "learnability":
-        return learnability.plan_learnability(probe, ctx.pack, budget, cycle, rule, capacity)
+        success = _probe_success(ctx, probe, cycle, checkpoint)
+        return learnability.plan_learnability(success, ctx.pack, budget, cycle, rule, capacity)
     return planner.plan_targeted(
         clusters,
         ctx.pack,
@@ -344,6 +346,23 @@ def _plan(ctx: RunContext, clusters, probe, cycle: int) -> GenerationPlan:
         capacity=capacity,
         progress=_progress(ctx, earlier) if rule.weighting == "progress" else None,
     )
+
+
+def _probe_success(ctx: RunContext, probe, cycle: int, checkpoint: str | None) -> list:
+    """Each probe item with the student's success on it: its greedy answer's (1 or 0), or with
+    ``--plan-samples k`` > 1 the share right of k replies sampled at ``--plan-temperature``
+    (seeded by the run's seed and the cycle, so a resumed cycle samples the same)."""
+    rule = ctx.settings.plan
+    if rule.samples <= 1:
+        return [(item, float(score >= 1.0)) for item, score in probe]
+    items = [item for item, _ in probe]
+    with ctx.ui.task(f"cycle {cycle}: sample {rule.samples} x {len(items)} probe", total=1) as bar:
+        rates = ctx.student.success_rates(
+            checkpoint, ctx.pack, items, _verifier(ctx), rule.samples, rule.temperature,
+            ctx.settings.seed * 1000 + cycle, ctx.settings.eval_batch_size,
+        )  # fmt: skip
+        bar.advance()
+    return list(zip(items, rates, strict=True))
 
 
 def _progress(ctx: RunContext, earlier: list[dict]) -> dict[str, float]:

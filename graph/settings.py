@@ -20,7 +20,8 @@ from failforward.training.config import TrainConfig
 _PLAN_OPTIONS = {"mode": "plan", "explore": "explore"} | {
     name: f"plan_{name}"
     for name in ("weighting", "ready_at", "hopeless_below", "hopeless_weight", "shrink_bonus")
-    + ("flat_after", "flat_decay", "capacity", "mastered_at", "replay", "prior")
+    + ("flat_after", "flat_decay", "capacity", "mastered_at", "replay", "prior", "samples")
+    + ("temperature",)
 }
 OUTPUT_FORMATS = ("jsonl", "parquet")
 

@@ -229,8 +229,8 @@ def test_an_oracle_arm_follows_its_pilot_table_and_the_report_shows_three_arms(t
 
 
 def test_a_learnability_plan_runs_the_loop_and_shows_each_cells_success(tmp_path, quiet_ui):
-    """--plan-weighting learnability through the real graph: its plan carries each target's
-    shrunk success, and the run's report shows it."""
+    """--plan-weighting learnability through the real graph, its success sampled (2 replies per
+    probe item): its plan carries each target's shrunk success, and the run's report shows it."""
     from tests.unit.tools.test_skills import _spec, _write
 
     spec = _spec()
@@ -238,7 +238,7 @@ def test_a_learnability_plan_runs_the_loop_and_shows_each_cells_success(tmp_path
     pack = _write(tmp_path, spec)
     settings = RunSettings.from_options(
         pack=str(pack), student="tiny", cycles=1, budget=10, runs_dir=str(tmp_path / "runs"),
-        objective="sft", plan_weighting="learnability", plan_replay=0.2,
+        objective="sft", plan_weighting="learnability", plan_replay=0.2, plan_samples=2,
     )  # fmt: skip
     from failforward.app.runner import run_loop
 

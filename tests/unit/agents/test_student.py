@@ -94,3 +94,29 @@ def test_the_untrained_students_replies_are_reused_within_the_process(
     student.answer(checkpoint, pack, items, verifier)
     student.answer(checkpoint, pack, items, verifier)
     assert calls == [6, 6, 6]
+
+
+def test_sampled_success_rates_are_shares_of_k_seeded_replies(tiny_student_dir):
+    """k replies per item at a temperature, the same for the same seed; each item's rate is the
+    share of its k replies the verifier scores right (here: any reply with a digit)."""
+    from types import SimpleNamespace
+
+    from failforward.agents.student import sample_replies
+
+    pack = load_pack("arithmetic")
+    items = pack.make_source().sample(6, seed=2)
+    student = Student(str(tiny_student_dir), engine="transformers", log=lambda _: None)
+    model, tokenizer = student.at(None)
+    prompts = [[{"role": "user", "content": i.question}] for i in items]
+    first = sample_replies(model, tokenizer, prompts, 6, k=4, temperature=1.5, seed=3)
+    assert [len(r) for r in first] == [4] * 6
+    assert sample_replies(model, tokenizer, prompts, 6, k=4, temperature=1.5, seed=3) == first
+    assert sample_replies(model, tokenizer, prompts, 6, k=4, temperature=1.5, seed=4) != first
+    assert any(len(set(replies)) > 1 for replies in first)  # sampled, not greedy
+
+    def digits_count(extracted, item):  # a stand-in verifier: any number counts as right
+        return SimpleNamespace(score=1.0)
+
+    rates = student.success_rates(None, pack, items, digits_count, 4, 1.5, seed=3)
+    assert all(r in (0.0, 0.25, 0.5, 0.75, 1.0) for r in rates)
+    assert rates == student.success_rates(None, pack, items, digits_count, 4, 1.5, seed=3)
