@@ -129,13 +129,13 @@ class PlanRule:
             ("samples", self.samples >= 1, ">= 1"),
             ("temperature", self.temperature > 0, "> 0"),
         ]
-        if self.explore + self.replay >= 1:
-            problem = f"explore {self.explore} + replay {self.replay} leave no budget to aim"
-            raise OptionError("replay", f"replay: {problem}", problem)
         for name, ok, wanted in checks:
             if not ok:
                 problem = f"{getattr(self, name)!r} is not {wanted}"
                 raise OptionError(name, f"{name}: {problem}", problem)
+        if self.weighting == "learnability" and self.explore + self.replay >= 1:
+            problem = f"explore {self.explore} + replay {self.replay} leave no budget to aim"
+            raise OptionError("replay", f"replay: {problem}", problem)
 
 
 def learning_gain(

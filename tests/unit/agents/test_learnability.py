@@ -153,5 +153,6 @@ def test_a_bad_table_is_refused_naming_the_file_and_field(tmp_path):
 
 
 def test_rule_refuses_no_budget_left_to_aim():
-    with pytest.raises(ValueError, match="replay"):
-        PlanRule(explore=0.5, replay=0.5)
+    with pytest.raises(ValueError, match="^replay: explore 0.5 \\+ replay 0.5 leave no budget"):
+        PlanRule(weighting="learnability", explore=0.5, replay=0.5)
+    PlanRule(explore=0.5, replay=0.5)  # replay is the learnability rule's alone
