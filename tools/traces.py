@@ -72,23 +72,29 @@ def _euclid(a: int, b: int) -> list[str]:
     return lines
 
 
-def _gcd(meta: dict[str, Any]) -> list[str]:
+def _numbers(meta: dict[str, Any]) -> list[int]:
+    """The item's numbers when there are two or more, all positive (else none)."""
     numbers = [int(n) for n in meta.get("numbers", [])]
-    if len(numbers) < 2 or min(numbers) <= 0:
-        return []
-    lines, found = [], numbers[0]
+    return numbers if len(numbers) >= 2 and min(numbers) > 0 else []
+
+
+def _gcd(meta: dict[str, Any]) -> list[str]:
+    """Euclid's steps for each pair, folding left: gcd(gcd(a, b), c)."""
+    numbers = _numbers(meta)
+    lines, found = [], numbers[0] if numbers else 0
     for n in numbers[1:]:
-        lines += _euclid(max(found, n), min(found, n))
-        lines.append(f"gcd({found}, {n}) = {math.gcd(found, n)}")
+        lines += [
+            *_euclid(max(found, n), min(found, n)),
+            f"gcd({found}, {n}) = {math.gcd(found, n)}",
+        ]
         found = math.gcd(found, n)
     return lines
 
 
 def _lcm(meta: dict[str, Any]) -> list[str]:
-    numbers = [int(n) for n in meta.get("numbers", [])]
-    if len(numbers) < 2 or min(numbers) <= 0:
-        return []
-    lines, found = [], numbers[0]
+    """lcm(a, b) = a * b / gcd(a, b) for each pair, folding left."""
+    numbers = _numbers(meta)
+    lines, found = [], numbers[0] if numbers else 0
     for n in numbers[1:]:
         divisor = math.gcd(found, n)
         lines += [
