@@ -307,10 +307,12 @@ def record_new_run(store, settings: RunSettings, pack) -> None:
     """Store what a resume needs: the settings, the pack's folder and its fingerprint; and the
     student the run starts from (meta ``student``: the setting, the model folder it resolved to,
     and for an earlier run's student, that run, cycle and checkpoint)."""
-    from failforward.training.student_model import student_record
+    from failforward.training.student_model import BUILT_IN, student_record
 
     if settings.endpoints.file:  # a resume may start from another working directory
         settings.endpoints.file = str(Path(settings.endpoints.file).resolve())
+    if settings.student not in BUILT_IN:  # likewise a student given as a folder
+        settings.student = str(Path(settings.student).resolve())
     store.set_meta("settings", settings.to_dict())
     store.set_meta("pack_dir", str(pack.directory.resolve()))
     store.set_meta("pack_fingerprint", pack.fingerprint())

@@ -101,3 +101,13 @@ def test_a_run_started_from_a_run_records_it_and_starts_where_it_ended(warm_run,
     assert test_acc == first[1]["test_acc"]  # the same student on the same test set
     # a run that trained nothing ends with the student it started from
     assert resolve_student(str(second_dir)) == resolve_student(str(first_dir))
+
+
+def test_a_student_folder_given_relative_is_stored_absolute(warm_run, pack_dir, monkeypatch):
+    """A resume may start from another working directory: the run stores where its student is."""
+    first_dir, _ = warm_run
+    monkeypatch.chdir(first_dir.parent)
+    second_dir = _run(pack_dir, first_dir.parent, first_dir.name, cycles=0)
+    with closing(RunStore(second_dir / "run.db")) as store:
+        assert store.get_meta("settings")["student"] == str(first_dir.resolve())
+        assert store.get_meta("student")["from_run"] == str(first_dir.resolve())
