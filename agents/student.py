@@ -60,8 +60,12 @@ def prompt_batches(
     return texts, [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def decode_batch(model, tokenizer, texts: list[str], max_new_tokens: int) -> list[str]:
-    """Greedy replies to rendered prompt texts, decoded as one left-padded batch."""
+def decode_batch(
+    model, tokenizer, texts: list[str], max_new_tokens: int, sampling: dict | None = None
+) -> list[str]:
+    """Greedy replies to rendered prompt texts, decoded as one left-padded batch; with
+    ``sampling`` (``generate``'s sampling arguments) sampled ones instead,
+    ``num_return_sequences`` per text, a text's together."""
     import torch
 
     model.eval()
@@ -71,8 +75,8 @@ def decode_batch(model, tokenizer, texts: list[str], max_new_tokens: int) -> lis
         out = model.generate(
             **batch,
             max_new_tokens=max_new_tokens,
-            do_sample=False,
             pad_token_id=tokenizer.pad_token_id,
+            **(sampling or {"do_sample": False}),
         )
     new_tokens = out[:, batch["input_ids"].shape[1] :]
     return [reply.strip() for reply in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
@@ -94,30 +98,16 @@ def sample_replies(
     import torch
 
     texts, batches = prompt_batches(tokenizer, prompts, batch_size)
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0}
+    sampling["num_return_sequences"] = k
     replies: list[list[str]] = [[] for _ in texts]
-    model.eval()
-    device = next(model.parameters()).device
     for n, chunk in enumerate(batches):
-        batch = tokenizer(
-            [texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False
-        ).to(device)
         torch.manual_seed(seed + n)
-        with torch.inference_mode():
-            out = model.generate(
-                **batch,
-                max_new_tokens=max_new_tokens,
-                do_sample=True,
-                temperature=temperature,
-                top_p=1.0,
-                top_k=0,
-                num_return_sequences=k,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        decoded = tokenizer.batch_decode(
-            out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True
+        decoded = decode_batch(
+            model, tokenizer, [texts[i] for i in chunk], max_new_tokens, sampling
         )
         for j, i in enumerate(chunk):
-            replies[i] = [reply.strip() for reply in decoded[j * k : (j + 1) * k]]
+            replies[i] = decoded[j * k : (j + 1) * k]
     return replies
 
 

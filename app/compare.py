@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from failforward.graph.settings import RunSettings
-from failforward.tools.curves import ARMS
+from failforward.tools.curves import ARMS, record_arms
 
 
 def new_compare_id(settings: RunSettings) -> str:
@@ -132,11 +132,6 @@ def check_arms(arms: tuple[str, ...], settings: RunSettings) -> tuple[str, ...]:
 
         load_table(load_pack(settings.pack))
     return tuple(a for a in (*ARMS, "oracle") if a in arms)
-
-
-def record_arms(record: dict) -> tuple[str, ...]:
-    """The arms a comparison record ran (records from before ``--arms`` ran the two)."""
-    return tuple(record.get("arms", ARMS))
 
 
 # Settings a uniform run does not read (its cycles are --uniform-cycles, its patience past them).

@@ -535,20 +535,22 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     from failforward.training.phases import train_cycle, training_rows
 
     ctx, cycle = runtime.context, state["plan"]["cycle"]
-    examples = ctx.store.examples(cycle=cycle, accepted=True)
+    accepted = ctx.store.examples(accepted=True)  # every cycle's, by id: read once
+    examples = [r for r in accepted if r["cycle"] == cycle]
     total = int(ctx.store.metrics().get(cycle - 1, {}).get("train_examples_total", 0))
     metrics = {"train_examples": len(examples), "train_examples_total": total + len(examples)}
     if not examples:  # with base too: the same accepted set would train the same student
         ctx.ui.log(f"  cycle {cycle}: the critic accepted nothing; the student is unchanged")
         ctx.store.save_metrics(cycle, metrics)
         return {"cycle": cycle, "trained": False}
-    rows = training_rows(ctx.store.examples(accepted=True), cycle, ctx.settings.train_from)
+    rows = training_rows(accepted, cycle, ctx.settings.train_from)
     metrics["train_rows"] = len(rows)  # accepted examples this update saw (base: all so far)
     model, tokenizer = ctx.student.at(_start_checkpoint(ctx, state))
     target = student_checkpoint(ctx.run_dir, cycle)
     out_dir = target.parent  # the trainers' own output
     config = ctx.settings.train_config(cycle, state.get("lr_scale", 1.0))
-    data = _cycle_data(ctx, cycle, rows, examples, state.get("kept_cycle", cycle - 1))
+    earlier = [r for r in accepted if r["cycle"] < cycle]
+    data = _cycle_data(ctx, cycle, rows, examples, earlier, state.get("kept_cycle", cycle - 1))
     if config.launcher == "ray":  # joined already unless this run resumed at training
         from failforward.agents.workers import connect
 
@@ -582,17 +584,24 @@ def _held_out(ctx: RunContext) -> list[Item]:
     return [*ctx.store.eval_items("test"), *(i for n, i in enumerate(probe) if guard_item(n))]
 
 
-def _cycle_data(ctx: RunContext, cycle: int, rows: list[dict], examples: list[dict], kept: int):
+def _cycle_data(
+    ctx: RunContext,
+    cycle: int,
+    rows: list[dict],
+    examples: list[dict],
+    earlier: list[dict],
+    kept: int,
+):
     """What the training phases draw on, from the run: its store, pack, verifier and bars.
     ``rows`` are what SFT and GRPO train on, ``examples`` the cycle's own (new DPO pairs come
-    from them). The anchors come from the probe items outside the guard's half that the student
-    in use (evaluation ``kept``) answered right. With ``--train-from base`` nothing is replayed:
-    the earlier examples are in ``rows`` already."""
+    from them), ``earlier`` the accepted examples of earlier cycles (replay). The anchors come
+    from the probe items outside the guard's half that the student in use (evaluation ``kept``)
+    answered right. With ``--train-from base`` nothing is replayed: the earlier examples are in
+    ``rows`` already."""
     from failforward.agents.student import student_messages, verifier_reward
     from failforward.training.phases import CycleData
 
     pack, base = ctx.pack, ctx.settings.train_from == "base"
-    earlier = [e for e in ctx.store.examples(accepted=True) if e["cycle"] < cycle]
     return CycleData(
         cycle=cycle,
         examples=rows,

@@ -159,7 +159,7 @@ def summarize(
     each arm's item-level ``outcomes`` (:func:`load_outcomes`), the data-efficiency multiplier
     per targeted cycle, the paired comparison after equal cycles and the seeds that comparison
     would need to tell a given difference from 0 (:mod:`tools.multiplier`); with an oracle arm,
-    the three-arm comparison (:func:`tools.multiplier.three_arms`), on the skills not in
+    the three-arm comparison (:func:`tools.headroom.three_arms`), on the skills not in
     ``mastered`` too."""
     ratios = [
         efficiency_ratio(t, u) for t, u in zip(curves["targeted"], curves["uniform"], strict=True)
@@ -227,6 +227,11 @@ def ratio_sentence(summary: dict) -> str:
     return text
 
 
+def record_arms(record: dict) -> tuple[str, ...]:
+    """The arms a comparison record ran (records from before ``--arms`` ran the two)."""
+    return tuple(record.get("arms", ARMS))
+
+
 def load_compare(folder: Path) -> tuple[dict, dict[str, list[Curve]], dict[str, list[str]]]:
     """The record, each arm's curves (seeds in order) and run ids, from the run stores."""
     from failforward.tools.store import RunStore
@@ -234,7 +239,7 @@ def load_compare(folder: Path) -> tuple[dict, dict[str, list[Curve]], dict[str, 
     record = json.loads((folder / "compare.json").read_text())
     curves: dict[str, list[Curve]] = {}
     run_ids: dict[str, list[str]] = {}
-    for arm in record.get("arms", ARMS):
+    for arm in record_arms(record):
         curves[arm], run_ids[arm] = [], []
         for seed in record["seeds"]:
             run_id = record["runs"][arm].get(str(seed))

@@ -688,7 +688,9 @@ def _per_seed_table(seeds: list[int], ratios: list, run_ids: dict) -> list[str]:
 
 def mastered_skills(record: dict) -> set[str] | None:
     """The skills a comparison's pack table marks mastered (None: no oracle arm, or no table)."""
-    if "oracle" not in record.get("arms", ()):
+    from failforward.tools.curves import record_arms
+
+    if "oracle" not in record_arms(record):
         return None
     from failforward.tools.learnability import load_table
     from failforward.tools.packs import PackError, load_pack
