@@ -63,6 +63,12 @@ class RunSettings(StoredSettings):
     )
     plan: PlanRule = nested(PlanRule, rename=_PLAN_OPTIONS)
     seed: int = option(0, "Seed for generation, clustering and training.")
+    train_seed: int = option(
+        -1,
+        "Seed for training alone (-1: --seed). Runs that share --seed and differ here draw the "
+        "same data and train on it differently, which separates the training seed's part of a "
+        "result's spread from the data's.",
+    )
     target_accuracy: float = option(1.0, "Stop once test accuracy reaches this.")
     patience: int = option(2, "Stop after this many cycles without a test-accuracy gain.")
     eval_batch_size: int = option(32, "Items per batch when the student answers.")
@@ -118,6 +124,8 @@ class RunSettings(StoredSettings):
     def __post_init__(self):
         if self.cycles < 0 or self.budget <= 0:
             raise ValueError("--cycles must be >= 0 and --budget > 0")
+        if self.train_seed < -1:
+            raise ValueError(f"--train-seed must be >= 0, or -1 for --seed; got {self.train_seed}")
         if self.overdraw < 1:
             raise ValueError(f"--overdraw must be >= 1, got {self.overdraw}")
         if self.patience < 1 or self.eval_batch_size < 1 or self.endpoints.max_tokens < 1:
@@ -181,12 +189,14 @@ class RunSettings(StoredSettings):
         return super().from_dict({**before, **data})
 
     def train_config(self, cycle: int, lr_scale: float = 1.0) -> TrainConfig:
-        """The training settings for one cycle (a fresh seed per cycle, or with ``--train-from
-        base`` the run's seed, so the retrained student does not depend on the cycle; learning
-        rates scaled by ``lr_scale``, which the regression guard halves after each rollback)."""
+        """The training settings for one cycle: a fresh seed per cycle, or with ``--train-from
+        base`` one seed, so the retrained student does not depend on the cycle (``--train-seed``
+        in place of ``--seed`` when given); learning rates scaled by ``lr_scale``, which the
+        regression guard halves after each rollback."""
         return dataclasses.replace(
             self.train,
-            seed=self.seed + (cycle if self.train_from == "previous" else 0),
+            seed=(self.seed if self.train_seed < 0 else self.train_seed)
+            + (cycle if self.train_from == "previous" else 0),
             learning_rate=self.train.learning_rate * lr_scale,
             dpo_learning_rate=self.train.dpo_learning_rate * lr_scale,
         )

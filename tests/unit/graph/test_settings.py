@@ -109,6 +109,17 @@ def test_train_from_is_a_checked_choice_and_old_runs_train_on_from_the_previous_
     assert RunSettings.from_dict(base.to_dict()).train_from == "base"
 
 
+def test_a_training_seed_of_its_own_leaves_the_data_seed_alone():
+    apart = RunSettings.from_options(seed=4, train_seed=9, train_from="base")
+    assert apart.seed == 4  # generation, clustering and the plan still draw with --seed
+    assert {apart.train_config(c).seed for c in (1, 2)} == {9}
+    assert RunSettings.from_options(seed=4, train_seed=9).train_config(2).seed == 11
+    assert RunSettings.from_options(seed=4).train_config(2).seed == 6  # -1: --seed
+    assert RunSettings.from_dict(apart.to_dict()).train_seed == 9
+    with pytest.raises(ValueError, match="--train-seed must be >= 0"):
+        RunSettings.from_options(train_seed=-3)
+
+
 def test_train_from_base_has_one_seed_and_refuses_path_dependent_data():
     base = RunSettings.from_options(train_from="base", seed=4)
     assert {base.train_config(c).seed for c in (1, 2, 7)} == {4}  # not the cycle's
