@@ -81,6 +81,29 @@ def classify(curve: dict[int, float]) -> str:
     return "-"
 
 
+def choose(found: dict[str, dict]) -> dict[str, float] | None:
+    """The pack the rule of ``benchmarks/competent_student.md`` makes: skill -> weight, or None.
+
+    Every mastered skill (together 80% of the mixture, split equally), the in-reach skills with
+    the largest gain (at most three) and the out-of-reach skill with the lowest start (candidate
+    order breaks ties), the rest equal; None with fewer than two mastered or two in reach."""
+    by_class: dict[str, list[str]] = {}
+    for name, r in found.items():
+        by_class.setdefault(classify(r["curve"]), []).append(name)
+    mastered, in_reach = by_class.get("mastered", []), by_class.get("in_reach", [])
+    if len(mastered) < 2 or len(in_reach) < 2:
+        return None
+
+    def gain(name: str) -> float:
+        curve = found[name]["curve"]
+        return max(a for n, a in curve.items() if n > 0) - curve[0]
+
+    rest = sorted(in_reach, key=lambda n: -gain(n))[:3]  # sorted is stable: candidate order
+    rest += sorted(by_class.get("out_of_reach", []), key=lambda n: found[n]["curve"][0])[:1]
+    weights = {name: 0.8 / len(mastered) for name in mastered}
+    return weights | {name: 0.2 / len(rest) for name in rest}
+
+
 def table_yaml(found: dict[str, dict], student: str, command: str) -> str:
     """The pilot as a ``learnability.yaml`` (skills in no class are left out of it)."""
     skills = {
@@ -131,6 +154,8 @@ def main() -> None:
         print(f"{skill}: {curve} -> {classify(found[skill]['curve'])}", flush=True)
     for result in found.values():  # JSON keys are text
         result["curve"] = {int(n): a for n, a in result["curve"].items()}
+    chosen = choose(found)
+    print("pack by the rule:", chosen or "none (fewer than two mastered or two in reach)")
     print(table_yaml(found, args.student, "python benchmarks/learnability_pilot.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in ("", None)
     )))  # fmt: skip
