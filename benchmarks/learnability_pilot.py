@@ -69,6 +69,20 @@ def pilot_skill(pack: Path, args, runs_dir: Path) -> dict:
     return {"run_id": run_id, "curve": curve, "items": items, "questions": questions}
 
 
+def seen_by_student(student: str, questions: list[str]) -> list[int]:
+    """The test items a student given as a run folder was trained on (their indices): the
+    warm-up drew its data away from its own test set, not the pilot's, so a few may overlap."""
+    db = Path(student) / "run.db"
+    if not db.is_file():
+        return []
+    store = RunStore(db)
+    try:
+        trained = {example["question"] for example in store.examples(accepted=True)}
+    finally:
+        store.close()
+    return [i for i, question in enumerate(questions) if question in trained]
+
+
 def classify(curve: dict[int, float]) -> str:
     """The rule of ``benchmarks/competent_student.md`` (``-``: in no class)."""
     start, best = curve[0], max(a for n, a in curve.items() if n > 0)
@@ -152,8 +166,14 @@ def main() -> None:
         out.write_text(json.dumps(record))
         curve = ", ".join(f"{n}: {a:.0%}" for n, a in found[skill]["curve"].items())
         print(f"{skill}: {curve} -> {classify(found[skill]['curve'])}", flush=True)
-    for result in found.values():  # JSON keys are text
+    for name, result in found.items():  # JSON keys are text
         result["curve"] = {int(n): a for n, a in result["curve"].items()}
+        seen = set(seen_by_student(args.student, result["questions"]))
+        if seen:
+            at_zero = result["items"].get("0", result["items"].get(0))  # text once read back
+            start = [x for i, x in enumerate(at_zero) if i not in seen]
+            print(f"{name}: {len(seen)} test items were in the student's own training data; "
+                  f"without them it starts at {sum(start) / len(start):.0%}")  # fmt: skip
     chosen = choose(found)
     print("pack by the rule:", chosen or "none (fewer than two mastered or two in reach)")
     print(table_yaml(found, args.student, "python benchmarks/learnability_pilot.py " + " ".join(
