@@ -5,6 +5,7 @@ import io
 import json
 
 import pytest
+import yaml
 
 from failforward.app.compare import run_compare
 from failforward.graph.settings import RunSettings
@@ -26,6 +27,9 @@ def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet
         return real_run(settings, ui=ui, resume=resume, run_id=run_id)
 
     monkeypatch.setattr(runner, "run_loop", counted)
+    spec = yaml.safe_load((small_pack / "pack.yaml").read_text())
+    spec["probe"]["size"], spec["test"]["size"] = 16, 24  # six runs: what they share is tested
+    (small_pack / "pack.yaml").write_text(yaml.safe_dump(spec))
     runs = tmp_path / "runs"
     settings = RunSettings(
         pack=str(small_pack), student="tiny", cycles=1, budget=8, runs_dir=str(runs), patience=1
