@@ -70,16 +70,19 @@ def pilot_skill(pack: Path, args, runs_dir: Path) -> dict:
 
 
 def seen_by_student(student: str, questions: list[str]) -> list[int]:
-    """The test items a student given as a run folder was trained on (their indices): the
-    warm-up drew its data away from its own test set, not the pilot's, so a few may overlap."""
-    db = Path(student) / "run.db"
-    if not db.is_file():
-        return []
-    store = RunStore(db)
-    try:
-        trained = {example["question"] for example in store.examples(accepted=True)}
-    finally:
-        store.close()
+    """The test items a student given as a run folder was trained on (their indices), by that
+    run or any run it started from: a warm-up draws its data away from its own test set, not the
+    pilot's, so a few may overlap."""
+    trained: set[str] = set()
+    run: Path | None = Path(student)
+    while run is not None and (run / "run.db").is_file():
+        store = RunStore(run / "run.db")
+        try:
+            trained |= {example["question"] for example in store.examples(accepted=True)}
+            earlier = (store.get_meta("student") or {}).get("from_run")
+            run = Path(earlier) if earlier else None
+        finally:
+            store.close()
     return [i for i, question in enumerate(questions) if question in trained]
 
 
