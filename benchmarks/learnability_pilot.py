@@ -88,7 +88,8 @@ def seen_by_student(student: str, questions: list[str]) -> list[int]:
 
 def classify(curve: dict[int, float]) -> str:
     """The rule of ``benchmarks/competent_student.md`` (``-``: in no class)."""
-    start, best = curve[0], max(a for n, a in curve.items() if n > 0)
+    start = curve[0]  # a run that starts at its target accuracy has no later point
+    best = max((a for n, a in curve.items() if n > 0), default=start)
     if start >= 0.8:
         return "mastered"
     if 0.2 <= start <= 0.7 and best - start >= 0.05:
@@ -113,7 +114,7 @@ def choose(found: dict[str, dict]) -> dict[str, float] | None:
 
     def gain(name: str) -> float:
         curve = found[name]["curve"]
-        return max(a for n, a in curve.items() if n > 0) - curve[0]
+        return max((a for n, a in curve.items() if n > 0), default=curve[0]) - curve[0]
 
     rest = sorted(in_reach, key=lambda n: -gain(n))[:3]  # sorted is stable: candidate order
     rest += sorted(by_class.get("out_of_reach", []), key=lambda n: found[n]["curve"][0])[:1]
