@@ -69,10 +69,10 @@ def pilot_skill(pack: Path, args, runs_dir: Path) -> dict:
     return {"run_id": run_id, "curve": curve, "items": items, "questions": questions}
 
 
-def seen_by_student(student: str, questions: list[str]) -> list[int]:
-    """The test items a student given as a run folder was trained on (their indices), by that
-    run or any run it started from: a warm-up draws its data away from its own test set, not the
-    pilot's, so a few may overlap."""
+def trained_by_student(student: str) -> set[str]:
+    """The questions a student given as a run folder was trained on, by that run or any run it
+    started from: a warm-up draws its data away from its own test set, not the pilot's, so a few
+    of the pilot's test items may be among them."""
     trained: set[str] = set()
     run: Path | None = Path(student)
     while run is not None and (run / "run.db").is_file():
@@ -83,13 +83,18 @@ def seen_by_student(student: str, questions: list[str]) -> list[int]:
             run = Path(earlier) if earlier else None
         finally:
             store.close()
-    return [i for i, question in enumerate(questions) if question in trained]
+    return trained
+
+
+def best_after(curve: dict[int, float]) -> float:
+    """The curve's best point after 0 examples (its start when a run that began at its target
+    accuracy has no later point)."""
+    return max((a for n, a in curve.items() if n > 0), default=curve[0])
 
 
 def classify(curve: dict[int, float]) -> str:
     """The rule of ``benchmarks/competent_student.md`` (``-``: in no class)."""
-    start = curve[0]  # a run that starts at its target accuracy has no later point
-    best = max((a for n, a in curve.items() if n > 0), default=start)
+    start, best = curve[0], best_after(curve)
     if start >= 0.8:
         return "mastered"
     if 0.2 <= start <= 0.7 and best - start >= 0.05:
@@ -113,8 +118,7 @@ def choose(found: dict[str, dict]) -> dict[str, float] | None:
         return None
 
     def gain(name: str) -> float:
-        curve = found[name]["curve"]
-        return max((a for n, a in curve.items() if n > 0), default=curve[0]) - curve[0]
+        return best_after(found[name]["curve"]) - found[name]["curve"][0]
 
     rest = sorted(in_reach, key=lambda n: -gain(n))[:3]  # sorted is stable: candidate order
     rest += sorted(by_class.get("out_of_reach", []), key=lambda n: found[n]["curve"][0])[:1]
@@ -170,12 +174,13 @@ def main() -> None:
         out.write_text(json.dumps(record))
         curve = ", ".join(f"{n}: {a:.0%}" for n, a in found[skill]["curve"].items())
         print(f"{skill}: {curve} -> {classify(found[skill]['curve'])}", flush=True)
+    trained = trained_by_student(args.student)
     for name, result in found.items():  # JSON keys are text
         result["curve"] = {int(n): a for n, a in result["curve"].items()}
-        seen = set(seen_by_student(args.student, result["questions"]))
+        result["items"] = {int(n): v for n, v in result["items"].items()}
+        seen = {i for i, question in enumerate(result["questions"]) if question in trained}
         if seen:
-            at_zero = result["items"].get("0", result["items"].get(0))  # text once read back
-            start = [x for i, x in enumerate(at_zero) if i not in seen]
+            start = [x for i, x in enumerate(result["items"][0]) if i not in seen]
             print(f"{name}: {len(seen)} test items were in the student's own training data; "
                   f"without them it starts at {sum(start) / len(start):.0%}")  # fmt: skip
     chosen = choose(found)
