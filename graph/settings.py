@@ -65,8 +65,8 @@ class RunSettings(StoredSettings):
     seed: int = option(0, "Seed for generation, clustering and training.")
     train_seed: int = option(
         -1,
-        "Seed for training alone (-1: --seed). Runs that share --seed and differ here draw the "
-        "same data and train on it differently, which separates the training seed's part of a "
+        "Seed for training alone (-1: the run's seed). Runs that share a seed and differ here "
+        "draw the same data and train on it differently, which separates the training seed's part of a "
         "result's spread from the data's.",
     )
     target_accuracy: float = option(1.0, "Stop once test accuracy reaches this.")
