@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 TABLE_FILE = "learnability.yaml"
 Status = Literal["mastered", "in_reach", "out_of_reach"]
@@ -43,8 +50,9 @@ class UnitCurve(BaseModel):
 
     status: Status = Field(description="mastered, in_reach or out_of_reach before training.")
     curve: dict[int, float] = Field(
-        description="Accuracy (0-1) after n examples of this unit alone; needs n = 0 and one "
-        "more point."
+        description="Accuracy (0-1) after n examples of this unit alone; needs n = 0 and, "
+        "unless the unit is mastered, one more point (a pilot run that starts at its target "
+        "accuracy stops with one)."
     )
     share: float | None = Field(
         None, description="Its share of the test set (default: the skill's mixture weight)."
@@ -53,11 +61,17 @@ class UnitCurve(BaseModel):
     @field_validator("curve")
     @classmethod
     def _a_curve(cls, value: dict[int, float]) -> dict[int, float]:
-        if 0 not in value or len(value) < 2:
-            raise ValueError("needs the accuracy at 0 examples and at least one more point")
+        if 0 not in value:
+            raise ValueError("needs the accuracy at 0 examples")
         if any(n < 0 for n in value) or any(not 0.0 <= a <= 1.0 for a in value.values()):
             raise ValueError("examples must be >= 0 and accuracies in [0, 1]")
         return dict(sorted(value.items()))
+
+    @model_validator(mode="after")
+    def _a_point_after_0(self) -> UnitCurve:
+        if len(self.curve) < 2 and self.status != "mastered":
+            raise ValueError(f"curve: a unit {self.status} needs a point after 0 examples")
+        return self
 
 
 class LearnabilityTable(BaseModel):

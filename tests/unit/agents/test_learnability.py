@@ -138,7 +138,12 @@ def test_a_bad_table_is_refused_naming_the_file_and_field(tmp_path):
         load_table(load_pack(str(pack_dir)))
     table = pack_dir / "learnability.yaml"
     table.write_text("skills:\n  lcm: {status: in_reach, curve: {0: 0.2}}\n")
-    with pytest.raises(PackError, match=r"learnability.yaml: skills.lcm.curve"):
+    with pytest.raises(PackError, match=r"learnability.yaml: skills.lcm: .*curve: a unit in_reach"):
+        load_table(load_pack(str(pack_dir)))
+    table.write_text("skills:\n  lcm: {status: mastered, curve: {0: 1.0}}\n")
+    assert load_table(load_pack(str(pack_dir))).skills["lcm"].curve == {0: 1.0}
+    table.write_text("skills:\n  lcm: {status: in_reach, curve: {8: 0.2, 16: 0.3}}\n")
+    with pytest.raises(PackError, match=r"skills.lcm.curve: .*at 0 examples"):
         load_table(load_pack(str(pack_dir)))
     table.write_text("skills:\n  lcm: {status: learnable, curve: {0: 0.2, 8: 0.3}}\n")
     with pytest.raises(PackError, match=r"skills.lcm.status"):
