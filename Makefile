@@ -35,7 +35,7 @@ demo: $(STAMP) sandbox-tools
 	$(VENV)/bin/failforward run --pack arithmetic
 
 test: $(STAMP) sandbox-tools
-	$(PY) -m pytest -m "not slow and not gpu" -q --durations=15
+	$(PY) -m pytest -m "not slow and not gpu" -q --durations=40
 
 test-all: $(STAMP) sandbox-tools
 	$(PY) -m pytest -q -m "not gpu"

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from failforward.app.doctor import check_run
@@ -61,6 +62,8 @@ def _weights(run_dir: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(folder.glob("*.safetensors")))
 
 
+# 90 s; test_loop_e2e's crash-then-resume keeps a crash and resume in the fast suite
+@pytest.mark.slow
 def test_sigkill_inside_every_node_then_resume(crash_pack, tmp_path, tiny_student_dir):
     endpoints = tmp_path / "endpoints.yaml"
     log = tmp_path / "runs.log"

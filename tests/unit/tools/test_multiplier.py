@@ -67,7 +67,7 @@ def test_recovers_a_known_multiplier_from_clean_curves():
 def test_the_interval_covers_the_true_multiplier():
     rng = np.random.default_rng(7)
     covered = {1: 0, 2: 0, 3: 0}
-    repetitions = 200
+    repetitions = 100
     for r in range(repetitions):
         t, u = simulate(rng)
         for found in data_efficiency(t, u, reps=200, seed=r):

@@ -1,0 +1,102 @@
+"""How fast can the student answer a run's items, and do its answers change?
+
+Answers the same probe and test items at a run's checkpoint in ``--rounds`` alternating rounds,
+three ways: as evaluation does today (the LoRA adapter model, :func:`agents.student.generate`,
+batches of ``--batch-size`` sorted by prompt length, each decoded until its longest reply ends),
+the adapter merged into the weights (``merge_and_unload``), and the merged model with
+transformers' continuous batching (``generate_batch``: a finished reply leaves the batch and the
+next prompt takes its place). Prints each way's seconds per round, the median ratio to today's,
+how many replies differ from today's and each way's accuracy on the items.
+
+    python benchmarks/eval_speed.py runs/<run id> --cycle 1 --items 160
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from failforward.agents.student import generate, student_messages
+from failforward.tools.guard import student_checkpoint
+from failforward.tools.packs import load_pack
+from failforward.tools.store import RunStore
+from failforward.tools.verifiers import extract_answer
+from failforward.training.student_model import load_student, run_start
+
+
+def continuous(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, slots: int):
+    """Greedy replies through transformers' continuous batching, in the prompts' order."""
+    from transformers import GenerationConfig
+
+    ids = [tokenizer.apply_chat_template(p, add_generation_prompt=True) for p in prompts]
+    ids = [x["input_ids"] if isinstance(x, dict) else list(x) for x in ids]
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        max_batch_tokens=slots * 64,
+    )
+    out = model.generate_batch(inputs=ids, generation_config=config, warmup=False)
+    by_id = sorted(out.items(), key=lambda kv: int(kv[0].rsplit("_", 1)[-1]))
+    return [
+        tokenizer.decode(result.generated_tokens, skip_special_tokens=True).strip()
+        for _, result in by_id
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--cycle", type=int, default=1)
+    parser.add_argument("--items", type=int, default=160)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--ways", default="today,merged,continuous")
+    args = parser.parse_args()
+    store = RunStore(args.run / "run.db")
+    settings = store.get_meta("settings")
+    pack = load_pack(store.get_meta("pack_dir") or settings["pack"])
+    verifier = pack.make_verifier(pack.make_source("eval"))
+    items = [*store.eval_items("probe"), *store.eval_items("test")][: args.items]
+    prompts = [student_messages(pack, item.question) for item in items]
+    tokens = pack.spec.student.max_new_tokens
+    base = run_start(args.run).path
+    checkpoint = student_checkpoint(args.run, args.cycle)
+    adapter_model, tokenizer = load_student(base, checkpoint)
+    merged, _ = load_student(base, checkpoint)
+    merged = merged.merge_and_unload()
+    ways = {
+        "today": lambda: generate(adapter_model, tokenizer, prompts, tokens, args.batch_size),
+        "merged": lambda: generate(merged, tokenizer, prompts, tokens, args.batch_size),
+        "continuous": lambda: continuous(merged, tokenizer, prompts, tokens, args.batch_size),
+    }
+    ways = {name: ways[name] for name in args.ways.split(",")}
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    replies: dict[str, list[str]] = {}
+    for _ in range(args.rounds):
+        for name, answer in ways.items():
+            started = time.perf_counter()
+            replies[name] = answer()
+            seconds[name].append(time.perf_counter() - started)
+    first = next(iter(ways))
+    for name in ways:
+        right = 0
+        for item, reply in zip(items, replies[name], strict=True):
+            extracted = extract_answer(reply, pack.spec.answer.pattern, pack.spec.answer.pick)
+            right += bool(extracted) and verifier(extracted, item).score >= 1.0
+        pairs = zip(seconds[first], seconds[name], strict=True)
+        ratio = statistics.median(a / b for a, b in pairs)
+        differ = sum(a != b for a, b in zip(replies[first], replies[name], strict=True))
+        print(
+            f"{name}: " + ", ".join(f"{v:.1f} s" for v in seconds[name])
+            + f"; {first} / {name} {ratio:.2f}x (median of {args.rounds} paired rounds); "
+            f"{differ} of {len(items)} replies differ from {first}'s; "
+            f"accuracy {right / len(items):.1%}"
+        )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
