@@ -111,6 +111,16 @@ def sample_replies(
     return replies
 
 
+def merged_copy(model):
+    """A LoRA adapter model's copy with the adapter merged into its weights (``merge_and_unload``:
+    the same function without PEFT's extra matmuls), in evaluation mode; ``model`` is unchanged."""
+    import copy
+
+    merged = copy.deepcopy(model).merge_and_unload()
+    merged.eval()
+    return merged
+
+
 # Adapter ranks vLLM can serve (max_lora_rank must be one of them).
 _VLLM_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
@@ -233,6 +243,7 @@ class Student:
     ):
         self.spec, self.engine, self.lora_rank, self.log = spec, engine, lora_rank, log
         self._loaded: tuple[str | None, object, object] | None = None
+        self._merged: tuple[tuple[str | None, int], object] | None = None
         self._vllm: VLLMStudent | None = None
         self._make_workers, self._workers = workers, None
         self._base_dir: Path | None = None
@@ -265,6 +276,20 @@ class Student:
         model, tokenizer = student_model.load_student(self.base_dir(), target)
         self._loaded = (checkpoint, model, tokenizer)
         return model, tokenizer
+
+    def answering(self, checkpoint: str | None):
+        """``(model, tokenizer)`` to answer with at ``checkpoint``: a LoRA adapter model merged
+        into a copy of itself (made once per checkpoint), which gives the same greedy replies
+        about 1.15x faster on CPU (``benchmarks/eval_speed.py``); the adapter model :meth:`at`
+        keeps is the one training goes on from, untouched."""
+        model, tokenizer = self.at(checkpoint)
+        if not hasattr(model, "merge_and_unload"):  # the base model or a whole-model checkpoint
+            return model, tokenizer
+        key = (checkpoint, id(model))
+        if self._merged is None or self._merged[0] != key:
+            self._merged = None  # the previous copy goes before the next is made
+            self._merged = (key, merged_copy(model))
+        return self._merged[1], tokenizer
 
     def save(self, model, tokenizer, target: Path) -> str:
         """Checkpoint a trained ``model`` (LoRA adapter or whole model); it becomes the one
@@ -312,7 +337,7 @@ class Student:
             replies_for = self._workers.replies_for(checkpoint, batch_size, on_batch)
             attempts = answer_items(None, None, pack, items, verifier, replies_for=replies_for)
         else:
-            model, tokenizer = self.at(checkpoint)
+            model, tokenizer = self.answering(checkpoint)
             replies_for = self._vllm_replies(checkpoint)
             attempts = answer_items(
                 model, tokenizer, pack, items, verifier, batch_size, on_batch, replies_for
@@ -337,7 +362,7 @@ class Student:
         """Per item, the share of ``k`` replies sampled at ``temperature`` (from ``seed``) that
         the verifier scores right: how often the student succeeds, not whether its greedy reply
         does. Sampled in this process with transformers, whatever the engine."""
-        model, tokenizer = self.at(checkpoint)
+        model, tokenizer = self.answering(checkpoint)
         prompts = [student_messages(pack, item.question) for item in items]
         tokens = pack.spec.student.max_new_tokens
         sampled = sample_replies(

@@ -152,7 +152,7 @@ class _Worker:
     def decode(
         self, tag: int, checkpoint: str | None, texts: list[str], max_new_tokens: int
     ) -> tuple[int, list[str]]:
-        model, tokenizer = self.student.at(checkpoint)
+        model, tokenizer = self.student.answering(checkpoint)
         return tag, decode_batch(model, tokenizer, texts, max_new_tokens)
 
     def pid(self) -> int:

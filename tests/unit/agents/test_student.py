@@ -120,3 +120,37 @@ def test_sampled_success_rates_are_shares_of_k_seeded_replies(tiny_student_dir):
     rates = student.success_rates(None, pack, items, digits_count, 4, 1.5, seed=3)
     assert all(r in (0.0, 0.25, 0.5, 0.75, 1.0) for r in rates)
     assert rates == student.success_rates(None, pack, items, digits_count, 4, 1.5, seed=3)
+
+
+def test_an_adapter_answers_merged_with_the_same_replies_and_trains_on_unmerged(
+    tiny_student_dir, tmp_path
+):
+    """Evaluation merges a LoRA checkpoint into a copy (faster, the same greedy replies); the
+    adapter model training goes on from keeps its adapter, unmerged, and its weights."""
+    import torch
+
+    from failforward.agents.student import generate, student_messages
+
+    student = Student(str(tiny_student_dir), engine="transformers", log=lambda _: None)
+    model, tokenizer = student.at(None)
+    rows = sft_rows(
+        [{"question": f"{a} + 1 =", "answer": str(a + 1)} for a in range(8)],
+        lambda q: [{"role": "user", "content": q}],
+    )
+    trained, _ = train_sft(model, tokenizer, rows, TrainConfig(epochs=1), tmp_path / "train")
+    checkpoint = student.save(trained, tokenizer, tmp_path / "student")
+    before = {k: v.clone() for k, v in trained.state_dict().items()}
+    merged, _ = student.answering(checkpoint)
+    assert not hasattr(merged, "peft_config") and hasattr(trained, "peft_config")
+    assert student.answering(checkpoint)[0] is merged  # made once per checkpoint
+    assert student.at(checkpoint)[0] is trained
+    after = trained.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    pack = load_pack("arithmetic")
+    source = pack.make_source()
+    items = source.sample(6, seed=3)
+    prompts = [student_messages(pack, item.question) for item in items]
+    unmerged = generate(trained, tokenizer, prompts, pack.spec.student.max_new_tokens)
+    attempts = student.answer(checkpoint, pack, items, make_verifier("reasoning_gym", source))
+    assert [a.output for a in attempts] == unmerged
