@@ -24,6 +24,8 @@ def test_two_ray_train_workers_train_what_one_process_does(local_ray, tiny_stude
     assert {p.name for p in job.glob("rank-*.log")} == {"rank-0.log", "rank-1.log"}  # not ours
 
 
+# 22 s; the two-worker training test keeps Ray Train in the fast suite
+@pytest.mark.slow
 def test_a_failing_ray_rank_is_reported_with_its_own_error(local_ray, tiny_student_dir, tmp_path):
     model, tokenizer = load_student(tiny_student_dir)
     rows = [{"prompt": _messages("1 + 1 ="), "completion": 7}] * 8  # not a chat message list
