@@ -40,7 +40,7 @@ def dump(folder: Path) -> dict:
         arm: [record["runs"][arm][str(s)] for s in record["seeds"]] for arm in record_arms(record)
     }
     outcomes = load_outcomes(folder, run_ids)
-    store = RunStore(folder.parent / run_ids["uniform"][0] / "run.db")
+    store = RunStore(folder.parent / next(iter(run_ids.values()))[0] / "run.db")  # its order
     questions = [item.question for item in store.eval_items("test")]
     store.close()
     trained = trained_by_student(record["settings"]["student"])

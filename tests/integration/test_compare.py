@@ -3,6 +3,7 @@ a report drawn from the stores, and a comparison that resumes where it stopped."
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -230,6 +231,25 @@ def test_an_oracle_arm_follows_its_pilot_table_and_the_report_shows_three_arms(t
     assert "On the skills not mastered (" in section and "| oracle | " in section
     assert "| cycle | targeted examples | targeted test acc | uniform examples" in report
     assert "oracle examples | oracle test acc |" in report
+    # the compact record a session commits gives the report's figures back without the runs
+    import importlib.util
+
+    import numpy as np
+
+    from failforward.tools.headroom import three_arms
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "compare_items.py"
+    module_spec = importlib.util.spec_from_file_location("compare_items", script)
+    compare_items = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(compare_items)
+    kept = json.loads(json.dumps(compare_items.dump(folder)))
+    assert kept["mastered"] == ["sums"] and len(kept["trained_before"]) == len(kept["skills"])
+    assert {key.split(":")[1] for key in kept["seconds"][record["runs"]["oracle"]["0"]]} >= {
+        "evaluate_student", "train_student"}  # fmt: skip
+    every = np.ones(len(kept["skills"]), bool)
+    again = three_arms(compare_items.outcomes_of(kept, every), set(kept["mastered"]))
+    assert again.focus.oracle == found.focus.oracle and again.all.targeted == found.all.targeted
+    assert "not mastered (" in compare_items.figures(kept)
 
 
 def test_a_learnability_plan_runs_the_loop_and_shows_each_cells_success(tmp_path, quiet_ui):
