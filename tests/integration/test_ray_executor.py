@@ -59,6 +59,8 @@ def test_one_cycle_on_ray_workers_matches_the_local_run(
     assert remote == local
 
 
+# 20 s; the one-cycle test keeps Ray workers answering in the fast suite
+@pytest.mark.slow
 def test_a_worker_killed_during_evaluation_changes_no_reply(local_ray, tiny_student_dir):
     from failforward.agents.workers import StudentWorkers
 

@@ -58,7 +58,8 @@ def assert_trained_alike(one, one_weights, two, two_weights, seen, job) -> None:
     assert not (job / "start").exists() and not (job / "trained").exists()  # loaded, removed
 
 
-@pytest.mark.parametrize("phase", ["sft", "dpo"])
+# dpo: 17 s, in the slow suite; sft keeps two-process training in the fast one
+@pytest.mark.parametrize("phase", ["sft", pytest.param("dpo", marks=pytest.mark.slow)])
 def test_two_processes_train_what_one_does(tiny_student_dir, tmp_path, phase):
     one, one_weights, _ = train(tiny_student_dir, tmp_path / "1", phase)
     two, two_weights, seen = train(tiny_student_dir, tmp_path / "2", phase, processes=2)
@@ -78,6 +79,8 @@ def test_grpo_on_several_processes_is_refused():
         TrainConfig(objective="grpo", processes=2)
 
 
+# 12 s; two processes training stay in the fast suite
+@pytest.mark.slow
 def test_a_failing_rank_is_reported_with_its_own_error(tiny_student_dir, tmp_path):
     model, tokenizer = load_student(tiny_student_dir)
     rows = [{"prompt": _messages("1 + 1 ="), "completion": 7}] * 8  # not a chat message list
