@@ -24,7 +24,7 @@ import statistics
 import time
 from pathlib import Path
 
-from failforward.agents.student import generate, student_messages
+from failforward.agents.student import generate, prompt_batches, student_messages
 from failforward.tools.guard import student_checkpoint
 from failforward.tools.packs import load_pack
 from failforward.tools.store import RunStore
@@ -36,10 +36,7 @@ def continuous(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int,
     """Greedy replies through transformers' continuous batching, in the prompts' order."""
     from transformers import GenerationConfig
 
-    texts = [
-        tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
-        for p in prompts
-    ]
+    texts, _ = prompt_batches(tokenizer, prompts, len(prompts))  # rendered as evaluation does
     ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     config = GenerationConfig(
         max_new_tokens=max_new_tokens,

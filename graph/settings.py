@@ -66,8 +66,8 @@ class RunSettings(StoredSettings):
     train_seed: int = option(
         -1,
         "Seed for training alone (-1: the run's seed). Runs that share a seed and differ here "
-        "draw the same data and train on it differently, which separates the training seed's part of a "
-        "result's spread from the data's.",
+        "draw the same data and train on it differently, which separates the training seed's "
+        "part of a result's spread from the data's.",
     )
     target_accuracy: float = option(1.0, "Stop once test accuracy reaches this.")
     patience: int = option(2, "Stop after this many cycles without a test-accuracy gain.")
