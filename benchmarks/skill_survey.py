@@ -23,7 +23,6 @@ from pathlib import Path
 from failforward.agents.student import Student
 from failforward.tools.by_skill import SkillScore, skill_accuracy
 from failforward.tools.packs import load_pack
-from failforward.tools.sources import draw_sets
 
 CLASSES = {"solved": (0.5, 1.01), "frontier": (0.10, 0.5), "out of reach": (0.0, 0.05)}
 TAKE = {"solved": 2, "frontier": 4, "out of reach": 2}
@@ -31,14 +30,8 @@ TAKE = {"solved": 2, "frontier": 4, "out of reach": 2}
 
 def survey(pack_path: str, student_spec: str) -> dict[str, SkillScore]:
     pack = load_pack(pack_path)
-    spec = pack.spec
     source = pack.make_source()
-    _, test = draw_sets(
-        source,
-        (spec.probe.size, spec.probe.seed),
-        (spec.test.size, spec.test.seed),
-        spec.sampling,
-    )
+    _, test = pack.draw_sets(source)
     student = Student(student_spec, engine="transformers")
     attempts = student.answer(None, pack, test, pack.make_verifier(source), batch_size=32)
     return skill_accuracy([(a.item, a.score) for a in attempts])

@@ -30,7 +30,6 @@ from failforward.tools.guard import guard_item, kept_students, paired_drop, stud
 from failforward.tools.learnability import load_table
 from failforward.tools.records import Failure, GenerationPlan, Item, Verdict
 from failforward.tools.report import verdict_digest
-from failforward.tools.sources import draw_sets
 from failforward.tools.verifiers import extract_answer, make_solver
 
 
@@ -80,14 +79,9 @@ def _verifier(ctx: RunContext):
 @timed
 def bootstrap(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Draw the probe and test sets once per run (fixed seeds, disjoint) and store them."""
-    ctx, spec = runtime.context, runtime.context.pack.spec
+    ctx = runtime.context
     if not ctx.store.eval_items("test"):
-        probe, test = draw_sets(
-            _source(ctx),
-            (spec.probe.size, spec.probe.seed),
-            (spec.test.size, spec.test.seed),
-            spec.sampling,
-        )
+        probe, test = ctx.pack.draw_sets(_source(ctx))
         ctx.store.save_eval_items("probe", probe)
         ctx.store.save_eval_items("test", test)
         found = compare_sets(ctx.pack, {"test": test, "probe": probe})

@@ -88,13 +88,23 @@ def reference_items(pack: Pack, source=None) -> list[Item]:
     return source.sample(size, seed=0)
 
 
-def compare(split: str, items: list[Item], reference: list[Item], pack: Pack) -> list[Composition]:
-    """The set's composition along each dimension against the reference draw's."""
+def compare(
+    split: str, items: list[Item], reference: list[Item], pack: Pack, strata: str = "weights"
+) -> list[Composition]:
+    """The set's composition along each dimension against the reference draw's; with
+    ``strata`` ``equal`` against the mix the set was drawn to have: every skill an equal share,
+    each skill's cells as the source gives them."""
     theirs, ours = labels(reference, pack), labels(items, pack)
+    weight = [1.0] * len(reference)
+    if strata == "equal" and "skill" in theirs:
+        per_skill = Counter(theirs["skill"])
+        weight = [1.0 / per_skill[s] for s in theirs["skill"]]
     out = []
     for dimension, values in ours.items():
         counts = Counter(values)
-        ref = Counter(theirs[dimension])
+        ref: Counter = Counter()
+        for value, w in zip(theirs[dimension], weight, strict=True):
+            ref[value] += w
         total = sum(ref.values())
         shares = {v: ref[v] / total for v in sorted(set(ref) | set(counts))}
         distance = 0.5 * sum(abs(counts[v] / len(values) - shares[v]) for v in shares)
@@ -105,20 +115,16 @@ def compare(split: str, items: list[Item], reference: list[Item], pack: Pack) ->
 def compare_sets(pack: Pack, sets: dict[str, list[Item]] | None = None) -> list[Composition]:
     """Each set's composition (``sets``: ``{"probe": [...], "test": [...]}``; default: drawn as a
     run would draw them) against the source's."""
-    from failforward.tools.sources import draw_sets
-
     source = pack.make_source()
     if sets is None:
-        spec = pack.spec
-        probe, test = draw_sets(
-            source,
-            (spec.probe.size, spec.probe.seed),
-            (spec.test.size, spec.test.seed),
-            spec.sampling,
-        )
+        probe, test = pack.draw_sets(source)
         sets = {"test": test, "probe": probe}
     reference = reference_items(pack, source)
-    return [c for split, items in sets.items() for c in compare(split, items, reference, pack)]
+    return [
+        c
+        for split, items in sets.items()
+        for c in compare(split, items, reference, pack, getattr(pack.spec, split).strata)
+    ]
 
 
 def _chi2_p(counts: Counter, shares: dict[str, float]) -> float:

@@ -147,9 +147,11 @@ def marginal_gain(curve: dict[int, float], spent: float, step: int) -> float:
 
 
 def unit_shares(table: LearnabilityTable, pack) -> dict[str, float]:
-    """Each unit's share of the test set: its ``share``, else its skill's mixture weight over
-    the pack's weights, else equal shares."""
-    weights = {s.name: s.weight for s in pack.spec.skills}
+    """Each unit's share of the test set: its ``share``, else its skill's share of the test set
+    (its mixture weight over the pack's weights, or an equal share where the test set's
+    ``strata`` is ``equal``), else equal shares."""
+    equal = pack.spec.test.strata == "equal"
+    weights = {s.name: 1.0 if equal else s.weight for s in pack.spec.skills}
     total = sum(weights.values()) or 1.0
     out = {}
     for name, unit in table.skills.items():

@@ -156,7 +156,8 @@ def _check_sources(pack: Pack, yaml_path: Path, drawn: list[tuple[str, Item]]) -
     spec = pack.spec
     eval_source = pack.make_source()
     if spec.skills:
-        probe, test = eval_source.counts(spec.probe.size), eval_source.counts(spec.test.size)
+        probe = eval_source.counts(spec.probe.size, equal=spec.probe.strata == "equal")
+        test = eval_source.counts(spec.test.size, equal=spec.test.strata == "equal")
         for i, skill in enumerate(spec.skills):
             part = eval_source.parts[skill.name]
             need = probe[skill.name] + test[skill.name]

@@ -57,6 +57,13 @@ class _Strict(BaseModel):
 class SplitSpec(_Strict):
     size: int = Field(gt=0, description="Number of items.")
     seed: int = Field(description="Seed that fixes which items are drawn.")
+    strata: Literal["weights", "equal"] = Field(
+        "weights",
+        description="How a multi-skill pack's set is split over its skills: by their weights "
+        "(the set is a sample of the mixture) or equally (every skill the same number of items, "
+        "so small skills are measured as precisely as large ones; the set's accuracy is then "
+        "the skills' plain average).",
+    )
 
 
 class EvalSourceSpec(_Strict):
@@ -299,6 +306,9 @@ class PackSpec(_Strict):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
                 raise ValueError(f"skills: name(s) {repeated} used twice")
+        for split in ("probe", "test"):
+            if not self.skills and getattr(self, split).strata == "equal":
+                raise ValueError(f"{split}.strata: equal splits a set over skills; give skills")
         return self
 
 
@@ -374,6 +384,20 @@ class Pack(TemplatePack):
         cell: dict[str, int | str] = {"skill": skill} if skill is not None else {}
         cell |= {k: int(metadata[k]) for k in knobs}
         return cell or None
+
+    def draw_sets(self, source=None) -> tuple[list, list]:
+        """The probe and test sets as a run draws them, ``(probe, test)`` (from ``source``,
+        default the eval source)."""
+        from failforward.tools.sources import draw_sets
+
+        spec = self.spec
+        return draw_sets(
+            source if source is not None else self.make_source(),
+            (spec.probe.size, spec.probe.seed),
+            (spec.test.size, spec.test.seed),
+            spec.sampling,
+            (spec.probe.strata, spec.test.strata),
+        )
 
     def make_source(self, role: Literal["eval", "train"] = "eval"):
         """The eval source (a :class:`~tools.sources.MixtureSource` over the skills of a

@@ -191,10 +191,11 @@ class MixtureSource:
         self.parts, self.weights = parts, weights
         self.procedural = all(part.procedural for part in parts.values())
 
-    def counts(self, n: int) -> dict[str, int]:
-        """Each skill's share of ``n`` items."""
+    def counts(self, n: int, equal: bool = False) -> dict[str, int]:
+        """Each skill's share of ``n`` items: by the weights, or ``equal`` shares."""
         names = list(self.parts)
-        return dict(zip(names, allocate([self.weights[k] for k in names], n), strict=True))
+        weights = [1.0 if equal else self.weights[k] for k in names]
+        return dict(zip(names, allocate(weights, n), strict=True))
 
     def sample(self, n: int, seed: int, overrides: dict[str, Any] | None = None) -> list[Item]:
         overrides = dict(overrides or {})
@@ -288,16 +289,22 @@ def split_disjoint(
 
 
 def draw_sets(
-    source, probe: tuple[int, int], test: tuple[int, int], sampling: str = "distinct"
+    source,
+    probe: tuple[int, int],
+    test: tuple[int, int],
+    sampling: str = "distinct",
+    strata: tuple[str, str] = ("weights", "weights"),
 ) -> tuple[list[Item], list[Item]]:
     """The probe and test sets, ``(size, seed)`` each: stratified by skill for a
-    :class:`MixtureSource` (each skill's share of each set by the weights), and per skill either
+    :class:`MixtureSource` (each skill's share of a set by the weights, or equal where that
+    set's ``strata`` is ``equal``; ``strata`` is (probe's, test's)), and per skill either
     ``distinct`` (no question twice, :func:`split_disjoint`) or ``mixture`` (the source's own
     distribution, :func:`draw_mixture`). No question is ever in both sets."""
     draw = split_disjoint if sampling == "distinct" else split_mixture
     if not isinstance(source, MixtureSource):
         return draw(source, probe, test)
-    probe_counts, test_counts = source.counts(probe[0]), source.counts(test[0])
+    probe_counts = source.counts(probe[0], equal=strata[0] == "equal")
+    test_counts = source.counts(test[0], equal=strata[1] == "equal")
     probe_items: list[Item] = []
     test_items: list[Item] = []
     for skill, part in source.parts.items():

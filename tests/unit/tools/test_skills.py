@@ -94,6 +94,45 @@ def test_probe_and_test_sets_are_stratified_by_skill_and_disjoint(pack):
     assert [i.question for i in again[1]] == [i.question for i in test]  # fixed by the seeds
 
 
+def test_equal_strata_give_every_skill_the_same_items_and_the_check_expects_them(tmp_path):
+    """sums weigh twice products; a test set with ``strata: equal`` holds as many of each (its
+    probe, by the weights, does not), and the composition check measures each set against the
+    mix it was drawn to have: the equal set does not warn, while the same items measured against
+    the weights would."""
+    spec = _spec(sampling="mixture")
+    spec["probe"], spec["test"] = {"size": 60, "seed": 1}, {"size": 200, "seed": 2}
+    spec["test"]["strata"] = "equal"
+    pack = load_pack(str(_write(tmp_path, spec)))
+    probe, test = pack.draw_sets()
+    assert Counter(i.metadata["skill"] for i in test) == {"sums": 100, "products": 100}
+    assert Counter(i.metadata["skill"] for i in probe) == {"sums": 40, "products": 20}
+    found = {(c.split, c.dimension): c for c in compare_sets(pack)}
+    assert found[("test", "skill")].reference == pytest.approx({"products": 0.5, "sums": 0.5})
+    assert not any(c.warning for c in found.values())
+    from failforward.tools.composition import compare, reference_items
+
+    by_weights = compare("test", test, reference_items(pack), pack)
+    assert next(c for c in by_weights if c.dimension == "skill").differs
+    from failforward.tools.learnability import unit_shares
+
+    table = type("Table", (), {"skills": {"sums": _Unit(), "products": _Unit()}})()
+    assert unit_shares(table, pack) == {"sums": 0.5, "products": 0.5}
+
+
+class _Unit:
+    share = None
+
+
+def test_equal_strata_need_skills(tmp_path):
+    spec = yaml.safe_load((ROOT / "benchmarks/packs/mixed-candidates/pack.yaml").read_text())
+    spec.pop("skills", None)
+    spec["eval_source"] = SUMS
+    spec["probe"] = {"size": 10, "seed": 1, "strata": "equal"}
+    with pytest.raises(PackError, match="pack.yaml") as err:
+        load_pack(str(_write(tmp_path, spec)))
+    assert "probe.strata: equal splits a set over skills" in str(err.value)
+
+
 def test_each_item_is_checked_by_its_skills_verifier(tmp_path):
     items = tmp_path / "words.jsonl"
     items.write_text("".join(f'{{"question": "Say {w}.", "answer": "{w}"}}\n' for w in "abcdefgh"))
