@@ -63,23 +63,81 @@ def prompt_batches(
 def decode_batch(
     model, tokenizer, texts: list[str], max_new_tokens: int, sampling: dict | None = None
 ) -> list[str]:
-    """Greedy replies to rendered prompt texts, decoded as one left-padded batch; with
-    ``sampling`` (``generate``'s sampling arguments) sampled ones instead,
-    ``num_return_sequences`` per text, a text's together."""
+    """Greedy replies to rendered prompt texts, decoded as one left-padded batch
+    (:func:`greedy_tokens`); with ``sampling`` (``generate``'s sampling arguments) sampled ones
+    instead, ``num_return_sequences`` per text, a text's together."""
     import torch
 
     model.eval()
     device = next(model.parameters()).device
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-    with torch.inference_mode():
-        out = model.generate(
-            **batch,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=tokenizer.pad_token_id,
-            **(sampling or {"do_sample": False}),
+    if sampling is None:
+        new_tokens = greedy_tokens(
+            model, batch["input_ids"], batch["attention_mask"], max_new_tokens
         )
-    new_tokens = out[:, batch["input_ids"].shape[1] :]
+    else:
+        with torch.inference_mode():
+            out = model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                **sampling,
+            )
+        new_tokens = out[:, batch["input_ids"].shape[1] :]
     return [reply.strip() for reply in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def greedy_tokens(model, input_ids, attention_mask, max_new_tokens: int) -> list[list[int]]:
+    """Each left-padded prompt's greedy reply tokens (its end-of-sequence token included), as
+    ``model.generate`` would give them, except that a finished reply leaves the batch at once:
+    its rows leave the KV cache, so the steps after it cost only the replies still going.
+    ``generate`` decodes every row until the batch's longest reply ends, and most replies are
+    far shorter than the longest (``benchmarks/eval_speed.py``: the same replies, 1.2-1.4x
+    faster on CPU)."""
+    import inspect
+
+    import torch
+
+    stop = model.generation_config.eos_token_id
+    stop = torch.tensor(stop if isinstance(stop, list) else [stop], device=input_ids.device)
+    position = attention_mask.long().cumsum(-1) - 1
+    position.masked_fill_(attention_mask == 0, 1)
+    takes = inspect.signature(model.forward).parameters
+    last_only = {"logits_to_keep": 1} if "logits_to_keep" in takes else {}
+    cache_name = "cache" if "cache" in takes else "past_key_values"  # renamed in transformers 5
+    replies: list[list[int]] = [[] for _ in range(len(input_ids))]
+    rows = torch.arange(len(input_ids))
+    mask, at = attention_mask, position[:, -1:]
+    with torch.inference_mode():
+        out = model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=position,
+            use_cache=True,
+            **last_only,
+        )
+        cache = getattr(out, cache_name)
+        for step in range(max_new_tokens):
+            chosen = out.logits[:, -1, :].argmax(-1)
+            for row, token in zip(rows.tolist(), chosen.tolist(), strict=True):
+                replies[row].append(token)
+            going = ~torch.isin(chosen, stop)
+            if step == max_new_tokens - 1 or not going.any():
+                break
+            if not going.all():
+                keep = going.nonzero().squeeze(1)
+                rows, chosen, mask, at = rows[keep.cpu()], chosen[keep], mask[keep], at[keep]
+                cache.batch_select_indices(keep)
+            mask = torch.cat([mask, mask.new_ones(len(chosen), 1)], dim=1)
+            at = at + 1
+            out = model(
+                input_ids=chosen[:, None],
+                attention_mask=mask,
+                position_ids=at,
+                use_cache=True,
+                **{cache_name: cache},
+            )
+    return replies
 
 
 def sample_replies(

@@ -1,20 +1,30 @@
 """How fast can the student answer a run's items, and do its answers change?
 
 Answers the same probe and test items at a run's checkpoint in ``--rounds`` alternating rounds,
-three ways: as evaluation does today (the LoRA adapter model, :func:`agents.student.generate`,
-batches of ``--batch-size`` sorted by prompt length, each decoded until its longest reply ends),
-the adapter merged into the weights (``merge_and_unload``), and the merged model with
-transformers' continuous batching (``generate_batch``: a finished reply leaves the batch and the
-next prompt takes its place). Prints each way's seconds per round, the median ratio to today's,
-how many replies differ from today's and each way's accuracy on the items.
+in any of these ways (``--ways``): ``adapter``, the LoRA adapter model through
+:func:`agents.student.generate` (batches of ``--batch-size`` sorted by prompt length);
+``merged``, the adapter merged into the weights (``merge_and_unload``) as evaluation does;
+``generate``, the merged model through ``model.generate`` (every row of a batch decoded until
+its longest reply ends, as evaluation did before :func:`agents.student.greedy_tokens`);
+``continuous``, transformers' continuous batching (``generate_batch``: a finished reply leaves
+the batch and the next prompt takes its place). Prints each way's seconds per round, the median
+ratio to the first way's, how many replies differ from the first way's and each way's accuracy.
 
     python benchmarks/eval_speed.py runs/<run id> --cycle 1 --items 160
 
 Measured on the stage-2 competent student (``runs/competent-warmup-2-...``, 160 probe and test
-items of traced replies, up to 64 tokens, 2 CPU cores): today 65.8 s and 64.2 s, merged 55.9 s
-and 56.8 s (1.15x, the same 160 replies), continuous batching 112.8 s (0.47x against merged, the
-same replies; 116.7 s with 128 slots): on CPU, continuous batching is slower, so evaluation
-merges and keeps its length-sorted batches.
+items of traced replies, up to 64 tokens, 2 CPU cores), all through ``model.generate``: the
+adapter model 65.8 s and 64.2 s, merged 55.9 s and 56.8 s (1.15x, the same 160 replies),
+continuous batching 112.8 s (0.47x against merged, the same replies; 116.7 s with 128 slots):
+on CPU, continuous batching is slower, so evaluation merges and keeps its length-sorted batches.
+
+Then, with a finished reply leaving the batch (:func:`agents.student.greedy_tokens`), on a
+cycle-2 student of the competent pack (``runs/competent-20261206-212809-s0``, 128 items, one
+round, while a comparison trained beside it, so the seconds are long and only their ratios
+mean anything): ``model.generate`` 221.7 s at batch 32 and 260.5 s at 128; greedy_tokens
+184.6 s at 32 (1.20x) and 154.1 s at 128 (1.44x against generate at 32); every reply the same
+(``tests/unit/agents/test_student.py`` checks it token for token). Most replies are short (a
+median 11 tokens of at most 64) while a batch's longest runs to about 50.
 """
 
 from __future__ import annotations
@@ -53,6 +63,28 @@ def continuous(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int,
     ]
 
 
+def whole_batches(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, size: int):
+    """Greedy replies through ``model.generate``, in evaluation's batches."""
+    import torch
+
+    texts, batches = prompt_batches(tokenizer, prompts, size)
+    replies = [""] * len(texts)
+    for chunk in batches:
+        chosen = [texts[i] for i in chunk]
+        batch = tokenizer(chosen, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.inference_mode():
+            out = model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        decoded = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], True)
+        for i, reply in zip(chunk, decoded, strict=True):
+            replies[i] = reply.strip()
+    return replies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path)
@@ -60,7 +92,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=160)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--ways", default="today,merged,continuous")
+    parser.add_argument("--ways", default="generate,merged,continuous")
     args = parser.parse_args()
     store = RunStore(args.run / "run.db")
     settings = store.get_meta("settings")
@@ -74,10 +106,12 @@ def main() -> None:
     adapter_model, tokenizer = load_student(base, checkpoint)
     merged, _ = load_student(base, checkpoint)
     merged = merged.merge_and_unload()
+    size = args.batch_size
     ways = {
-        "today": lambda: generate(adapter_model, tokenizer, prompts, tokens, args.batch_size),
-        "merged": lambda: generate(merged, tokenizer, prompts, tokens, args.batch_size),
-        "continuous": lambda: continuous(merged, tokenizer, prompts, tokens, args.batch_size),
+        "adapter": lambda: generate(adapter_model, tokenizer, prompts, tokens, size),
+        "merged": lambda: generate(merged, tokenizer, prompts, tokens, size),
+        "generate": lambda: whole_batches(merged, tokenizer, prompts, tokens, size),
+        "continuous": lambda: continuous(merged, tokenizer, prompts, tokens, size),
     }
     ways = {name: ways[name] for name in args.ways.split(",")}
     seconds: dict[str, list[float]] = {name: [] for name in ways}

@@ -154,3 +154,41 @@ def test_an_adapter_answers_merged_with_the_same_replies_and_trains_on_unmerged(
     unmerged = generate(trained, tokenizer, prompts, pack.spec.student.max_new_tokens)
     attempts = student.answer(checkpoint, pack, items, make_verifier("reasoning_gym", source))
     assert [a.output for a in attempts] == unmerged
+
+
+@pytest.mark.parametrize("student", ["tiny", "smollm2"])
+def test_greedy_replies_match_generate_and_finished_ones_leave_the_batch(
+    student, tiny_student_dir, monkeypatch
+):
+    """The evaluation's greedy decoding gives ``model.generate``'s replies token for token, on
+    prompts of different lengths (left padding) whose replies end at different steps, one
+    stopped by the token limit; the batch shrinks as replies end."""
+    import torch
+    from transformers import DynamicCache
+
+    from failforward.agents.student import decode_batch, prompt_batches, student_messages
+    from failforward.training.student_model import load_student, resolve_student
+
+    model, tokenizer = load_student(
+        tiny_student_dir if student == "tiny" else resolve_student("smollm2")
+    )
+    pack = load_pack("arithmetic")
+    questions = ["1 + 1 =", "What is 12 times 7? Answer with the number only.", "Say hi.", "3-2"]
+    texts, _ = prompt_batches(tokenizer, [student_messages(pack, q) for q in questions], 8)
+    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.inference_mode():
+        out = model.generate(
+            **batch, max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.pad_token_id
+        )
+    expected = [
+        r.strip() for r in tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], True)
+    ]
+    sizes, select = [], DynamicCache.batch_select_indices
+    monkeypatch.setattr(
+        DynamicCache,
+        "batch_select_indices",
+        lambda self, keep: (sizes.append(len(keep)), select(self, keep))[1],
+    )
+    assert decode_batch(model, tokenizer, texts, 24) == expected
+    if student == "smollm2":  # its replies end at different steps; the tiny one's need not
+        assert sizes and sizes == sorted(sizes, reverse=True) and sizes[-1] < len(texts)
