@@ -108,6 +108,8 @@ def figures(record: dict) -> str:
                     f"  cycle {o.cycle}: oracle - uniform {o.text()}; targeted - uniform "
                     f"{t.text()}; recovered {r.text()}"
                 )
+        for m in found.focus_multiplier or []:
+            lines.append(f"not mastered, targeted's multiplier after cycle {m.cycle}: {m.text()}")
         for arm, gains in (found.mastered_falls or {}).items():
             changes = "; ".join(f"cycle {g.cycle} {g.text()}" for g in gains)
             lines.append(f"mastered ({', '.join(found.mastered)}), {arm} since cycle 0: {changes}")

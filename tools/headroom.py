@@ -24,7 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from failforward.tools.multiplier import BOOTSTRAP, ArmOutcomes, seed_stretch
+from failforward.tools.multiplier import (
+    BOOTSTRAP,
+    ArmOutcomes,
+    Multiplier,
+    data_efficiency,
+    seed_stretch,
+)
 
 
 @dataclass
@@ -140,6 +146,8 @@ class Headroom:
     focus: ThreeArms | None = None
     mastered: list[str] | None = None
     mastered_falls: dict[str, list[Gain]] | None = None
+    # targeted's data-efficiency multiplier against uniform's curve on the focus items
+    focus_multiplier: list[Multiplier] | None = None
 
 
 def three_arms(
@@ -149,7 +157,9 @@ def three_arms(
     seed: int = 0,
 ) -> Headroom:
     """Oracle and targeted against uniform and the share recovered, on all items and (given the
-    ``mastered`` skills and per-item skills) on the rest; each arm's fall on the mastered ones."""
+    ``mastered`` skills and per-item skills) on the rest, with targeted's data-efficiency
+    multiplier there (uniform's curve needs more cycles than targeted's for it to be more than
+    a bound); each arm's fall on the mastered ones."""
     every = np.arange(outcomes["uniform"].correct.shape[2])
     found = Headroom(_compare(outcomes, every, reps, seed))
     skills = outcomes["uniform"].skills
@@ -163,4 +173,14 @@ def three_arms(
     found.mastered_falls = {
         arm: falls(o, np.flatnonzero(is_mastered), reps, seed) for arm, o in outcomes.items()
     }
+    focus = np.flatnonzero(~is_mastered)
+    found.focus_multiplier = data_efficiency(
+        *(only_items(outcomes[arm], focus) for arm in ("targeted", "uniform")), reps, seed
+    )
     return found
+
+
+def only_items(arm: ArmOutcomes, items: np.ndarray) -> ArmOutcomes:
+    """The arm's outcomes on ``items`` alone."""
+    skills = [arm.skills[i] for i in items] if arm.skills else None
+    return ArmOutcomes(arm.examples, arm.correct[:, :, items], skills, arm.skill_examples)

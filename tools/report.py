@@ -557,6 +557,13 @@ def headroom_lines(found) -> list[str]:
             f"| {o.cycle} | {o.text()} | {t.text()} | {r.text()} |"
             for o, t, r in zip(part.oracle, part.targeted, part.recovered, strict=True)
         ]
+    if found.focus_multiplier:
+        lines += [
+            "",
+            "Targeted's data-efficiency multiplier on the skills not mastered (uniform's "
+            "examples to reach targeted's accuracy there, over targeted's): "
+            + "; ".join(f"cycle {m.cycle} {m.text()}" for m in found.focus_multiplier),
+        ]
     if found.mastered_falls:
         lines += [
             "",

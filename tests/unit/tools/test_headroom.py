@@ -5,6 +5,7 @@ import pytest
 
 from failforward.tools.headroom import three_arms
 from failforward.tools.multiplier import ArmOutcomes
+from failforward.tools.report import headroom_lines
 
 SKILLS = ["easy"] * 10 + ["hard"] * 10
 
@@ -39,6 +40,20 @@ def test_the_plan_recovers_its_share_of_the_oracle_gain_on_the_skills_not_master
     # on every item the same gains are diluted by the mastered half
     assert found.all.oracle[0].difference == pytest.approx(0.2)
     assert found.mastered == ["easy"]
+
+
+def test_the_multiplier_on_the_skills_not_mastered_reads_uniforms_longer_curve():
+    """uniform gets 2 of 10 hard items more per cycle (3 cycles); targeted reaches uniform's
+    cycle-2 accuracy after one cycle: 2x as efficient there, whatever the mastered items do."""
+    uniform = _arm([[(10, 2), (10, 4), (10, 6), (10, 8)]] * 4)
+    targeted = _arm([[(10, 2), (6, 6)]] * 4)
+    oracle = _arm([[(10, 2), (10, 8)]] * 4)
+    found = three_arms({"targeted": targeted, "uniform": uniform, "oracle": oracle}, {"easy"}, 50)
+    (multiplier,) = found.focus_multiplier
+    assert multiplier.cycle == 1 and multiplier.value == pytest.approx(2.0)
+    assert multiplier.excludes_one
+    lines = "\n".join(headroom_lines(found))
+    assert "multiplier on the skills not mastered" in lines and "cycle 1 2.00x" in lines
 
 
 def test_no_headroom_leaves_the_share_undefined():
