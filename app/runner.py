@@ -1,11 +1,12 @@
 """Starting and resuming runs: the run folder, the role clients, the checkpointed graph.
 
 A run session is the same for every command that drives a graph (``run``, each run of
-``compare``, ``augment``): check what can be checked before a folder exists, open or create the
+``compare``, ``augment``) and for a graph script (:func:`open_run`, exported as
+``failforward.open_run``): check what can be checked before a folder exists, open or create the
 folder's store, open the graph with the folder's SQLite checkpointer (:func:`open_session`), stop
 there if a resumed run had already finished, connect the role endpoints (:func:`connect_roles`),
-then drive the graph to its end from where it stopped (:meth:`Session.run`), Ctrl-C becoming
-:class:`RunInterrupted`, which names the run to resume.
+then drive the graph from where it stopped (:meth:`Run.stream`, :meth:`Run.invoke`), Ctrl-C
+becoming :class:`RunInterrupted`, which names the run to resume.
 """
 
 from __future__ import annotations
@@ -129,18 +130,64 @@ def checkpointed_graph(run_dir: Path) -> Iterator:
         yield build_graph().compile(checkpointer=_checkpointer(stack, run_dir))
 
 
-def run_loop(
+@dataclass
+class Run:
+    """An opened run, ready to drive: its compiled, checkpointed graph (``graph``), the config
+    and context every call of it needs, and the input that starts or continues it (``input``:
+    the initial state for a new run, ``None`` for one that stopped part way). Drive it with
+    :meth:`stream` (LangGraph's own ``stream``) or :meth:`invoke`."""
+
+    run_id: str
+    run_dir: Path
+    graph: Any
+    config: dict
+    context: RunContext | None  # None when the run had already finished
+    input: dict | None
+    finished: bool
+
+    def stream(self, **options) -> Iterator:
+        """``graph.stream`` from where the run stands, with its config and context (``options``
+        such as ``stream_mode`` and ``subgraphs`` pass through); a finished run yields
+        nothing. Ctrl-C raises :class:`RunInterrupted`."""
+        if self.finished:
+            return
+        try:
+            yield from self.graph.stream(self.input, self.config, context=self.context, **options)
+        except KeyboardInterrupt as stop:
+            raise RunInterrupted(self.run_id) from stop
+        finally:  # a stream left early goes on from its checkpoint next time, never anew
+            self.input = None
+            self.finished = graph_ended(self.graph.get_state(self.config))
+
+    def invoke(self) -> dict:
+        """Drive the run to its end (or to an ``interrupt``); returns the graph's state."""
+        for _ in self.stream(stream_mode="values"):
+            pass
+        return dict(self.graph.get_state(self.config).values)
+
+    @property
+    def state(self) -> dict:
+        """The run's checkpointed graph state now."""
+        return dict(self.graph.get_state(self.config).values)
+
+
+@contextmanager
+def open_run(
     settings: RunSettings | None = None,
-    ui=None,
+    *,
     resume: str | None = None,
     run_id: str | None = None,
-) -> str:
-    """Run (or, with ``resume=<run_id>``, continue) a loop to its end; returns the run id.
+    ui=None,
+    build: Callable[[], Any] | None = None,
+) -> Iterator[Run]:
+    """Open a new run (``settings``) or a stopped one (``resume=<run id>``, found in
+    ``settings.runs_dir``) for driving: the folder, its store, the graph compiled with the
+    folder's SQLite checkpointer, the role clients and the context; all closed on exit.
 
-    ``run_id`` names a new run's folder (default: made from the pack, time and seed).
-
-    ``settings.runs_dir`` says where run folders live; a resumed run reads its other settings,
-    and the pack folder it started with, from its own store, and refuses a pack that changed.
+    ``build`` makes the (uncompiled) graph, by default :func:`graph.loop.build_graph`: a script
+    passes its own to add or replace nodes. ``run_id`` names a new run's folder (default: from
+    the pack, time and seed). A resumed run reads its other settings, and the pack folder it
+    started with, from its own store, and refuses a pack that changed.
     """
     from failforward.app.progress import LoopUI
     from failforward.graph.loop import build_graph
@@ -159,10 +206,13 @@ def run_loop(
         stack.callback(store.close)
         if resume:
             settings, pack = _resumed_run(store, run_id, settings.runs_dir)
-        session = open_session(stack, build_graph, run_dir, run_id, 12 + 6 * settings.cycles)
+        session = open_session(
+            stack, build or build_graph, run_dir, run_id, 12 + 6 * settings.cycles
+        )
+        start = None if session.snapshot.values else dict(INITIAL_STATE)
         if resume and session.finished:
-            ui.log(f"run {run_id} already finished ({session.snapshot.values.get('stop_reason')})")
-            return run_id
+            yield Run(run_id, run_dir, session.graph, session.config, None, None, True)
+            return
         clients = connect_roles(settings.endpoints, store, stack, ui)
         context = RunContext(run_id, run_dir, settings, pack, store, clients, ui)
         stack.callback(context.student.close)  # Ray workers, where there are any
@@ -171,8 +221,26 @@ def run_loop(
             f"run {run_id}: pack {pack.name}, student {settings.student}, "
             f"llm {settings.endpoints.llm}, {size} -> {run_dir}"
         )
-        session.run(dict(INITIAL_STATE), context)
-    return run_id
+        yield Run(run_id, run_dir, session.graph, session.config, context, start, False)
+
+
+def run_loop(
+    settings: RunSettings | None = None,
+    ui=None,
+    resume: str | None = None,
+    run_id: str | None = None,
+) -> str:
+    """Run (or, with ``resume=<run_id>``, continue) a loop to its end; returns the run id
+    (:func:`open_run`, then :meth:`Run.invoke`)."""
+    from failforward.app.progress import LoopUI
+
+    ui = ui or LoopUI()
+    with open_run(settings, resume=resume, run_id=run_id, ui=ui) as run:
+        if run.finished:
+            ui.log(f"run {run.run_id} already finished ({run.state.get('stop_reason')})")
+        else:
+            run.invoke()
+    return run.run_id
 
 
 def resume_folder(runs_dir: str, run_id: str, database: str, kind: str) -> Path:

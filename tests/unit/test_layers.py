@@ -1,5 +1,6 @@
 """Imports point down the layers (docs/architecture.md), and no module imports itself back.
 
+    api       the public Python API (the package failforward itself)
     app       command line, run sessions, compare, doctor, export, studio
     graph     state, nodes, graph assembly
     agents    the LLM roles, student answering, endpoint clients
@@ -17,13 +18,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ["tools", "training", "agents", "graph", "app"]  # bottom to top
+LAYERS = ["tools", "training", "agents", "graph", "app", "api"]  # bottom to top
 ALLOWED = {
     "tools": {"tools"},
     "training": {"training", "tools"},
     "agents": {"agents", "training", "tools"},
     "graph": {"graph", "agents", "training", "tools"},
     "app": {"app", "graph", "agents", "training", "tools"},
+    "api": {"api", "app", "graph", "agents", "training", "tools"},
 }
 
 
@@ -47,6 +49,8 @@ def _imports(path: Path) -> set[str]:
             head, _, rest = name.partition(".")
             if head == "failforward" and rest.split(".")[0] in LAYERS:
                 found.add(rest)
+            elif head == "failforward":  # the package itself, or a name it exports
+                found.add("api")
             elif head in LAYERS:
                 found.add(f"bare:{name}")
     return found
@@ -104,6 +108,7 @@ def test_no_import_cycles():
         ("def f():\n    from failforward.app import runner\n", "app.runner"),
         ("import failforward.agents.critic as c\n", "agents.critic"),
         ("from tools.store import RunStore\n", "bare:tools.store"),
+        ("from failforward import open_run\n", "api"),
     ],
 )
 def test_the_check_sees_module_level_deferred_and_aliased_imports(tmp_path, source, arrow):
