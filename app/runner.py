@@ -159,6 +159,18 @@ class Run:
             self.input = None
             self.finished = graph_ended(self.graph.get_state(self.config))
 
+    def answer(self, value: Any) -> None:
+        """Answer the ``interrupt`` the run stopped at: the next :meth:`stream` resumes it with
+        ``Command(resume=value)``, which the interrupting node receives."""
+        from langgraph.types import Command
+
+        self.input, self.finished = Command(resume=value), False
+
+    @property
+    def interrupts(self) -> list:
+        """The interrupts the run is stopped at (each with the ``value`` its node raised)."""
+        return list(self.graph.get_state(self.config).interrupts)
+
     def invoke(self) -> dict:
         """Drive the run to its end (or to an ``interrupt``); returns the graph's state."""
         for _ in self.stream(stream_mode="values"):

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
+from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from rich.markup import escape
@@ -36,8 +37,9 @@ from failforward.tools.verifiers import extract_answer, make_solver
 def timed(node):
     """Record each node run (name and seconds) in the store and in ``state['nodes_run']``.
 
-    A node that raises is recorded as the run's failure (``meta.failure``: node, cycle, error)
-    until a node succeeds again (a resume), so ``doctor`` can say why a run stopped."""
+    A node that raises (LangGraph's ``interrupt`` aside) is recorded as the run's failure
+    (``meta.failure``: node, cycle, error) until a node succeeds again (a resume), so
+    ``doctor`` can say why a run stopped."""
 
     @functools.wraps(node)
     def wrapper(state: LoopState, runtime: Runtime[RunContext]) -> dict:
@@ -45,6 +47,8 @@ def timed(node):
         store = runtime.context.store
         try:
             update = node(state, runtime)
+        except GraphBubbleUp:  # an interrupt (a review waiting for its answer), not a failure
+            raise
         except Exception as err:
             cycle = (state.get("plan") or {}).get("cycle", 0)
             store.set_meta("failure", {"node": node.__name__, "cycle": cycle, "error": repr(err)})
@@ -693,26 +697,55 @@ def build_graph(
     context_schema: type | None = RunContext,
     wrap: Callable | None = None,
     first: Callable | None = None,
+    after: dict[str, Callable] | None = None,
+    replace: dict[str, Callable] | None = None,
 ) -> StateGraph:
     """The loop's graph, uncompiled (compile it with a checkpointer to run it).
 
     ``wrap`` turns each node into the function the graph runs (same name); ``first`` is a node
     that runs before ``bootstrap`` (``app/studio.py`` uses both to make the run from its input).
+    A graph script adds and swaps nodes without editing the package: ``after`` maps a node to
+    one of its own that runs right after it (named by the function: a filter after
+    ``critique_examples``, a review before training); ``replace`` maps a node's name to the
+    function that runs in its place. Each takes ``(state, runtime)`` as the loop's nodes do and
+    is timed as they are (``nodes_run``, the store's node table).
     """
+    names = [node.__name__ for node in LOOP_NODES]
+    after, replace = dict(after or {}), dict(replace or {})
+    for option, given in (("after", after), ("replace", replace)):
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise ValueError(f"build_graph({option}=...): no node {unknown}; the loop has {names}")
+    for name in ("evaluate_student", "write_report"):
+        if name in after:
+            raise ValueError(
+                f"build_graph(after=...): {name} is followed by a routing decision or the end; "
+                "add the node after the one before it instead"
+            )
     graph = StateGraph(state_schema, context_schema=context_schema)
     for node in LOOP_NODES:
-        graph.add_node(node.__name__, wrap(node) if wrap else node)
+        chosen = timed(replace[node.__name__]) if node.__name__ in replace else node
+        graph.add_node(node.__name__, wrap(chosen) if wrap else chosen)
+    for extra in after.values():
+        graph.add_node(extra.__name__, wrap(timed(extra)) if wrap else timed(extra))
     if first is None:
         graph.add_edge(START, "bootstrap")
     else:
         graph.add_node(first.__name__, first)
         graph.add_edge(START, first.__name__)
         graph.add_edge(first.__name__, "bootstrap")
-    graph.add_edge("bootstrap", "evaluate_student")
+
+    def chain(start: str, end: str) -> None:
+        if start in after:
+            graph.add_edge(start, after[start].__name__)
+            start = after[start].__name__
+        graph.add_edge(start, end)
+
+    chain("bootstrap", "evaluate_student")
     graph.add_conditional_edges("evaluate_student", route_after_evaluate)
-    graph.add_edge("analyze_failures", "generate_examples")
-    graph.add_edge("generate_examples", "critique_examples")
-    graph.add_edge("critique_examples", "train_student")
-    graph.add_edge("train_student", "evaluate_student")
+    chain("analyze_failures", "generate_examples")
+    chain("generate_examples", "critique_examples")
+    chain("critique_examples", "train_student")
+    chain("train_student", "evaluate_student")
     graph.add_edge("write_report", END)
     return graph

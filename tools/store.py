@@ -345,6 +345,19 @@ class RunStore:
             for r in rows
         ]
 
+    def drop_examples(self, ids: list[int], reason: str) -> int:
+        """Reject accepted examples after the critic (a review's or a graph script's own
+        filter): ``reason`` becomes their verdict and nothing trains on them. Returns how many
+        were accepted before."""
+        marks = ",".join("?" * len(ids))
+        with self.db:
+            changed = self.db.execute(
+                "UPDATE examples SET accepted = 0, reason = ? "
+                f"WHERE accepted = 1 AND id IN ({marks})",
+                [reason, *ids],
+            )
+        return changed.rowcount
+
     def candidates(self, cycle: int) -> list[Candidate]:
         """The cycle's teacher candidates again (what the critic re-judges after a resume).
 
