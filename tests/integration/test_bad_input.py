@@ -1,4 +1,4 @@
-"""Every user-facing input the README's bad-input table lists: `failforward run` exits non-zero
+"""Every user-facing input the reliability guide's bad-input table (docs/how-to/reliability.md) lists: `failforward run` exits non-zero
 with a message naming the input, and leaves no run folder behind."""
 
 import shutil
@@ -118,7 +118,7 @@ CASES = {
 
 
 def _minimal(tmp_path, change) -> str:
-    """A copy of the README's minimal pack (a fixed JSONL, no solver) with ``change``."""
+    """A copy of the minimal pack of docs/how-to/packs.md (a fixed JSONL, no solver) with ``change``."""
     folder = tmp_path / "minimal"
     shutil.copytree(PACKS_DIR.parent / "examples" / "minimal-pack", folder)
     change(folder)
