@@ -129,8 +129,9 @@ class NoisyCritic:
 
 def critique_scripted(folder, how: str, samples: int, n: int, **noise):
     """``n`` candidates of a :class:`NoisyCritic` through the critic as a run sends them: the
-    the minimal pack of docs/how-to/packs.md (no solver) with ``critic.verify: how`` and ``critic.samples``, a
-    loopback HTTP endpoint. Returns ``(rows, verdicts, requests the endpoint got)``."""
+    minimal pack of docs/how-to/packs.md (no solver) with ``critic.verify: how`` and
+    ``critic.samples``, a loopback HTTP endpoint. Returns ``(rows, verdicts, requests the
+    endpoint got)``."""
     import shutil
 
     import yaml

@@ -1,5 +1,5 @@
-"""Every user-facing input the reliability guide's bad-input table (docs/how-to/reliability.md) lists: `failforward run` exits non-zero
-with a message naming the input, and leaves no run folder behind."""
+"""Every user-facing input the bad-input table of docs/how-to/reliability.md lists: `failforward
+run` exits non-zero with a message naming the input, and leaves no run folder behind."""
 
 import shutil
 
@@ -118,7 +118,7 @@ CASES = {
 
 
 def _minimal(tmp_path, change) -> str:
-    """A copy of the minimal pack of docs/how-to/packs.md (a fixed JSONL, no solver) with ``change``."""
+    """A copy of docs/how-to/packs.md's minimal pack (a fixed JSONL, no solver), ``change``d."""
     folder = tmp_path / "minimal"
     shutil.copytree(PACKS_DIR.parent / "examples" / "minimal-pack", folder)
     change(folder)

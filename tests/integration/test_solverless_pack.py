@@ -1,7 +1,7 @@
-"""A team's own pack without a solver trains: the minimal pack of docs/how-to/packs.md (a fixed JSONL, a numeric
-verifier, no solver) with one endpoint for every role, a scripted model on a real loopback HTTP
-server, the tiny student and the real loop. The critic verifies the teacher's answers by
-self-consistency; what it cannot confirm is not trained on."""
+"""A team's own pack without a solver trains: docs/how-to/packs.md's minimal pack (a fixed
+JSONL, a numeric verifier, no solver) with one endpoint for every role, a scripted model on a
+real loopback HTTP server, the tiny student and the real loop. The critic verifies the
+teacher's answers by self-consistency; what it cannot confirm is not trained on."""
 
 import json
 import re

@@ -1,5 +1,6 @@
 """Verification without a solver (self-consistency, the critic's check) against a scripted
-endpoint, on the minimal pack of docs/how-to/packs.md (a fixed JSONL, a numeric verifier, no solver)."""
+endpoint, on docs/how-to/packs.md's minimal pack (a fixed JSONL, a numeric verifier, no
+solver)."""
 
 import re
 import shutil
