@@ -4,7 +4,7 @@ The command line is a shell over these; a graph script uses them directly::
 
     import failforward as ff
 
-    settings = ff.RunSettings.from_options(pack="arithmetic", student="tiny", cycles=1)
+    settings = ff.RunSettings.from_options(pack="arithmetic", student="tiny", budget=8)
     with ff.open_run(settings) as run:          # the folder, store, checkpointer, context
         for update in run.stream(stream_mode="updates"):  # LangGraph's own stream
             print(update)

@@ -103,6 +103,7 @@ def test_compare_runs_both_arms_per_seed_and_resumes(small_pack, tmp_path, quiet
     assert [len(c) for c in load_compare(folder)[1].values()] == [3, 3]
 
 
+@pytest.mark.slow  # 26-38 s; a multi-skill cycle's report per skill stays in test_packs_loop
 def test_a_multi_skill_comparison_reports_each_skill_per_arm(tmp_path, quiet_ui):
     """Two skills (2:1), one seed: the compare report breaks accuracy and examples trained down
     by skill for both arms, and the uniform arm's examples follow the mixture's weights."""

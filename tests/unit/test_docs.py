@@ -127,3 +127,28 @@ def test_a_broken_link_fails_the_build(tmp_path):
     said = done.stdout + done.stderr
     assert done.returncode != 0
     assert "concepts/nowhere.md" in said and "no-such-heading" in said
+
+
+def python_snippets() -> list[str]:
+    """The distinct ``python`` code blocks of the README and the docs."""
+    found = []
+    for page in PAGES:
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S):
+            if block not in found:
+                found.append(block)
+    return found
+
+
+@pytest.mark.parametrize("snippet", python_snippets(), ids=lambda s: s.splitlines()[0][:30])
+def test_the_python_snippets_run_as_written(
+    snippet, small_pack, tmp_path, monkeypatch, capsys, tiny_student_dir
+):
+    """Each Python snippet, run as a user would paste it (in an empty folder), ends with a run
+    folder and its report. The snippets name the tiny student; the only change made here is
+    the arithmetic pack's smaller copy (40 probe and 60 test items), so it takes seconds."""
+    assert 'student="tiny"' in snippet and 'pack="arithmetic"' in snippet
+    quick = snippet.replace('pack="arithmetic"', f"pack={str(small_pack)!r}")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(quick, "snippet", "exec"), {"__name__": "__main__"})
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert (run_dir / "report.md").is_file() and "write_report" in capsys.readouterr().out

@@ -156,7 +156,7 @@ def test_an_adapter_answers_merged_with_the_same_replies_and_trains_on_unmerged(
     assert [a.output for a in attempts] == unmerged
 
 
-@pytest.mark.parametrize("student", ["tiny", "smollm2"])
+@pytest.mark.parametrize("student", ["tiny", pytest.param("smollm2", marks=pytest.mark.slow)])
 def test_greedy_replies_match_generate_and_finished_ones_leave_the_batch(
     student, tiny_student_dir, monkeypatch
 ):
