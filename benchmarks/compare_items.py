@@ -30,12 +30,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from learnability_pilot import trained_by_student  # noqa: E402
 
 
-def dump(folder: Path) -> dict:
-    """The comparison in ``folder`` as a compact record (see the module's docstring)."""
+def dump(folder: Path, seeds: int | None = None) -> dict:
+    """The comparison in ``folder`` as a compact record (see the module's docstring); with
+    ``seeds``, its first ``seeds`` seeds only (a comparison stopped before its last seed)."""
     from failforward.tools.curves import record_arms
     from failforward.tools.report import mastered_skills
 
     record = json.loads((folder / "compare.json").read_text())
+    record["seeds"] = record["seeds"][:seeds] if seeds else record["seeds"]
     run_ids = {
         arm: [record["runs"][arm][str(s)] for s in record["seeds"]] for arm in record_arms(record)
     }
@@ -127,13 +129,14 @@ def main() -> None:
     parser.add_argument("folder", type=Path, nargs="?", help="A comparison's folder.")
     parser.add_argument("--out", type=Path, help="Write the compact record here (JSON).")
     parser.add_argument("--from", dest="source", type=Path, help="Read a record written before.")
+    parser.add_argument("--seeds", type=int, help="Keep the first N seeds (a stopped comparison).")
     args = parser.parse_args()
     if (args.folder is None) == (args.source is None):
         parser.error("give a comparison's folder or --from a record, one of them")
     if args.source:
         record = json.loads(args.source.read_text())
     else:
-        record = dump(args.folder)
+        record = dump(args.folder, args.seeds)
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(record))
