@@ -33,12 +33,16 @@ def generate(
     max_new_tokens: int,
     batch_size: int = 16,
     on_batch: Callable[[int], None] | None = None,
+    sampling: dict | None = None,
 ) -> list[str]:
-    """Greedy replies, one per chat prompt, batched by length to keep padding small."""
+    """Greedy replies, one per chat prompt, batched by length to keep padding small
+    (``sampling``: ``model.generate``'s arguments instead, as :func:`decode_batch` takes them)."""
     texts, batches = prompt_batches(tokenizer, prompts, batch_size)
     replies: list[str] = [""] * len(texts)
     for chunk in batches:
-        decoded = decode_batch(model, tokenizer, [texts[i] for i in chunk], max_new_tokens)
+        decoded = decode_batch(
+            model, tokenizer, [texts[i] for i in chunk], max_new_tokens, sampling
+        )
         for i, reply in zip(chunk, decoded, strict=True):
             replies[i] = reply
         if on_batch:

@@ -377,5 +377,21 @@ def packs_validate(
     typer.echo(f"{pack}: valid")
 
 
+def command_paths() -> dict:
+    """Every command of ``failforward`` by its path (``run``, ``packs validate``), as the click
+    command Typer builds: what the docs' generated reference and their flag check read."""
+    found: dict = {}
+
+    def walk(cmd, path: str) -> None:
+        if hasattr(cmd, "list_commands"):  # a group: its commands in turn
+            for name in cmd.list_commands(None):
+                walk(cmd.get_command(None, name), f"{path} {name}".strip())
+        else:
+            found[path] = cmd
+
+    walk(typer.main.get_command(app), "")
+    return found
+
+
 if __name__ == "__main__":
     app()

@@ -175,7 +175,7 @@ class Run:
         """Drive the run to its end (or to an ``interrupt``); returns the graph's state."""
         for _ in self.stream(stream_mode="values"):
             pass
-        return dict(self.graph.get_state(self.config).values)
+        return self.state
 
     @property
     def state(self) -> dict:

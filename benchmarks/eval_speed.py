@@ -41,6 +41,8 @@ from failforward.tools.store import RunStore
 from failforward.tools.verifiers import extract_answer
 from failforward.training.student_model import load_student, run_start
 
+WHOLE = {"do_sample": False}  # through model.generate: every row until the batch's longest ends
+
 
 def continuous(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, slots: int):
     """Greedy replies through transformers' continuous batching, in the prompts' order."""
@@ -61,28 +63,6 @@ def continuous(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int,
         tokenizer.decode(result.generated_tokens, skip_special_tokens=True).strip()
         for _, result in by_id
     ]
-
-
-def whole_batches(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, size: int):
-    """Greedy replies through ``model.generate``, in evaluation's batches."""
-    import torch
-
-    texts, batches = prompt_batches(tokenizer, prompts, size)
-    replies = [""] * len(texts)
-    for chunk in batches:
-        chosen = [texts[i] for i in chunk]
-        batch = tokenizer(chosen, return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.inference_mode():
-            out = model.generate(
-                **batch,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        decoded = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], True)
-        for i, reply in zip(chunk, decoded, strict=True):
-            replies[i] = reply.strip()
-    return replies
 
 
 def main() -> None:
@@ -110,7 +90,7 @@ def main() -> None:
     ways = {
         "adapter": lambda: generate(adapter_model, tokenizer, prompts, tokens, size),
         "merged": lambda: generate(merged, tokenizer, prompts, tokens, size),
-        "generate": lambda: whole_batches(merged, tokenizer, prompts, tokens, size),
+        "generate": lambda: generate(merged, tokenizer, prompts, tokens, size, None, WHOLE),
         "continuous": lambda: continuous(merged, tokenizer, prompts, tokens, size),
     }
     ways = {name: ways[name] for name in args.ways.split(",")}

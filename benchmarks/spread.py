@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from compare_items import outcomes_of  # noqa: E402
 
 CYCLE = 2
 
@@ -50,20 +54,14 @@ class Spread:
         )
 
 
-def bits(record: dict, arm: str) -> np.ndarray:
-    """(seeds, cycles, items) right answers of one arm."""
-    return np.array(
-        [[[c == "1" for c in cycle] for cycle in seed] for seed in record["arms"][arm]["correct"]]
-    )
-
-
 def spread(record: dict, name: str, arms=("oracle", "uniform"), cycle=CYCLE, focus=True) -> Spread:
     """The spread of ``arms[0] - arms[1]`` after ``cycle`` (on the skills not mastered when
     ``focus`` and the record names mastered ones)."""
     keep = np.ones(len(record["skills"]), dtype=bool)
     if focus and record["mastered"]:
         keep = np.array([s not in record["mastered"] for s in record["skills"]])
-    first, second = (bits(record, arm)[:, cycle, keep].astype(float) for arm in arms)
+    outcomes = outcomes_of(record, keep)
+    first, second = (outcomes[arm].correct[:, cycle].astype(float) for arm in arms)
     diffs = 100 * (first - second)  # (seeds, items), points
     per_seed = diffs.mean(axis=1)
     item_part = float((diffs.var(axis=1, ddof=1) / diffs.shape[1]).mean())

@@ -51,9 +51,7 @@ def _cell(text: object) -> str:
 
 def cli_reference() -> str:
     """Every command and option of ``failforward``, read from the Typer app."""
-    import typer
-
-    from failforward.app.cli import app
+    from failforward.app.cli import command_paths
 
     lines = [
         "# Command line reference",
@@ -61,16 +59,11 @@ def cli_reference() -> str:
         "Generated from the command line itself when the site builds: every command and option,",
         "with its default. `failforward <command> --help` prints the same.",
     ]
-
-    def command(cmd, path: str) -> None:
-        if hasattr(cmd, "list_commands"):  # a group: its commands in turn
-            for name in cmd.list_commands(None):
-                command(cmd.get_command(None, name), f"{path} {name}")
-            return
+    for path, cmd in command_paths().items():
         params = [p for p in cmd.params if p.name != "help"]
         args = " ".join(p.name.upper() for p in params if p.param_type_name == "argument")
         first = " ".join((cmd.help or "").split()).split(". ")[0].rstrip(".")
-        lines.extend(["", f"## `{path}`", "", f"{first}.", ""])
+        lines.extend(["", f"## `failforward {path}`", "", f"{first}.", ""])
         if args:
             lines.extend([f"Arguments: `{args}`", ""])
         options = [p for p in params if p.param_type_name == "option"]
@@ -80,8 +73,6 @@ def cli_reference() -> str:
             flags = ", ".join(f"`{flag}`" for flag in [*p.opts, *p.secondary_opts])
             default = "" if p.default in (None, "") else f"`{_cell(p.default)}`"
             lines.append(f"| {flags} | {default} | {_cell(p.help or '')} |")
-
-    command(typer.main.get_command(app), "failforward")
     return "\n".join(lines) + "\n"
 
 

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import typer
 
-from failforward.app.cli import app
+from failforward.app.cli import command_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -20,18 +19,11 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 def _commands() -> dict[str, set[str]]:
     """Each command path (``run``, ``packs validate``) and its option flags."""
-    found: dict[str, set[str]] = {}
-
-    def walk(cmd, path: str) -> None:
-        if hasattr(cmd, "list_commands"):
-            for name in cmd.list_commands(None):
-                walk(cmd.get_command(None, name), f"{path} {name}".strip())
-            return
-        flags = {f for p in cmd.params for f in [*p.opts, *p.secondary_opts] if f.startswith("-")}
-        found[path] = flags | {"--help"}
-
-    walk(typer.main.get_command(app), "")
-    return found
+    return {
+        path: {f for p in cmd.params for f in [*p.opts, *p.secondary_opts] if f.startswith("-")}
+        | {"--help"}
+        for path, cmd in command_paths().items()
+    }
 
 
 def command_lines(text: str) -> list[str]:

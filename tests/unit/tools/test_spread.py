@@ -29,8 +29,8 @@ def _record(oracle_hard: list[int], uniform_hard: list[int]) -> dict:
         "skills": ["easy"] * 10 + ["hard"] * 10,
         "mastered": ["easy"],
         "arms": {
-            "oracle": {"correct": [seed(k) for k in oracle_hard]},
-            "uniform": {"correct": [seed(k) for k in uniform_hard]},
+            arm: {"correct": [seed(k) for k in hard], "examples": [[0, 8]] * len(hard)}
+            for arm, hard in (("oracle", oracle_hard), ("uniform", uniform_hard))
         },
     }
 
