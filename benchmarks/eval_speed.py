@@ -19,9 +19,10 @@ continuous batching 112.8 s (0.47x against merged, the same replies; 116.7 s wit
 on CPU, continuous batching is slower, so evaluation merges and keeps its length-sorted batches.
 
 Then, with a finished reply leaving the batch (:func:`agents.student.greedy_tokens`), on a
-cycle-2 student of the competent pack (``runs/competent-20261206-212809-s0``, 128 items, one
-round, while a comparison trained beside it, so the seconds are long and only their ratios
-mean anything): ``model.generate`` 221.7 s at batch 32 and 260.5 s at 128; greedy_tokens
+cycle-2 student of the competent pack (``runs/competent-20261206-212809-s0``, its first 128
+probe and test items, one round, while a comparison trained beside it, so the seconds are long
+and only their ratios mean anything; measured with a one-off script making the same calls as
+``--ways generate,merged`` here, at batch 32 and 128): ``model.generate`` 221.7 s at batch 32 and 260.5 s at 128; greedy_tokens
 184.6 s at 32 (1.20x) and 154.1 s at 128 (1.44x against generate at 32); every reply the same
 (``tests/unit/agents/test_student.py`` checks it token for token). Most replies are short (a
 median 11 tokens of at most 64) while a batch's longest runs to about 50.
