@@ -22,8 +22,9 @@ Then, with a finished reply leaving the batch (:func:`agents.student.greedy_toke
 cycle-2 student of the competent pack (``runs/competent-20261206-212809-s0``, its first 128
 probe and test items, one round, while a comparison trained beside it, so the seconds are long
 and only their ratios mean anything; measured with a one-off script making the same calls as
-``--ways generate,merged`` here, at batch 32 and 128): ``model.generate`` 221.7 s at batch 32 and 260.5 s at 128; greedy_tokens
-184.6 s at 32 (1.20x) and 154.1 s at 128 (1.44x against generate at 32); every reply the same
+``--ways generate,merged`` here, at batch 32 and 128): ``model.generate`` 221.7 s at batch 32
+and 260.5 s at 128; greedy_tokens 184.6 s at 32 (1.20x) and 154.1 s at 128 (1.44x against
+generate at 32); every reply the same
 (``tests/unit/agents/test_student.py`` checks it token for token). Most replies are short (a
 median 11 tokens of at most 64) while a batch's longest runs to about 50.
 """
