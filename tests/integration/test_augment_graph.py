@@ -134,6 +134,7 @@ def test_augment_needs_a_teacher_and_names_a_bad_mode(tmp_path, quiet_ui):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow  # 25 s; augment's graph and resume stay in the fast suite
 def test_augment_eval_trains_equal_budgets_and_scores_held_out_text(corpus, tmp_path, quiet_ui):
     from failforward.app.augment_eval import SCALES, augment_eval, implied_ratio, render
 

@@ -184,6 +184,9 @@ def test_a_multi_skill_comparison_reports_each_skill_per_arm(tmp_path, quiet_ui)
         run_compare(no_refill, seeds=1, ui=ui, uniform_cycles=2, uniform_from=folder.name)
 
 
+# 39 s; the oracle's table is unit-tested (test_learnability, test_headroom), compare's arms
+# and resume stay in the fast suite
+@pytest.mark.slow
 def test_an_oracle_arm_follows_its_pilot_table_and_the_report_shows_three_arms(tmp_path, quiet_ui):
     """The positive control for real: a third arm whose plan spends the budget by the pack's
     planted learnability table (all on products, then sums once products' curve is flat), run

@@ -3,6 +3,7 @@ cycle with a scripted endpoint): real sources, solvers and verifiers."""
 
 import shutil
 
+import pytest
 import yaml
 
 from failforward.app.runner import run_loop
@@ -36,6 +37,7 @@ def _settings(pack, tmp_path, **extra):
     )
 
 
+@pytest.mark.slow  # 29 s; executed SQL stays in the fast suite (the LLM-written SQL test)
 def test_a_sql_cycle_trains_on_executed_template_instances(tmp_path, quiet_ui):
     pack = _small_pack(tmp_path, "sql", max_new_tokens=24)
     run_id = run_loop(_settings(pack, tmp_path, budget=12), ui=quiet_ui)
@@ -114,6 +116,7 @@ def sqlite3_connect(path):
     return sqlite3.connect(path)
 
 
+@pytest.mark.slow  # 21 s; worked solutions checked by running them stay fast (word problems)
 def test_a_gsm_cycle_trains_on_worked_solutions(tmp_path, quiet_ui):
     pack = _small_pack(tmp_path, "gsm", max_new_tokens=24)
     run_id = run_loop(_settings(pack, tmp_path, budget=8), ui=quiet_ui)

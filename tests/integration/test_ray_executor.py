@@ -33,6 +33,7 @@ def _results(run_dir):
     return out
 
 
+@pytest.mark.slow  # 48 s; real Ray stays in the fast suite through the embeddings test below
 def test_one_cycle_on_ray_workers_matches_the_local_run(
     local_ray, small_pack, tmp_path, quiet_ui, tiny_student_dir
 ):

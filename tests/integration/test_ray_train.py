@@ -14,6 +14,7 @@ from tests.integration.test_train_processes import _messages, assert_trained_ali
 pytest.importorskip("ray")
 
 
+@pytest.mark.slow  # 41 s; several training processes stay in the fast suite (test_train_processes)
 def test_two_ray_train_workers_train_what_one_process_does(local_ray, tiny_student_dir, tmp_path):
     one, one_weights, _ = train(tiny_student_dir, tmp_path / "one", "sft")
     two, two_weights, seen = train(

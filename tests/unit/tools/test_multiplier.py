@@ -64,6 +64,7 @@ def test_recovers_a_known_multiplier_from_clean_curves():
         assert found.low <= 2.0 <= found.high
 
 
+@pytest.mark.slow  # 17 s; test_recovers_a_known_multiplier_from_clean_curves checks the fit
 def test_the_interval_covers_the_true_multiplier():
     rng = np.random.default_rng(7)
     covered = {1: 0, 2: 0, 3: 0}

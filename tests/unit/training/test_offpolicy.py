@@ -231,6 +231,7 @@ def _lora(model):
     return prepare_student(model, TrainConfig())
 
 
+@pytest.mark.slow  # 60 s; test_lora_sft_changes_adapter_not_base trains in the fast suite
 def test_a_few_hundred_steps_teach_the_tiny_student_a_procedural_task(tiny_student_dir, tmp_path):
     """Last digit of a number: the untrained student gets none of the held-out items; 300 steps of
     SFT get most of them (measured 100% of 120)."""
