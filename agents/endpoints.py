@@ -1,11 +1,17 @@
-"""One client for every OpenAI-compatible endpoint a role may use, with a per-run call cache.
+"""One client for every model a role may use, with a per-run call cache.
 
-A role (teacher, critic, analyst) gets an :class:`EndpointConfig`; :class:`ChatClient` posts its
-prompts to ``{base_url}/chat/completions`` (aiohttp, ``concurrency`` requests in flight), retries
+A role (teacher, critic, analyst) gets an :class:`EndpointConfig`; :class:`ChatClient` sends its
+prompts through the ``openai`` client (``AsyncOpenAI`` at the config's ``base_url``,
+``concurrency`` requests in flight) or through any LangChain chat model (``chat_model=``), retries
 transient faults with capped exponential backoff and jitter (honouring ``Retry-After``), keeps to
 the role's request and token rates, and stores every reply in the run store the moment it
 arrives, so a resumed run, even after a kill, repeats no completed call. API keys are read from
 the environment variable the config names (or a key file) and are never stored.
+
+The retries are this module's, not the SDK's (``max_retries=0``): the SDK retries only what an
+HTTP status or a dropped connection says (a 200 whose body is not a chat completion is not
+retried), its delays are fixed (0.5 s doubling to 8 s), and its attempts are invisible to the
+fault counts the report shows.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ import atexit
 import concurrent.futures
 import email.utils
 import functools
-import json
 import os
 import random
 import socket
@@ -106,6 +111,7 @@ FAULT_KINDS = (
     "bad_reply",  # JSON, but no choices[0].message.content string
     "auth",  # 401/403: the key is missing or rejected (not retried)
     "rejected",  # another 4xx (not retried)
+    "model_error",  # a LangChain chat model raised
 )
 
 
@@ -122,9 +128,10 @@ class ChatClient:
     """Sends prompts for one role; replies are cached in the run store by request content.
 
     ``errors`` has one line per request that failed after its retries; ``faults`` counts every
-    failed attempt by kind (``retried`` those that were tried again). ``send`` replaces the HTTP
-    call in unit tests (an async function of the request dict returning a :class:`Reply`);
-    ``sleep`` replaces the wait between retries.
+    failed attempt by kind (``retried`` those that were tried again). ``chat_model`` sends the
+    prompts to a LangChain ``BaseChatModel`` instead of ``config.base_url`` (see
+    :func:`chat_model_send`). ``send`` replaces the call in unit tests (an async function of the
+    request dict returning a :class:`Reply`); ``sleep`` replaces the wait between retries.
 
     Example:
         >>> client = ChatClient("teacher", config, store)          # doctest: +SKIP
@@ -139,11 +146,14 @@ class ChatClient:
         store,
         send: Send | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        chat_model: Any = None,
     ):
         self.role = role
         self.config = config
         self.store = store
-        self.transport = send  # None: HTTP to config.base_url
+        self.transport = send  # None: the openai client at config.base_url
+        if chat_model is not None:
+            self.transport = chat_model_send(chat_model)
         self._sleep = sleep
         self.errors: list[str] = []
         self.faults: Counter[str] = Counter()
@@ -190,16 +200,11 @@ class ChatClient:
         self, jobs: list[tuple[str, dict]], advance: Callable[[int], None] | None = None
     ) -> list[str | None]:
         limit = asyncio.Semaphore(self.config.concurrency)
-        session = None
+        client = None
         send = self.transport
         if send is None:
-            import aiohttp
-
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.config.concurrency),
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout),
-            )
-            send = _http_send(session, self.config, self.config.api_key())
+            client = openai_client(self.config)
+            send = openai_send(client, self.config)
 
         async def one(key: str, request: dict) -> str | None:
             async with limit:
@@ -223,8 +228,8 @@ class ChatClient:
         finally:
             self._writer.shutdown(wait=True)
             self._writer = None
-            if session is not None:
-                await session.close()
+            if client is not None:
+                await client.close()
 
     async def _write(self, method: Callable, *args) -> None:
         """Call a store method on the writer thread and wait for it."""
@@ -324,64 +329,132 @@ def _token_estimate(request: dict, max_tokens: int) -> int:
     return chars // 4 + max_tokens
 
 
-def _http_send(session, config: EndpointConfig, key: str | None) -> Send:
-    """One attempt at a chat completion over HTTP; faults become :class:`CallFailed`."""
-    import aiohttp
+def openai_client(config: EndpointConfig):
+    """An ``AsyncOpenAI`` for one role: its URL, key and timeout, no retries of its own (this
+    module's loop retries, see the module's docstring), on the SDK's aiohttp transport
+    (``openai[aiohttp]``, the SDK's faster one). ``concurrency`` bounds what is in flight."""
+    import openai
 
-    url = config.base_url.rstrip("/") + "/chat/completions"
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return openai.AsyncOpenAI(
+        base_url=config.base_url,
+        api_key=config.api_key() or "none",  # a local server wants no key; the SDK wants one
+        timeout=config.timeout,
+        max_retries=0,
+        http_client=openai.DefaultAioHttpClient(timeout=config.timeout),
+    )
+
+
+def openai_send(client, config: EndpointConfig) -> Send:
+    """One attempt at a chat completion through the ``openai`` client; each fault the SDK raises
+    (or a 200 reply that is not a chat completion) becomes a :class:`CallFailed` of its kind."""
+    import openai
 
     async def send(request: dict) -> Reply:
-        body = {
-            "model": config.model,
-            "messages": _messages(request),
-            "temperature": request["temperature"],
-            "max_tokens": config.max_tokens,
-        }
         try:
-            async with session.post(url, json=body, headers=headers) as response:
-                raw = await response.read()
-                status = response.status
-                retry_after = _retry_after(response.headers)
-        except TimeoutError as err:
-            raise CallFailed("timeout", f"no reply within {config.timeout:g}s", True) from err
-        except aiohttp.ClientError as err:
-            raise CallFailed("connection", f"{type(err).__name__}: {err}", True) from err
-        if status != 200:
-            detail = f"HTTP {status}: {raw[:200].decode(errors='replace')}"
-            if status == 429:
-                raise CallFailed("rate_limited", detail, True, retry_after)
-            if status >= 500 or status == 408:
-                raise CallFailed("server_error", detail, True, retry_after)
-            if status in (401, 403):
-                raise CallFailed("auth", detail, False)
-            raise CallFailed("rejected", detail, False)
-        return parse_completion(raw)
+            completion = await client.chat.completions.create(
+                model=config.model,
+                messages=_messages(request),
+                temperature=request["temperature"],
+                max_tokens=config.max_tokens,
+            )
+        except openai.APIConnectionError as err:  # APITimeoutError too
+            raise _connection_fault(err, config.timeout) from err
+        except openai.APIStatusError as err:
+            raise _status_fault(err) from err
+        except ValueError as err:  # the SDK's json.loads of a body that is not JSON
+            raise CallFailed("malformed", f"reply is not JSON: {err}", True) from err
+        return completion_reply(completion)
 
     return send
 
 
-def parse_completion(raw: bytes) -> Reply:
-    """The reply text and token usage of a chat-completion body, or :class:`CallFailed`."""
-    try:
-        data = json.loads(raw)
-    except ValueError as err:
-        raise CallFailed("malformed", f"reply is not JSON: {raw[:120]!r}", True) from err
-    try:
-        text = data["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError) as err:
-        shape = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise CallFailed("bad_reply", f"no choices[0].message.content (got {shape})", True) from err
+def _connection_fault(err: Exception, timeout: float) -> CallFailed:
+    """A timeout only when the cause is one: the SDK's aiohttp transport reports a refused or
+    dropped connection as ``APITimeoutError`` (it maps every aiohttp connection error to a
+    connect timeout), so the type alone would call those timeouts."""
+    causes = []
+    while err is not None and len(causes) < 10:
+        causes.append(err)
+        err = err.__cause__ or err.__context__
+    if any(isinstance(cause, TimeoutError) for cause in causes):
+        return CallFailed("timeout", f"no reply within {timeout:g}s", True)
+    root = causes[-1]
+    return CallFailed("connection", f"{type(root).__name__}: {root}", True)
+
+
+def _status_fault(err) -> CallFailed:
+    status = err.status_code
+    detail = f"HTTP {status}: {err.response.text[:200]}"
+    retry_after = _retry_after(err.response.headers)
+    if status == 429:
+        return CallFailed("rate_limited", detail, True, retry_after)
+    if status >= 500 or status == 408:
+        return CallFailed("server_error", detail, True, retry_after)
+    if status in (401, 403):
+        return CallFailed("auth", detail, False)
+    return CallFailed("rejected", detail, False)
+
+
+def completion_reply(completion) -> Reply:
+    """The text and token usage of what ``chat.completions.create`` returned, or a
+    :class:`CallFailed` (``bad_reply``) when it is not a chat completion with a text message."""
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        shape = "no choices" if isinstance(choices, list) else type(completion).__name__
+        raise CallFailed("bad_reply", f"no choices[0].message.content ({shape})", True)
+    message = getattr(choices[0], "message", None)
+    text = getattr(message, "content", None)
     if not isinstance(text, str):
         raise CallFailed("bad_reply", f"message content is {type(text).__name__}", True)
-    usage = data.get("usage") or {}
+    usage = getattr(completion, "usage", None)
     return Reply(
         text,
         {
-            "input_tokens": int(usage.get("prompt_tokens") or 0),
-            "output_tokens": int(usage.get("completion_tokens") or 0),
+            "input_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+            "output_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
         },
     )
+
+
+def chat_model_config(model, **settings: Any) -> EndpointConfig:
+    """The role settings of a LangChain chat model: its model name (from ``model_name`` or
+    ``model``, else its class) in the call cache's key, ``base_url`` ``langchain:<class>``
+    (nothing is sent there), and the defaults or ``settings`` for concurrency, retries, rates."""
+    name = getattr(model, "model_name", None) or getattr(model, "model", None)
+    kind = type(model).__name__
+    config = EndpointConfig(base_url="http://unused", model=str(name or kind), **settings)
+    return config.model_copy(update={"base_url": f"langchain:{kind}"})  # validated as a URL
+
+
+def chat_model_send(model) -> Send:
+    """One attempt at a reply from a LangChain chat model (any ``BaseChatModel``, e.g. from
+    ``init_chat_model``): its ``ainvoke`` with the system and user messages.
+
+    Token usage comes from the reply's ``usage_metadata``. The request's temperature is applied
+    to a copy of the model when the model has a ``temperature`` field; otherwise the model's own
+    settings hold. An exception from the model is a retryable ``model_error`` fault (a model with
+    retries of its own, such as ``ChatOpenAI(max_retries=...)``, tries first).
+    """
+    variants: dict[float, Any] = {}
+
+    def at(temperature: float):
+        if "temperature" not in getattr(type(model), "model_fields", {}):
+            return model
+        if temperature not in variants:
+            variants[temperature] = model.model_copy(update={"temperature": temperature})
+        return variants[temperature]
+
+    async def send(request: dict) -> Reply:
+        try:
+            message = await at(request["temperature"]).ainvoke(_messages(request))
+        except Exception as err:  # noqa: BLE001 - any model's failure is a fault of the call
+            raise CallFailed("model_error", f"{type(err).__name__}: {err}", True) from err
+        text = message.content if isinstance(message.content, str) else message.text
+        usage = getattr(message, "usage_metadata", None) or {}
+        tokens = {k: int(usage.get(k) or 0) for k in ("input_tokens", "output_tokens")}
+        return Reply(text, tokens)
+
+    return send
 
 
 def _retry_after(headers) -> float | None:
@@ -427,36 +500,38 @@ def _messages(request: dict[str, Any]) -> list[dict[str, str]]:
 def check_endpoints(configs: dict[str, EndpointConfig], timeout: float = 10.0) -> None:
     """Fail before any work when a role's endpoint is unreachable or rejects its key.
 
-    One ``GET {base_url}/models`` per distinct URL and key; the error names the role, the URL
-    and where the key came from, never the key. Any other answer (a server without ``/models``
-    says 404) counts as reachable.
+    One ``models.list()`` (``GET {base_url}/models``) per distinct URL and key; the error names
+    the role, the URL and where the key came from, never the key. Any other answer (a server
+    without ``/models`` says 404) counts as reachable.
     """
-    import urllib.error
+    import openai
 
-    seen: dict[tuple[str, str | None], str] = {}
+    seen: set[tuple[str, str | None]] = set()
     for role, config in configs.items():
         key = config.api_key()
         if (config.base_url, key) in seen:
             continue
-        seen[(config.base_url, key)] = role
-        request = urllib.request.Request(config.base_url.rstrip("/") + "/models")
-        if key:
-            request.add_header("Authorization", f"Bearer {key}")
+        seen.add((config.base_url, key))
+        client = openai.OpenAI(
+            base_url=config.base_url, api_key=key or "none", timeout=timeout, max_retries=0
+        )
         source = f"file {config.api_key_file}" if config.api_key_file else f"${config.api_key_env}"
         try:
-            with urllib.request.urlopen(request, timeout=timeout):
-                pass
-        except urllib.error.HTTPError as err:
-            if err.code in (401, 403):
-                state = "rejects the API key from" if key else "needs an API key; none in"
-                raise ValueError(
-                    f"{role} endpoint {config.base_url} {state} {source} (HTTP {err.code})"
-                ) from None
-        except (urllib.error.URLError, OSError, ValueError) as err:
-            reason = getattr(err, "reason", err)
+            client.models.list()
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as err:
+            state = "rejects the API key from" if key else "needs an API key; none in"
+            raise ValueError(
+                f"{role} endpoint {config.base_url} {state} {source} (HTTP {err.status_code})"
+            ) from None
+        except openai.APIConnectionError as err:
+            reason = err.__cause__ or err
             raise ValueError(
                 f"{role} endpoint {config.base_url} is unreachable: {reason}"
             ) from None
+        except openai.APIStatusError:
+            pass  # reachable, and the key was not refused
+        finally:
+            client.close()
 
 
 KV_BLOCK_TOKENS = 64  # tokens per page of the local server's KV cache

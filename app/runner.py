@@ -82,9 +82,11 @@ class Session:
 def graph_ended(snapshot) -> bool:
     """Whether a checkpointed graph ran to its end. Only a graph past its input (step >= 0) can
     have: a kill before the first node's checkpoint leaves the input's, with no next node recorded
-    yet (``invoke(None)`` still runs it from there)."""
+    yet (``invoke(None)`` still runs it from there). Nor has one with a task whose writes are
+    saved but not yet applied (a parent graph left while its loop subgraph ran: ``next`` is
+    empty then, ``tasks`` is not)."""
     step = (snapshot.metadata or {}).get("step", -1)
-    return bool(snapshot.values) and not snapshot.next and step >= 0
+    return bool(snapshot.values) and not snapshot.next and not snapshot.tasks and step >= 0
 
 
 def open_session(
@@ -191,6 +193,7 @@ def open_run(
     run_id: str | None = None,
     ui=None,
     build: Callable[[], Any] | None = None,
+    models: dict[str, Any] | None = None,
 ) -> Iterator[Run]:
     """Open a new run (``settings``) or a stopped one (``resume=<run id>``, found in
     ``settings.runs_dir``) for driving: the folder, its store, the graph compiled with the
@@ -198,8 +201,11 @@ def open_run(
 
     ``build`` makes the (uncompiled) graph, by default :func:`graph.loop.build_graph`: a script
     passes its own to add or replace nodes. ``run_id`` names a new run's folder (default: from
-    the pack, time and seed). A resumed run reads its other settings, and the pack folder it
-    started with, from its own store, and refuses a pack that changed.
+    the pack, time and seed). ``models`` gives roles a LangChain chat model (``{"teacher":
+    init_chat_model(...)}``; it overrides the settings' endpoint for that role), with the same
+    call cache, token accounting and retries; a resumed run needs the same roles given again. A
+    resumed run reads its other settings, and the pack folder it started with, from its own
+    store, and refuses a pack that changed.
     """
     from failforward.app.progress import LoopUI
     from failforward.graph.loop import build_graph
@@ -207,17 +213,18 @@ def open_run(
 
     settings = settings or RunSettings()
     ui = ui or LoopUI()
+    models = check_models(models or {})
     if resume:
         run_id, run_dir = resume, resume_folder(settings.runs_dir, resume, "run.db", "run folder")
     else:
-        pack = check_new_run(settings, ui.log)  # bad input fails here, before a folder exists
+        pack = check_new_run(settings, ui.log, set(models))  # bad input fails before a folder
         run_id = run_id or new_run_id(settings)
         run_dir = create_run_folder(settings, run_id, pack)
     with ExitStack() as stack:
         store = RunStore(run_dir / "run.db")
         stack.callback(store.close)
         if resume:
-            settings, pack = _resumed_run(store, run_id, settings.runs_dir)
+            settings, pack = _resumed_run(store, run_id, settings.runs_dir, set(models))
         session = open_session(
             stack, build or build_graph, run_dir, run_id, 12 + 6 * settings.cycles
         )
@@ -225,7 +232,7 @@ def open_run(
         if resume and session.finished:
             yield Run(run_id, run_dir, session.graph, session.config, None, None, True)
             return
-        clients = connect_roles(settings.endpoints, store, stack, ui)
+        clients = connect_roles(settings.endpoints, store, stack, ui, models)
         context = RunContext(run_id, run_dir, settings, pack, store, clients, ui)
         stack.callback(context.student.close)  # Ray workers, where there are any
         size = f"{settings.cycles} cycles x {settings.budget} examples"
@@ -264,14 +271,15 @@ def resume_folder(runs_dir: str, run_id: str, database: str, kind: str) -> Path:
     return run_dir
 
 
-def check_new_run(settings: RunSettings, log=None):
+def check_new_run(settings: RunSettings, log=None, model_roles: set[str] = frozenset()):
     """The pack of a run about to start, once everything checkable before its folder is fine
     (``run``, ``compare`` and Studio's first node share these checks, and they include every
-    check of ``packs validate``); ``log`` gets the checks' notes."""
+    check of ``packs validate``); ``log`` gets the checks' notes. ``model_roles`` are the roles
+    a script gives a LangChain chat model."""
     from failforward.tools.pack_check import NEEDS_TEACHER, NOTHING_VERIFIES, check_pack
 
     check_engine(settings)
-    checked = check_pack(settings.pack, settings.endpoints.roles())
+    checked = check_pack(settings.pack, settings.endpoints.roles() | set(model_roles))
     pack = checked.pack
     if NEEDS_TEACHER in checked.notes:  # it could only hand back the eval file's own items
         raise ValueError(f"pack {pack.name!r} has {NEEDS_TEACHER}")
@@ -286,11 +294,21 @@ def check_new_run(settings: RunSettings, log=None):
     return pack
 
 
-def _resumed_run(store, run_id: str, runs_dir: str) -> tuple[RunSettings, Any]:
-    """A stopped run's own settings and pack, refused if the pack changed since it started."""
+def _resumed_run(
+    store, run_id: str, runs_dir: str, model_roles: set[str] = frozenset()
+) -> tuple[RunSettings, Any]:
+    """A stopped run's own settings and pack, refused if the pack changed since it started or
+    its chat-model roles are not the ones given now."""
     from failforward.tools.packs import load_pack
 
     settings = RunSettings.from_dict({**store.get_meta("settings"), "runs_dir": runs_dir})
+    had = set(store.get_meta("chat_model_roles") or [])
+    if had != set(model_roles):
+        raise ValueError(
+            f"--resume {run_id}: the run gave LangChain chat models to "
+            f"{', '.join(sorted(had)) or 'no role'}; open_run(..., models=) now gives them to "
+            f"{', '.join(sorted(model_roles)) or 'no role'}: give the same roles again"
+        )
     check_endpoints(settings.endpoints.remote())
     pack = load_pack(store.get_meta("pack_dir"))
     if pack.fingerprint() != store.get_meta("pack_fingerprint"):
@@ -302,11 +320,34 @@ def _resumed_run(store, run_id: str, runs_dir: str) -> tuple[RunSettings, Any]:
     return settings, pack
 
 
-def connect_roles(endpoints: EndpointSettings, store, stack: ExitStack, ui) -> dict:
-    """The role clients (:func:`role_clients`), their public settings recorded in the store."""
+def connect_roles(
+    endpoints: EndpointSettings, store, stack: ExitStack, ui, models: dict | None = None
+) -> dict:
+    """The role clients (:func:`role_clients`, and a LangChain chat model's for each role in
+    ``models``), their public settings recorded in the store."""
+    from failforward.agents.endpoints import ChatClient, chat_model_config
+
     clients = role_clients(endpoints, store, stack, ui)
+    for role, model in (models or {}).items():
+        clients[role] = ChatClient(role, chat_model_config(model), store, chat_model=model)
     store.set_meta("endpoints", {role: c.config.public() for role, c in clients.items()})
+    store.set_meta("chat_model_roles", sorted(models or {}))
     return clients
+
+
+def check_models(models: dict[str, Any]) -> dict[str, Any]:
+    """``open_run``'s ``models``: known roles, each a LangChain chat model (its ``ainvoke``)."""
+    from failforward.agents.endpoints import ROLES
+
+    for role, model in models.items():
+        if role not in ROLES:
+            raise ValueError(f"models: unknown role {role!r}; roles are {', '.join(ROLES)}")
+        if not callable(getattr(model, "ainvoke", None)):
+            raise ValueError(
+                f"models: {role}: {type(model).__name__} is not a LangChain chat model "
+                "(no ainvoke); pass a BaseChatModel, e.g. from init_chat_model"
+            )
+    return models
 
 
 def check_engine(settings: RunSettings) -> None:

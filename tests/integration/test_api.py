@@ -116,6 +116,91 @@ def test_a_review_interrupts_before_training_and_its_answer_drops_examples(
     assert f"review dropped {len(dropped)} of" in capsys.readouterr().out
 
 
+def test_a_langchain_chat_model_is_the_teacher_critic_and_analyst(
+    small_pack, tmp_path, monkeypatch, capsys, tiny_student_dir
+):
+    """examples/chat_model_teacher.py: init_chat_model's ChatOpenAI, pointed at a loopback
+    endpoint, plays all three roles; its calls are cached and counted like an endpoint's, and a
+    resume that does not give the same roles a model is refused by name."""
+    from tests.fake_endpoint import FakeEndpoint
+    from tests.scripted import arithmetic_roles
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with FakeEndpoint(arithmetic_roles, fault_rate=0.2, faults=("server_error",)) as server:
+        run_dir = _example(
+            "chat_model_teacher.py", small_pack, tmp_path, monkeypatch,
+            "--model", "openai:scripted", "--base-url", server.base_url,
+            "--roles", "teacher,critic,analyst", "--requests-per-second", "50",
+        )  # fmt: skip
+    store = RunStore(run_dir / "run.db")
+    usage = store.token_usage()
+    assert {"teacher", "critic", "analyst"} <= set(usage)
+    assert sum(u["calls"] for u in usage.values()) <= len(server.requests)
+    assert server.faults and not store.call_failures()  # ChatOpenAI's retries, then ours
+    assert store.metrics()[1]["train_examples"] > 0
+    assert store.get_meta("endpoints")["teacher"]["model"] == "scripted"
+    out = capsys.readouterr().out
+    assert f"teacher: {usage['teacher']['calls']} calls" in out
+    settings = ff.RunSettings.from_options(runs_dir=str(tmp_path / "runs"))
+    with pytest.raises(ValueError, match=r"gave LangChain chat models to analyst, critic, teacher"):
+        with ff.open_run(settings, resume=run_dir.name):
+            pass
+
+
+def test_the_loop_runs_as_a_subgraph_and_a_gate_reads_what_it_left(
+    small_pack, tmp_path, monkeypatch, capsys, tiny_student_dir
+):
+    """examples/loop_subgraph.py: the parent graph's ``improve`` node is the whole loop (its
+    nodes stream from inside it), then the parent's gate releases the checkpoint the loop left
+    (a gain of at least -1 always holds) into the parent's own state key."""
+    run_dir = _example("loop_subgraph.py", small_pack, tmp_path, monkeypatch, "--min-gain", "-1")
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert "loop: bootstrap" in lines and "loop: train_student" in lines
+    assert lines.index("loop: write_report") < lines.index("pipeline: improve")
+    assert lines.index("pipeline: improve") < lines.index("pipeline: gate")
+    store = RunStore(run_dir / "run.db")
+    assert store.metrics()[1]["train_examples"] > 0
+    released = out.strip().splitlines()[-1].split("released ")[1]
+    assert (Path(released) / "adapter_config.json").is_file() or Path(released).is_dir()
+    assert Path(released).resolve().is_relative_to(run_dir.resolve())
+
+
+def test_a_pipeline_left_inside_the_loop_resumes_with_no_node_twice(small_pack, tmp_path, quiet_ui):
+    """A stream of the parent graph left inside the loop: LangGraph finishes the loop's task
+    (one task of the parent) and saves its writes; the run is not taken for finished, and
+    resumed it applies them and runs the gate, every loop node having run once."""
+    pipeline = runpy.run_path(str(EXAMPLES / "loop_subgraph.py"))["pipeline"]
+    settings = ff.RunSettings.from_options(
+        pack=str(small_pack), student="tiny", llm="none", cycles=1, budget=8,
+        runs_dir=str(tmp_path / "runs"),
+    )  # fmt: skip
+    with ff.open_run(settings, build=pipeline(-1.0), ui=quiet_ui) as run:
+        for _, update in run.stream(stream_mode="updates", subgraphs=True):
+            if "analyze_failures" in update:
+                break
+        assert not run.finished
+    with ff.open_run(settings, resume=run.run_id, build=pipeline(-1.0), ui=quiet_ui) as again:
+        updates = again.stream(stream_mode="updates", subgraphs=True)
+        rest = [node for _, update in updates for node in update if node != "__metadata__"]
+        assert again.finished and again.state["release"]
+        nodes_run = again.state["nodes_run"]
+    assert rest == ["improve", "gate"]
+    assert nodes_run == [
+        "bootstrap", "evaluate_student", "analyze_failures", "generate_examples",
+        "critique_examples", "train_student", "evaluate_student", "write_report",
+    ]  # fmt: skip
+
+
+def test_a_model_that_is_not_a_chat_model_is_named_with_its_role():
+    with pytest.raises(ValueError, match=r"models: teacher: str is not a LangChain chat model"):
+        with ff.open_run(ff.RunSettings(), models={"teacher": "gpt-4o"}):
+            pass
+    with pytest.raises(ValueError, match=r"models: unknown role 'judge'"):
+        with ff.open_run(ff.RunSettings(), models={"judge": object()}):
+            pass
+
+
 def test_a_node_added_or_replaced_where_the_loop_has_none_is_an_error_naming_it():
     def mine(state, runtime):
         return {}

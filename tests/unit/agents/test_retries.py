@@ -11,7 +11,7 @@ from failforward.agents.endpoints import (
     ChatClient,
     EndpointConfig,
     RateLimiter,
-    parse_completion,
+    completion_reply,
     retry_delay,
 )
 from failforward.tools.store import RunStore
@@ -90,24 +90,42 @@ def test_the_server_retry_after_sets_the_wait(tmp_path):
 @pytest.mark.parametrize(
     ("body", "kind"),
     [
-        (b'{"choices": [{"message": ', "malformed"),
-        (b'{"choices": []}', "bad_reply"),
-        (b'{"result": "3"}', "bad_reply"),
-        (b'{"choices": [{"message": {"content": null}}]}', "bad_reply"),
-        (b"[]", "bad_reply"),
+        ({"choices": []}, "bad_reply"),
+        ({"result": "3"}, "bad_reply"),
+        ({"choices": [{"message": {"role": "assistant", "content": None}}]}, "bad_reply"),
+        ([], "bad_reply"),
     ],
 )
-def test_unusable_bodies_are_retryable_faults(body, kind):
+def test_replies_that_are_not_chat_completions_are_retryable_faults(body, kind):
+    from openai.types.chat import ChatCompletion
+
+    # As the SDK hands them over: built from the body without validation.
+    completion = ChatCompletion.construct(**body) if isinstance(body, dict) else body
     with pytest.raises(CallFailed) as err:
-        parse_completion(body)
+        completion_reply(completion)
     assert err.value.kind == kind and err.value.retryable
 
 
-def test_parse_reads_text_and_usage():
-    reply = parse_completion(
-        b'{"choices": [{"message": {"content": "7"}}],'
-        b' "usage": {"prompt_tokens": 5, "completion_tokens": 1}}'
+def test_a_completion_gives_its_text_and_usage():
+    from openai.types.chat import ChatCompletion
+
+    completion = ChatCompletion.model_validate(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "7"},
+                }
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+        }
     )
+    reply = completion_reply(completion)
     assert reply.text == "7" and reply.usage == {"input_tokens": 5, "output_tokens": 1}
 
 
