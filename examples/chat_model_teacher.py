@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=32)
     parser.add_argument("--runs-dir", default="runs")
     args = parser.parse_args()
+    # --8<-- [start:models]
     model = init_chat_model(
         args.model,
         base_url=args.base_url or None,
@@ -53,6 +54,7 @@ def main() -> None:
         state = run.invoke()
         print(f"run {run.run_id}: {state['stop_reason']}; report: {run.run_dir}/report.md")
         usage = RunStore(run.run_dir / "run.db").token_usage()
+    # --8<-- [end:models]
     for role in roles:
         calls = usage.get(role, {})
         print(

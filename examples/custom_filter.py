@@ -16,6 +16,7 @@ import functools
 import failforward as ff
 
 
+# --8<-- [start:filter]
 def drop_long_questions(state: dict, runtime, longest: int) -> dict:
     """The cycle's accepted examples with a question over ``longest`` characters, dropped."""
     store, cycle = runtime.context.store, state["plan"]["cycle"]  # the cycle being trained
@@ -23,6 +24,9 @@ def drop_long_questions(state: dict, runtime, longest: int) -> dict:
     dropped = store.drop_examples(long, f"filter: question over {longest} characters")
     print(f"cycle {cycle}: dropped {dropped} accepted examples with long questions")
     return {}
+
+
+# --8<-- [end:filter]
 
 
 def main() -> None:
@@ -42,11 +46,13 @@ def main() -> None:
         runs_dir=args.runs_dir,
         llm="none",
     )
+    # --8<-- [start:wire]
     node = functools.partial(drop_long_questions, longest=args.longest)
     node.__name__ = "drop_long_questions"  # the node's name in the graph
     build = functools.partial(ff.build_graph, after={"critique_examples": node})
     with ff.open_run(settings, build=build) as run:
         state = run.invoke()
+    # --8<-- [end:wire]
     print(f"run {run.run_id}: {state['stop_reason']}; nodes {state['nodes_run'][:7]} ...")
 
 

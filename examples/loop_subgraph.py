@@ -22,6 +22,7 @@ from langgraph.runtime import Runtime
 import failforward as ff
 
 
+# --8<-- [start:pipeline]
 class PipelineState(ff.LoopState, total=False):
     release: str | None  # the checkpoint the gate released, or None
 
@@ -45,6 +46,9 @@ def pipeline(min_gain: float):
     return build
 
 
+# --8<-- [end:pipeline]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pack", default="arithmetic")
@@ -62,11 +66,13 @@ def main() -> None:
         runs_dir=args.runs_dir,
         llm="none",
     )
+    # --8<-- [start:wire]
     with ff.open_run(settings, build=pipeline(args.min_gain)) as run:
         for namespace, update in run.stream(stream_mode="updates", subgraphs=True):
             where = "loop" if namespace else "pipeline"
             print(f"{where}: {', '.join(update)}")
         release = run.state.get("release")
+    # --8<-- [end:wire]
     print(f"run {run.run_id}: " + (f"released {release}" if release else "not released"))
 
 

@@ -20,6 +20,7 @@ from langgraph.types import interrupt
 import failforward as ff
 
 
+# --8<-- [start:review]
 def review(state: dict, runtime) -> dict:
     """Stop for a person's verdict on the cycle's accepted examples; drop the ids they name."""
     store, cycle = runtime.context.store, state["plan"]["cycle"]
@@ -31,6 +32,9 @@ def review(state: dict, runtime) -> dict:
     dropped = store.drop_examples(list(verdict.get("drop", [])), "dropped by review")
     print(f"cycle {cycle}: review dropped {dropped} of {len(shown)} accepted examples")
     return {}
+
+
+# --8<-- [end:review]
 
 
 def ask(pending: dict, drop_every: int | None) -> dict:
@@ -61,6 +65,7 @@ def main() -> None:
         runs_dir=args.runs_dir,
         llm="none",
     )
+    # --8<-- [start:wire]
     build = functools.partial(ff.build_graph, after={"critique_examples": review})
     with ff.open_run(settings, build=build) as run:
         while True:
@@ -70,6 +75,7 @@ def main() -> None:
                 break
             (pending,) = run.interrupts
             run.answer(ask(pending.value, args.drop_every))
+        # --8<-- [end:wire]
         print(f"run {run.run_id}: {run.state['stop_reason']}")
 
 

@@ -30,6 +30,7 @@ def main() -> None:
         runs_dir=args.runs_dir,
         llm="none",
     )
+    # --8<-- [start:stream]
     with ff.open_run(settings) as run:
         for update in run.stream(stream_mode="updates"):
             for node, change in update.items():
@@ -39,6 +40,7 @@ def main() -> None:
                         f"probe accuracy {row['probe_acc']:.1%}, {row['failures']} failures"
                     )
         print(f"run {run.run_id}: {run.state['stop_reason']}; report: {run.run_dir}/report.md")
+    # --8<-- [end:stream]
 
 
 if __name__ == "__main__":

@@ -144,3 +144,21 @@ def test_the_python_snippets_run_as_written(
     exec(compile(quick, "snippet", "exec"), {"__name__": "__main__"})
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert (run_dir / "report.md").is_file() and "write_report" in capsys.readouterr().out
+
+
+def test_each_included_example_part_exists_in_its_file():
+    """A page shows parts of ``examples/`` with ``--8<-- "file:part"``; a part renamed or gone
+    from its file would be shown empty, so each must be there, between its start and end."""
+    included = [
+        (page, found)
+        for page in PAGES
+        for found in re.findall(r'--8<-- "([^"]+)"', page.read_text())
+    ]
+    assert included
+    for page, found in included:
+        path, _, part = found.partition(":")
+        text = (ROOT / path).read_text()
+        start, end = f"# --8<-- [start:{part}]", f"# --8<-- [end:{part}]"
+        assert start in text and end in text, f"{page.name}: {found}: no part {part!r}"
+        body = text.split(start, 1)[1].split(end, 1)[0]
+        assert body.strip(), f"{page.name}: {found}: the part is empty"
