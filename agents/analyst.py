@@ -1,10 +1,10 @@
 """The failure analyst: represent, embed, cluster, name and track the student's failures.
 
 Each failure becomes a text that says how the answer was wrong (pack-chosen features from
-:mod:`tools.features`), embedded with MiniLM and clustered with FAISS k-means (k by silhouette,
-tiny clusters in an outlier bucket). Clusters are named by the analyst endpoint when there is one,
-else from their most discriminative metadata and c-TF-IDF keywords, and matched to the previous
-cycle's clusters by centroid. Planning the budget over them is :mod:`agents.planner`.
+:mod:`tools.embed.features`), embedded with MiniLM and clustered with FAISS k-means (k by
+silhouette, tiny clusters in an outlier bucket). Clusters are named by the analyst endpoint when
+there is one, else from their most discriminative metadata and c-TF-IDF keywords, and matched to the
+previous cycle's clusters by centroid. Planning the budget over them is :mod:`agents.planner`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 from failforward.agents.replies import json_object
 from failforward.agents.tasks import Task, ask
-from failforward.tools.embeddings import Embedder
-from failforward.tools.faiss_index import Clustering
-from failforward.tools.features import describe
-from failforward.tools.packs import Pack, first_error
+from failforward.tools.embed.embeddings import Embedder
+from failforward.tools.embed.faiss_index import Clustering
+from failforward.tools.embed.features import describe
+from failforward.tools.packs.pack import Pack, first_error
 from failforward.tools.records import Failure, FailureCluster, Item, KnobCell
 
 Clusterer = Callable[[np.ndarray, int], Clustering]  # (vectors, seed) -> Clustering
@@ -53,14 +53,15 @@ def cluster_failures(
     clusterer: Clusterer | None = None,
 ) -> tuple[list[FailureCluster], list[int]]:
     """Clusters of similar failures (largest first, the outlier bucket last) and each failure's
-    cluster id (-1: outlier). k is chosen from the data (see :func:`tools.faiss_index.cluster`)."""
+    cluster id (-1: outlier). k is chosen from the data (see
+    :func:`tools.embed.faiss_index.cluster`)."""
     if not failures:
         return [], []
     spec = pack.spec.analyst
     texts = [failure_text(f, spec.features) for f in failures]
     vectors = embedder(texts)
     if clusterer is None:
-        from failforward.tools.faiss_index import cluster
+        from failforward.tools.embed.faiss_index import cluster
 
         def clusterer(v, s):
             return cluster(v, spec.min_cluster_size, spec.max_clusters, s)
@@ -289,7 +290,7 @@ def track_clusters(
     with budget) and did not shrink. Unmatched current clusters are ``new``; the returned links
     also list the previous clusters that vanished.
     """
-    from failforward.tools.faiss_index import match_centroids
+    from failforward.tools.embed.faiss_index import match_centroids
 
     cur = [c for c in current if not c.outlier and c.centroid]
     prev = [c for c in previous if not c.outlier and c.centroid]

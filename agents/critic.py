@@ -21,12 +21,12 @@ import numpy as np
 
 from failforward.agents.judge import judge_candidates, judge_verdict, refine_candidates
 from failforward.agents.verification import Verification
-from failforward.tools.embeddings import Embedder
-from failforward.tools.packs import CriticSpec, Pack
+from failforward.tools.embed.embeddings import Embedder
+from failforward.tools.embed.similarity import NearIndex
+from failforward.tools.packs.pack import CriticSpec, Pack
+from failforward.tools.packs.sources import normalize
 from failforward.tools.records import Candidate, Item, Verdict
-from failforward.tools.similarity import NearIndex
-from failforward.tools.sources import normalize
-from failforward.tools.verifiers import Solver, Unverifiable, Verifier
+from failforward.tools.verify.verifiers import Solver, Unverifiable, Verifier
 
 
 def reference_item(candidate: Candidate, solver: Solver | None) -> tuple[Item, str] | None:
@@ -94,7 +94,7 @@ def verify(
 class Screen:
     """Duplicate and test-set screens for one cycle's candidates.
 
-    Exact matches (normalized text) always; near matches (see :mod:`tools.similarity`) when an
+    Exact matches (normalized text) always; near matches (see :mod:`tools.embed.similarity`) when an
     embedder is given. Accepted candidates join the duplicate screen as they are accepted, so the
     batch is screened against itself as well as against earlier cycles. Items may be given as
     plain questions where their answers are unknown.

@@ -118,7 +118,7 @@ def endpoints_from_file(path: Path) -> dict[str, EndpointConfig]:
     import yaml
     from pydantic import ValidationError
 
-    from failforward.tools.packs import first_error
+    from failforward.tools.packs.pack import first_error
 
     path = Path(path)
     try:

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from failforward.agents.replies import json_value
 from failforward.agents.tasks import Task, ask
-from failforward.tools.packs import Pack
+from failforward.tools.packs.pack import Pack
+from failforward.tools.packs.sources import MixtureSource
 from failforward.tools.records import (
     Candidate,
     GenerationPlan,
@@ -23,7 +24,6 @@ from failforward.tools.records import (
     PlanTarget,
     TeacherCandidate,
 )
-from failforward.tools.sources import MixtureSource
 
 
 def teacher_mode(pack: Pack, has_endpoint: bool) -> str:
@@ -83,7 +83,7 @@ def quotas(source, plan: GenerationPlan) -> dict[tuple[str, str | None], int]:
 
     Example:
         >>> from failforward.tools.records import GenerationPlan, PlanTarget
-        >>> from failforward.tools.sources import ReasoningGymSource
+        >>> from failforward.tools.packs.sources import ReasoningGymSource
         >>> mix = MixtureSource({"sum": ReasoningGymSource("chain_sum"),
         ...                      "prod": ReasoningGymSource("products")}, {"sum": 3, "prod": 1})
         >>> plan = GenerationPlan(cycle=1, mode="uniform", targets=[PlanTarget(

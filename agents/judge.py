@@ -17,7 +17,7 @@ from failforward.agents import tasks
 from failforward.agents.generator import parse_candidates
 from failforward.agents.replies import json_object
 from failforward.agents.tasks import Reply, Task, ask
-from failforward.tools.packs import Pack, first_error
+from failforward.tools.packs.pack import Pack, first_error
 from failforward.tools.records import Candidate, TeacherCandidate, Verdict
 
 

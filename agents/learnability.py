@@ -9,7 +9,7 @@ of the same skill (a prerequisite); mastered cells get a replay share so what wo
 forgotten; the exploration share covers the rest.
 
 :func:`plan_oracle` is the positive control a comparison measures plans against: it allocates by
-the pack's pilot learnability table (:mod:`tools.learnability`), knowledge the loop does not
+the pack's pilot learnability table (:mod:`tools.stats.learnability`), knowledge the loop does not
 have, greedily giving each step of the budget to the unit whose measured curve promises the
 largest gain in test accuracy for it.
 """
@@ -26,8 +26,11 @@ from failforward.agents.planner import (
     explore_target,
     stepping_stone_cell,
 )
-from failforward.tools.capacity import Capacity
-from failforward.tools.learnability import (
+from failforward.tools.packs.capacity import Capacity
+from failforward.tools.packs.pack import Pack
+from failforward.tools.packs.sources import allocate
+from failforward.tools.records import GenerationPlan, Item, PlanTarget
+from failforward.tools.stats.learnability import (
     LearnabilityTable,
     accuracy_at,
     in_unit,
@@ -35,9 +38,6 @@ from failforward.tools.learnability import (
     unit_cell,
     unit_shares,
 )
-from failforward.tools.packs import Pack
-from failforward.tools.records import GenerationPlan, Item, PlanTarget
-from failforward.tools.sources import allocate
 
 
 @dataclass
@@ -63,7 +63,7 @@ def cell_success(probe: list[tuple[Item, float]], pack: Pack, prior: float) -> l
     several sampled ones.
 
     Example:
-        >>> from failforward.tools.packs import load_pack
+        >>> from failforward.tools.packs.pack import load_pack
         >>> pack = load_pack("mixed")
         >>> probe = [(Item(question=str(i), answer="1", metadata={"skill": "lcm"}), float(i < 3))
         ...          for i in range(4)] + [(Item(question="x", answer="1",
@@ -198,8 +198,8 @@ def plan_oracle(
     curve still rewards is spread over the units by test share.
 
     Example:
-        >>> from failforward.tools.learnability import UnitCurve
-        >>> from failforward.tools.packs import load_pack
+        >>> from failforward.tools.stats.learnability import UnitCurve
+        >>> from failforward.tools.packs.pack import load_pack
         >>> table = LearnabilityTable(skills={
         ...     "lcm": UnitCurve(status="in_reach", curve={0: 0.2, 16: 0.6, 64: 0.7}),
         ...     "sum_easy": UnitCurve(status="mastered", curve={0: 0.9, 64: 0.9})})

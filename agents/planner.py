@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from failforward.agents.analyst import cell_accuracy
-from failforward.tools.capacity import Capacity
 from failforward.tools.options import OptionError
-from failforward.tools.packs import Pack
+from failforward.tools.packs.capacity import Capacity
+from failforward.tools.packs.pack import Pack
+from failforward.tools.packs.sources import allocate
 from failforward.tools.records import FailureCluster, GenerationPlan, Item, PlanTarget
-from failforward.tools.sources import allocate
 
 WEIGHTINGS = ("gain", "mass", "progress", "learnability")
 MODES = ("targeted", "uniform", "oracle")
@@ -205,7 +205,7 @@ def plan_targeted(
     (:func:`stepping_stone_cell`). ``yields`` (:func:`cell_yields`: the share of a cell's
     candidates the critic accepted last time) scales each cell's weight, so budget moves out of
     cells that are used up (every item there already seen, or in the test set). ``capacity``
-    (:func:`tools.capacity.capacity_of`: how many new items a cell can still give) caps each
+    (:func:`tools.packs.capacity.capacity_of`: how many new items a cell can still give) caps each
     target's share before anything is drawn, in the first cycle as in later ones; what a cell
     cannot absorb goes to the other targets by weight (:func:`capped_allocate`). Whatever no
     cell takes goes to exploration. With the ``progress`` weighting, ``progress``

@@ -18,8 +18,8 @@ import numpy as np
 
 from failforward.agents.replies import json_value
 from failforward.agents.tasks import Task, raw
-from failforward.tools.augment_pack import AugmentPack, StyleSpec
-from failforward.tools.embeddings import Embedder
+from failforward.tools.augment.pack import AugmentPack, StyleSpec
+from failforward.tools.embed.embeddings import Embedder
 from failforward.tools.records import Rewrite
 
 FORM_REASONS = ("empty", "repetitive", "truncated", "length")

@@ -12,9 +12,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from failforward.tools.packs import Pack
+from failforward.tools.packs.pack import Pack
 from failforward.tools.records import Item, StudentAttempt
-from failforward.tools.verifiers import Verifier, extract_answer
+from failforward.tools.verify.verifiers import Verifier, extract_answer
 
 
 def student_messages(pack: Pack, question: str) -> list[dict[str, str]]:

@@ -26,9 +26,9 @@ from pydantic import BaseModel, ValidationError
 
 from failforward.agents.replies import json_object
 from failforward.agents.tasks import Reply, Task, ask, raw
-from failforward.tools.packs import Pack, first_error
+from failforward.tools.packs.pack import Pack, first_error
 from failforward.tools.records import Candidate, Item, Verdict
-from failforward.tools.verifiers import Verifier
+from failforward.tools.verify.verifiers import Verifier
 
 
 class CheckReply(BaseModel):

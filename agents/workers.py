@@ -128,10 +128,10 @@ def _quiet() -> None:
 def ray_embedder(
     address: str = "", workers: int = 2, block: int = 256, log: Callable[[str], None] = print
 ) -> Callable[[list[str]], np.ndarray]:
-    """An embedder (:data:`~failforward.tools.embeddings.Embedder`) whose texts are embedded on
-    Ray workers, ``block`` texts a call; each worker process loads the embedding model once.
-    Fewer than ``block`` texts are embedded here (a round trip would cost more)."""
-    from failforward.tools.embeddings import embed
+    """An embedder (:data:`~failforward.tools.embed.embeddings.Embedder`) whose texts are
+    embedded on Ray workers, ``block`` texts a call; each worker process loads the embedding model
+    once. Fewer than ``block`` texts are embedded here (a round trip would cost more)."""
+    from failforward.tools.embed.embeddings import embed
 
     def embedder(texts: list[str]) -> np.ndarray:
         if len(texts) < block:

@@ -19,9 +19,9 @@ from failforward.app.runner import (
 )
 from failforward.graph.augment import AugmentContext, build_augment_graph
 from failforward.graph.settings import AugmentSettings
-from failforward.tools.augment_pack import load_augment_pack
-from failforward.tools.augment_store import AugmentStore
-from failforward.tools.corpus import DEFAULT_CORPUS, load_corpus
+from failforward.tools.augment.corpus import DEFAULT_CORPUS, load_corpus
+from failforward.tools.augment.pack import load_augment_pack
+from failforward.tools.augment.store import AugmentStore
 
 
 def run_augment(settings: AugmentSettings, ui=None, resume: str | None = None) -> tuple[str, Path]:

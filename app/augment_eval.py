@@ -21,7 +21,7 @@ import json
 import math
 from pathlib import Path
 
-from failforward.tools.assemble import Row, assemble, mix, token_shares
+from failforward.tools.augment.assemble import Row, assemble, mix, token_shares
 
 SCALES = (0.25, 0.5, 1.0, 2.0)
 
@@ -161,7 +161,7 @@ class _ArmTrainer:
 def _inputs(run_dir: Path, seed: int) -> tuple[list[str], dict[str, list[Row]]]:
     """An augmentation run's held-out chunks and each arm's training rows."""
     from failforward.graph.settings import AugmentSettings
-    from failforward.tools.augment_store import AugmentStore
+    from failforward.tools.augment.store import AugmentStore
 
     store = AugmentStore(run_dir / "augment.db")
     try:

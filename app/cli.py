@@ -179,8 +179,8 @@ def compare(
     import sys
 
     from failforward.app.compare import run_compare
-    from failforward.tools.curves import ratio_sentence
-    from failforward.tools.report import seeds_needed_sentence, write_compare_report
+    from failforward.tools.report.report import seeds_needed_sentence, write_compare_report
+    from failforward.tools.stats.curves import ratio_sentence
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
@@ -215,7 +215,7 @@ def report(
 ):
     """Redraw report.md for a run or a comparison from what is stored."""
 
-    from failforward.tools.report import write_compare_report, write_report
+    from failforward.tools.report.report import write_compare_report, write_report
     from failforward.tools.store import RunStore
 
     folder = _folder(run_id, runs_dir, "run.db", "compare.json")
@@ -260,7 +260,7 @@ def augment(resume: str | None = None, **flat) -> None:
 
     from failforward.app.augment import run_augment
     from failforward.app.runner import RunInterrupted
-    from failforward.tools.packs import PackError
+    from failforward.tools.packs.pack import PackError
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
@@ -324,7 +324,7 @@ def sandbox_check():
     """Say which isolation runs untrusted programs here, and try it: a program that reaches for
     the network, a new process, files outside its folder and the caller's environment. Exits 1
     when there is no isolation (packs whose solver is python_program are then refused)."""
-    from failforward.tools.sandbox import SandboxUnavailable, isolation, self_test
+    from failforward.tools.verify.sandbox import SandboxUnavailable, isolation, self_test
 
     try:
         found = isolation()
@@ -347,7 +347,7 @@ app.add_typer(packs_app, name="packs")
 @packs_app.command("list")
 def packs_list():
     """Packs under prompts/ and $FAILFORWARD_PACKS, with their descriptions."""
-    from failforward.tools.pack_check import list_packs
+    from failforward.tools.packs.check import list_packs
 
     for name, folder, about in list_packs():
         typer.echo(f"{name:<16} {about}  ({folder})")
@@ -364,8 +364,8 @@ def packs_validate(
     """Load a pack and run one eval item through its sources, verifier, solver and templates,
     the checks `run` makes before it starts; say what will verify the teacher's candidates."""
     from failforward.agents.endpoint_settings import EndpointSettings
-    from failforward.tools.pack_check import validate_pack
-    from failforward.tools.packs import PackError
+    from failforward.tools.packs.check import validate_pack
+    from failforward.tools.packs.pack import PackError
 
     try:
         roles = EndpointSettings(llm=llm, file=endpoints).roles()

@@ -2,7 +2,7 @@
 
 Each arm and seed is an ordinary run folder next to the comparison's folder, which holds
 ``compare.json`` (settings and the run id of every arm and seed, written before each run starts);
-the statistics over the finished runs are :mod:`tools.curves`.
+the statistics over the finished runs are :mod:`tools.stats.curves`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from failforward.graph.settings import RunSettings
-from failforward.tools.curves import ARMS, record_arms
+from failforward.tools.report.comparison import record_arms
+from failforward.tools.stats.curves import ARMS
 
 
 def new_compare_id(settings: RunSettings) -> str:
@@ -127,8 +128,8 @@ def check_arms(arms: tuple[str, ...], settings: RunSettings) -> tuple[str, ...]:
     if settings.plan.mode != "targeted":
         raise ValueError(f"--plan {settings.plan.mode}: compare sets each arm's plan itself")
     if "oracle" in arms:
-        from failforward.tools.learnability import load_table
-        from failforward.tools.packs import load_pack
+        from failforward.tools.packs.pack import load_pack
+        from failforward.tools.stats.learnability import load_table
 
         load_table(load_pack(settings.pack))
     return tuple(a for a in (*ARMS, "oracle") if a in arms)

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from failforward.tools.guard import Students, student_checkpoint, students
+from failforward.tools.stats.guard import Students, student_checkpoint, students
 from failforward.tools.store import RunStore, content_hash
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from failforward.tools.guard import students
+from failforward.tools.stats.guard import students
 from failforward.tools.store import RunStore
 
 FORMATS = ("jsonl", "parquet", "hf")

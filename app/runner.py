@@ -276,7 +276,7 @@ def check_new_run(settings: RunSettings, log=None, model_roles: set[str] = froze
     (``run``, ``compare`` and Studio's first node share these checks, and they include every
     check of ``packs validate``); ``log`` gets the checks' notes. ``model_roles`` are the roles
     a script gives a LangChain chat model."""
-    from failforward.tools.pack_check import NEEDS_TEACHER, NOTHING_VERIFIES, check_pack
+    from failforward.tools.packs.check import NEEDS_TEACHER, NOTHING_VERIFIES, check_pack
 
     check_engine(settings)
     checked = check_pack(settings.pack, settings.endpoints.roles() | set(model_roles))
@@ -299,7 +299,7 @@ def _resumed_run(
 ) -> tuple[RunSettings, Any]:
     """A stopped run's own settings and pack, refused if the pack changed since it started or
     its chat-model roles are not the ones given now."""
-    from failforward.tools.packs import load_pack
+    from failforward.tools.packs.pack import load_pack
 
     settings = RunSettings.from_dict({**store.get_meta("settings"), "runs_dir": runs_dir})
     had = set(store.get_meta("chat_model_roles") or [])
@@ -375,7 +375,7 @@ def check_sandbox(pack) -> None:
     """Refuse a pack whose solver runs programs where no OS isolation is to be had."""
     if pack.spec.critic.solver != "python_program":
         return
-    from failforward.tools.sandbox import SandboxUnavailable, isolation
+    from failforward.tools.verify.sandbox import SandboxUnavailable, isolation
 
     try:
         isolation()

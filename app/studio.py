@@ -116,7 +116,7 @@ def run_context(run_dir: str) -> RunContext:
     """The run's context, made once per process from its folder (as a resume makes it)."""
     if run_dir not in _CONTEXTS:
         from failforward.app.runner import connect_roles
-        from failforward.tools.packs import load_pack
+        from failforward.tools.packs.pack import load_pack
         from failforward.tools.store import RunStore
 
         folder = Path(run_dir)

@@ -3,12 +3,12 @@
     .venv/bin/python benchmarks/analyst_speed.py                # 100,000 points, 10,000 texts
 
 1. Clustering: 100,000 synthetic 384-d unit vectors drawn around 6 planted centres, clustered
-   with k chosen by silhouette (``tools.faiss_index.cluster``, k tried 2..8). Reports seconds, the
-   k found and the adjusted Rand index against the planted labels, next to a single FAISS k-means
-   at the true k (the floor any k search pays on top of).
+   with k chosen by silhouette (``tools.embed.faiss_index.cluster``, k tried 2..8). Reports
+   seconds, the k found and the adjusted Rand index against the planted labels, next to a single
+   FAISS k-means at the true k (the floor any k search pays on top of).
 2. Embedding: 10,000 failure texts built by the analyst (``failure_text``) embedded with
-   ``tools.embeddings.embed`` vs a plain sentence-transformers ``encode`` of the same texts on the
-   same model in the same process; the ratio is the analyst's overhead (1.0 = none).
+   ``tools.embed.embeddings.embed`` vs a plain sentence-transformers ``encode`` of the same texts
+   on the same model in the same process; the ratio is the analyst's overhead (1.0 = none).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import time
 import numpy as np
 
 from failforward.agents.analyst import failure_text
-from failforward.tools.embeddings import _model, embed
-from failforward.tools.faiss_index import cluster, kmeans_fit
-from failforward.tools.packs import load_pack
+from failforward.tools.embed.embeddings import _model, embed
+from failforward.tools.embed.faiss_index import cluster, kmeans_fit
+from failforward.tools.packs.pack import load_pack
 from failforward.tools.records import Failure
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from failforward.app.runner import run_loop
 from failforward.graph.settings import RunSettings
-from failforward.tools.guard import students
+from failforward.tools.stats.guard import students
 from failforward.tools.store import RunStore
 
 

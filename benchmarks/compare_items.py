@@ -4,7 +4,7 @@ Run folders do not outlive a session; this keeps what every statistic of a compa
 arm, seed and cycle the examples trained so far and whether each test item was answered right,
 each test item's skill, whether the starting student's own runs had trained on it, and the
 seconds each node took. ``--out`` writes them as JSON (well under a megabyte); ``--from`` reads
-such a file back and prints the three-arm figures (:func:`tools.headroom.three_arms`) on all
+such a file back and prints the three-arm figures (:func:`tools.stats.headroom.three_arms`) on all
 test items and on the items no earlier run of the student trained on, without training again.
 
     python benchmarks/compare_items.py runs/compare-<id> --out benchmarks/results/<name>.json
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from failforward.tools.curves import load_outcomes
-from failforward.tools.headroom import three_arms
-from failforward.tools.multiplier import ArmOutcomes
+from failforward.tools.report.comparison import load_outcomes
+from failforward.tools.stats.headroom import three_arms
+from failforward.tools.stats.multiplier import ArmOutcomes
 from failforward.tools.store import RunStore
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -33,8 +33,8 @@ from learnability_pilot import trained_by_student  # noqa: E402
 def dump(folder: Path, seeds: int | None = None) -> dict:
     """The comparison in ``folder`` as a compact record (see the module's docstring); with
     ``seeds``, its first ``seeds`` seeds only (a comparison stopped before its last seed)."""
-    from failforward.tools.curves import record_arms
-    from failforward.tools.report import mastered_skills
+    from failforward.tools.report.comparison import record_arms
+    from failforward.tools.report.report import mastered_skills
 
     record = json.loads((folder / "compare.json").read_text())
     record["seeds"] = record["seeds"][:seeds] if seeds else record["seeds"]

@@ -26,11 +26,11 @@ import time
 from collections import Counter
 
 from failforward.agents.critic import Screen, critique
-from failforward.tools.embeddings import embed
-from failforward.tools.packs import load_pack
+from failforward.tools.embed.embeddings import embed
+from failforward.tools.packs.pack import load_pack
+from failforward.tools.packs.sources import ReasoningGymSource, split_disjoint
 from failforward.tools.records import Candidate, Item, Lineage
-from failforward.tools.sources import ReasoningGymSource, split_disjoint
-from failforward.tools.verifiers import extract_answer, make_solver, make_verifier
+from failforward.tools.verify.verifiers import extract_answer, make_solver, make_verifier
 
 REWORDINGS = (
     "Calculate {expr} =",

@@ -13,9 +13,9 @@ import statistics
 import time
 
 from failforward.agents.student import answer_items
-from failforward.tools.packs import load_pack
-from failforward.tools.sources import ReasoningGymSource
-from failforward.tools.verifiers import make_verifier
+from failforward.tools.packs.pack import load_pack
+from failforward.tools.packs.sources import ReasoningGymSource
+from failforward.tools.verify.verifiers import make_verifier
 from failforward.training.student_model import load_student, resolve_student
 
 

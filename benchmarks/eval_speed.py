@@ -37,10 +37,10 @@ import time
 from pathlib import Path
 
 from failforward.agents.student import generate, prompt_batches, student_messages
-from failforward.tools.guard import student_checkpoint
-from failforward.tools.packs import load_pack
+from failforward.tools.packs.pack import load_pack
+from failforward.tools.stats.guard import student_checkpoint
 from failforward.tools.store import RunStore
-from failforward.tools.verifiers import extract_answer
+from failforward.tools.verify.verifiers import extract_answer
 from failforward.training.student_model import load_student, run_start
 
 WHOLE = {"do_sample": False}  # through model.generate: every row until the batch's longest ends

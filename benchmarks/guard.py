@@ -17,7 +17,7 @@ from pathlib import Path
 
 from failforward.app.runner import run_loop
 from failforward.graph.settings import RunSettings
-from failforward.tools.guard import students
+from failforward.tools.stats.guard import students
 from failforward.tools.store import RunStore
 
 ARMS = {"without": {"on_regression": "keep", "anchor_share": 0.0}, "with": {}}

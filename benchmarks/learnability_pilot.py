@@ -28,8 +28,8 @@ import yaml
 
 from failforward.app.runner import run_loop
 from failforward.graph.settings import RunSettings
-from failforward.tools.by_skill import students_in_use
-from failforward.tools.packs import load_pack
+from failforward.tools.packs.pack import load_pack
+from failforward.tools.stats.by_skill import students_in_use
 from failforward.tools.store import RunStore
 
 SEED_OFFSET = 1000  # the pilot's probe and test seeds: the pack's plus this

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from failforward.agents.endpoints import ChatClient, LocalServer
-from failforward.tools.augment_pack import load_augment_pack
-from failforward.tools.corpus import chunk, load_corpus
+from failforward.tools.augment.corpus import chunk, load_corpus
+from failforward.tools.augment.pack import load_augment_pack
 from failforward.tools.store import RunStore
 from failforward.training.student_model import smollm2_dir
 

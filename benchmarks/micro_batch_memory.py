@@ -23,7 +23,7 @@ from pathlib import Path
 def one(budget: int, rows: int, student: str, phase: str = "sft") -> dict:
     """Train once in this process and report what it measured."""
     from failforward.agents.student import student_messages
-    from failforward.tools.packs import load_pack
+    from failforward.tools.packs.pack import load_pack
     from failforward.training.config import TrainConfig
     from failforward.training.offpolicy import dpo_rows, sft_rows, train_dpo, train_sft
     from failforward.training.student_model import load_student, resolve_student

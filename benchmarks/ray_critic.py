@@ -15,9 +15,9 @@ import time
 
 from failforward.agents.critic import verify
 from failforward.agents.workers import ray_map
-from failforward.tools.packs import load_pack
+from failforward.tools.packs.pack import load_pack
 from failforward.tools.records import Candidate, Lineage
-from failforward.tools.verifiers import extract_answer, make_solver
+from failforward.tools.verify.verifiers import extract_answer, make_solver
 
 
 def main() -> None:

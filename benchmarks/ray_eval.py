@@ -15,7 +15,7 @@ import time
 
 from failforward.agents.student import generate, student_messages
 from failforward.agents.workers import StudentWorkers
-from failforward.tools.packs import load_pack
+from failforward.tools.packs.pack import load_pack
 from failforward.training.student_model import load_student, resolve_student
 
 

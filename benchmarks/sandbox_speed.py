@@ -3,12 +3,12 @@
     .venv/bin/python benchmarks/sandbox_speed.py            # 100 programs, 2,000 queries, 3 rounds
 
 Programs: the same small program-of-thought (``answer = <expression>``) through
-:func:`tools.sandbox.run_python` (bubblewrap, seccomp, setuid, audit hook) and, as the floor any
-process-per-program design pays, through a bare ``python -I -S`` subprocess with no isolation
-(this script's own trusted program; nothing untrusted runs bare). Queries: a gold query of the sql
-pack through :func:`tools.sqlcheck.run_readonly` (the worker process) and through an in-process
-read-only ``sqlite3`` connection, as the verifier ran them before the worker. Rounds alternate the
-two sides so machine noise falls on both; the medians and their ratio are printed.
+:func:`tools.verify.sandbox.run_python` (bubblewrap, seccomp, setuid, audit hook) and, as the
+floor any process-per-program design pays, through a bare ``python -I -S`` subprocess with no
+isolation (this script's own trusted program; nothing untrusted runs bare). Queries: a gold query of
+the sql pack through :func:`tools.verify.sqlcheck.run_readonly` (the worker process) and through an
+in-process read-only ``sqlite3`` connection, as the verifier ran them before the worker. Rounds
+alternate the two sides so machine noise falls on both; the medians and their ratio are printed.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from failforward.tools.sandbox import base_interpreter, isolation, run_python
-from failforward.tools.sqlcheck import run_readonly
+from failforward.tools.verify.sandbox import base_interpreter, isolation, run_python
+from failforward.tools.verify.sqlcheck import run_readonly
 
 PROGRAM = "answer = 12 * (7 + 5) - 3"
 DATABASE = Path(__file__).resolve().parents[1] / "prompts" / "sql" / "clinical.db"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import failforward.training.offpolicy as offpolicy
 from failforward.agents.student import student_messages
-from failforward.tools.packs import load_pack
+from failforward.tools.packs.pack import load_pack
 from failforward.training.config import TrainConfig
 from failforward.training.offpolicy import sft_rows, train_sft
 from failforward.training.student_model import load_student, resolve_student

@@ -21,8 +21,8 @@ import json
 from pathlib import Path
 
 from failforward.agents.student import Student
-from failforward.tools.by_skill import SkillScore, skill_accuracy
-from failforward.tools.packs import load_pack
+from failforward.tools.packs.pack import load_pack
+from failforward.tools.stats.by_skill import SkillScore, skill_accuracy
 
 CLASSES = {"solved": (0.5, 1.01), "frontier": (0.10, 0.5), "out of reach": (0.0, 0.05)}
 TAKE = {"solved": 2, "frontier": 4, "out of reach": 2}

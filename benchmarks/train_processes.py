@@ -25,7 +25,7 @@ SETTINGS = ((1, "torchrun"), (2, "torchrun"), (2, "ray"))
 
 def one(processes: int, launcher: str, pack_name: str, rows: int, student: str) -> dict:
     from failforward.agents.student import student_messages
-    from failforward.tools.packs import load_pack
+    from failforward.tools.packs.pack import load_pack
     from failforward.training.config import TrainConfig
     from failforward.training.offpolicy import sft_rows
     from failforward.training.phases import _train_phase

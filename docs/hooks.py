@@ -80,7 +80,7 @@ def pack_reference() -> str:
     """Every field of ``pack.yaml``, read from the pydantic models that validate it."""
     from pydantic import BaseModel
 
-    from failforward.tools.packs import PackSpec
+    from failforward.tools.packs.pack import PackSpec
 
     lines = [
         "# Pack schema reference",

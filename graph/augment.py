@@ -36,7 +36,7 @@ from failforward.agents.rephraser import (
 )
 from failforward.agents.tasks import Task, ask, raw
 from failforward.graph.settings import AugmentSettings
-from failforward.tools.assemble import (
+from failforward.tools.augment.assemble import (
     Row,
     assemble,
     mix,
@@ -44,8 +44,8 @@ from failforward.tools.assemble import (
     token_shares,
     write_rows,
 )
-from failforward.tools.augment_store import AugmentStore
-from failforward.tools.corpus import Document, chunk, load_corpus, split_sentences
+from failforward.tools.augment.corpus import Document, chunk, load_corpus, split_sentences
+from failforward.tools.augment.store import AugmentStore
 
 
 class AugmentState(TypedDict, total=False):
@@ -156,7 +156,7 @@ def rephrase(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
 @_timed("critique")
 def critique(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
     """Check every rewrite; rewrite form-only failures once and check them again."""
-    from failforward.tools.embeddings import embed
+    from failforward.tools.embed.embeddings import embed
 
     ctx = runtime.context
     chunks = ctx.store.chunks()
@@ -259,7 +259,7 @@ def assemble_corpus(state: AugmentState, runtime: Runtime[AugmentContext]) -> di
 
 
 def render_report(ctx: AugmentContext, rows: list[Row], synthetic: list[Row]) -> str:
-    from failforward.tools.report import llm_tables
+    from failforward.tools.report.report import llm_tables
 
     rewrites = ctx.store.rewrites()
     reasons: dict[str, int] = {}

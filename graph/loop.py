@@ -24,14 +24,14 @@ from rich.markup import escape
 from failforward.agents import analyst, critic, generator, learnability, planner
 from failforward.graph.settings import RunSettings
 from failforward.graph.state import LoopState, RunContext
-from failforward.tools.by_skill import skill_accuracy, wilson_interval
-from failforward.tools.capacity import capacity_of, taken_keys
-from failforward.tools.composition import compare_sets, stored_form
-from failforward.tools.guard import guard_item, kept_students, paired_drop, student_checkpoint
-from failforward.tools.learnability import load_table
+from failforward.tools.packs.capacity import capacity_of, taken_keys
+from failforward.tools.packs.composition import compare_sets, stored_form
 from failforward.tools.records import Failure, GenerationPlan, Item, Verdict
-from failforward.tools.report import verdict_digest
-from failforward.tools.verifiers import extract_answer, make_solver
+from failforward.tools.report.report import verdict_digest
+from failforward.tools.stats.by_skill import skill_accuracy, wilson_interval
+from failforward.tools.stats.guard import guard_item, kept_students, paired_drop, student_checkpoint
+from failforward.tools.stats.learnability import load_table
+from failforward.tools.verify.verifiers import extract_answer, make_solver
 
 
 def timed(node):
@@ -275,7 +275,7 @@ def route_after_evaluate(state: LoopState) -> Literal["analyze_failures", "write
 @timed
 def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Cluster the probe failures, track them from the last cycle, and write the cycle's plan."""
-    from failforward.tools.embeddings import embed
+    from failforward.tools.embed.embeddings import embed
 
     ctx, cycle = runtime.context, state.get("cycle", 0) + 1
     kept = state.get("kept_cycle", cycle - 1)  # the evaluation of the student in use
@@ -448,7 +448,7 @@ def generate_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
 def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Verify, judge, refine, dedupe and decontaminate the cycle's candidates; store every
     verdict (rewrites from refine join the cycle's examples with source ``refined``)."""
-    from failforward.tools.embeddings import embed
+    from failforward.tools.embed.embeddings import embed
 
     ctx = runtime.context
     cycle = state["plan"]["cycle"]
@@ -672,7 +672,7 @@ def _dpo_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -> list[
 @timed
 def write_report(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Write ``report.md`` into the run folder."""
-    from failforward.tools.report import write_report as render
+    from failforward.tools.report.report import write_report as render
 
     ctx = runtime.context
     ctx.store.set_meta("stop_reason", state.get("stop_reason"))

@@ -11,8 +11,8 @@ from typing import Literal
 
 from failforward.agents.endpoint_settings import EndpointSettings, endpoint_options
 from failforward.agents.planner import PlanRule
-from failforward.tools.assemble import MODES
-from failforward.tools.corpus import DEFAULT_CORPUS
+from failforward.tools.augment.assemble import MODES
+from failforward.tools.augment.corpus import DEFAULT_CORPUS
 from failforward.tools.options import StoredSettings, nested, option
 from failforward.training.config import TrainConfig
 

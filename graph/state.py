@@ -43,7 +43,7 @@ class RunContext:
     run_id: str
     run_dir: Path
     settings: RunSettings
-    pack: Any  # tools.packs.Pack
+    pack: Any  # tools.packs.pack.Pack
     store: Any  # tools.store.RunStore
     clients: dict[str, Any] = field(default_factory=dict)  # role -> agents.endpoints.ChatClient
     ui: Any = None  # app.progress.Progress-like reporter

@@ -47,7 +47,7 @@ def tiny_student_dir(model_cache) -> Path:
 @pytest.fixture
 def small_pack(tmp_path) -> Path:
     """The arithmetic pack with small probe/test sets, as a folder (exercises path packs)."""
-    from failforward.tools.packs import PACKS_DIR
+    from failforward.tools.packs.pack import PACKS_DIR
 
     target = tmp_path / "small-arithmetic"
     shutil.copytree(PACKS_DIR / "arithmetic", target)
@@ -70,7 +70,7 @@ def quiet_ui():
 def crash_pack(tmp_path):
     """The arithmetic pack, small, one teacher request per plan target (so every prompt in a
     one-cycle run is distinct and a re-sent call is visible at the server)."""
-    from failforward.tools.packs import PACKS_DIR
+    from failforward.tools.packs.pack import PACKS_DIR
 
     target = tmp_path / "crash-arithmetic"
     shutil.copytree(PACKS_DIR / "arithmetic", target)

@@ -138,9 +138,9 @@ def critique_scripted(folder, how: str, samples: int, n: int, **noise):
 
     from failforward.agents.critic import CriticLLM, Screen, critique
     from failforward.agents.endpoints import ChatClient, EndpointConfig
-    from failforward.tools.packs import PACKS_DIR, load_pack
+    from failforward.tools.packs.pack import PACKS_DIR, load_pack
     from failforward.tools.records import Candidate, Lineage
-    from failforward.tools.verifiers import extract_answer, numeric
+    from failforward.tools.verify.verifiers import extract_answer, numeric
     from tests.fake_endpoint import FakeEndpoint
 
     folder = Path(folder)

@@ -24,7 +24,7 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from failforward.tools.guard import kept_students, student_checkpoint
+from failforward.tools.stats.guard import kept_students, student_checkpoint
 from failforward.tools.store import RunStore
 
 BUILT_IN = {"smollm2": "smollm2-135m-instruct", "tiny": "tiny-student"}  # their cache folders
@@ -203,7 +203,7 @@ def _source(spec: str, on_convert: Callable[[Path], None] | None) -> StudentSour
 
 def run_student(run_dir: Path, on_convert: Callable[[Path], None] | None = None) -> StudentSource:
     """The student in use at a run's end: the checkpoint of the last cycle its regression guard
-    kept (``tools.guard.kept_students``), or with none kept, the student it started from."""
+    kept (``tools.stats.guard.kept_students``), or with none kept, the student it started from."""
     with closing(RunStore(run_dir / "run.db")) as store:
         kept = kept_students(store.metrics())
     cycle = kept[max(kept)] if kept else 0

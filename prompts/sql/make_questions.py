@@ -3,8 +3,8 @@
     python prompts/sql/make_questions.py          # from the repository root
 
 Every template instance whose gold SQL runs and returns rows is a candidate (see
-``tools.sources.TemplateSource``); at most ``PER_TEMPLATE`` per template are kept, chosen with a
-fixed seed, so the file covers every template and is the same every time.
+``tools.packs.sources.TemplateSource``); at most ``PER_TEMPLATE`` per template are kept, chosen
+with a fixed seed, so the file covers every template and is the same every time.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from failforward.tools.sources import TemplateSource  # noqa: E402
+from failforward.tools.packs.sources import TemplateSource  # noqa: E402
 
 PER_TEMPLATE = 6
 SEED = 11

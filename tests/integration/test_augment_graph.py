@@ -9,8 +9,8 @@ import pytest
 
 from failforward.app.augment import run_augment
 from failforward.graph.settings import AugmentSettings
-from failforward.tools.augment_store import AugmentStore
-from failforward.tools.corpus import split_sentences
+from failforward.tools.augment.corpus import split_sentences
+from failforward.tools.augment.store import AugmentStore
 from tests.fake_endpoint import FakeEndpoint
 
 UNRELATED = (
@@ -53,7 +53,7 @@ def _teacher(prompt: str) -> str:
 
 @pytest.fixture
 def corpus(tmp_path):
-    from failforward.tools.corpus import stdlib_docs
+    from failforward.tools.augment.corpus import stdlib_docs
 
     docs = [
         d for d in stdlib_docs() if d.doc_id in ("bisect", "textwrap", "copy", "fnmatch", "glob")
@@ -223,7 +223,7 @@ def test_augment_eval_trains_equal_budgets_and_scores_held_out_text(corpus, tmp_
 def _critic_for(corpus):
     """The LLM judge: rewrites of fnmatch's chunks are called inconsistent; its replies about
     textwrap's are unreadable (those rewrites are not rejected for it)."""
-    from failforward.tools.corpus import chunk, load_corpus
+    from failforward.tools.augment.corpus import chunk, load_corpus
 
     pieces = {d.doc_id: set(chunk(d.text, 400)) for d in load_corpus(str(corpus))}
 
@@ -246,7 +246,7 @@ def test_the_llm_judge_rejects_what_it_finds_inconsistent_and_parquet_output(
     import pyarrow.parquet as pq
     import yaml
 
-    from failforward.tools.augment_pack import PACKS_DIR
+    from failforward.tools.augment.pack import PACKS_DIR
 
     pack = tmp_path / "judged"
     shutil.copytree(PACKS_DIR / "rephrase", pack)

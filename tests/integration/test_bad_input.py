@@ -8,7 +8,7 @@ import yaml
 from typer.testing import CliRunner
 
 from failforward.app.cli import app
-from failforward.tools.packs import PACKS_DIR
+from failforward.tools.packs.pack import PACKS_DIR
 
 
 def _pack(tmp_path, change) -> str:

@@ -10,8 +10,8 @@ import yaml
 
 from failforward.app.compare import run_compare
 from failforward.graph.settings import RunSettings
-from failforward.tools.curves import load_compare
-from failforward.tools.report import write_compare_report
+from failforward.tools.report.comparison import load_compare
+from failforward.tools.report.report import write_compare_report
 from failforward.tools.store import RunStore
 
 
@@ -240,7 +240,7 @@ def test_an_oracle_arm_follows_its_pilot_table_and_the_report_shows_three_arms(t
 
     import numpy as np
 
-    from failforward.tools.headroom import three_arms
+    from failforward.tools.stats.headroom import three_arms
 
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "compare_items.py"
     module_spec = importlib.util.spec_from_file_location("compare_items", script)

@@ -5,9 +5,9 @@ from collections import Counter
 from pathlib import Path
 
 from failforward.agents.critic import Screen, critique
-from failforward.tools.embeddings import embed
-from failforward.tools.packs import load_pack
-from failforward.tools.verifiers import extract_answer, make_solver, make_verifier
+from failforward.tools.embed.embeddings import embed
+from failforward.tools.packs.pack import load_pack
+from failforward.tools.verify.verifiers import extract_answer, make_solver, make_verifier
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "critic_quality.py"
 

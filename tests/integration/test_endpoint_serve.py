@@ -10,7 +10,7 @@ from failforward.agents.endpoints import ChatClient, LocalServer
 from failforward.agents.generator import generate_llm
 from failforward.app.runner import run_loop
 from failforward.graph.settings import RunSettings
-from failforward.tools.packs import load_pack
+from failforward.tools.packs.pack import load_pack
 from failforward.tools.records import GenerationPlan, PlanTarget
 from failforward.tools.store import RunStore
 
@@ -71,7 +71,7 @@ def test_teacher_through_real_endpoint(server, tmp_path):
 def test_judge_through_real_endpoint(server, tmp_path):
     from failforward.agents.critic import CriticLLM, Screen, critique
     from failforward.tools.records import Candidate, Lineage
-    from failforward.tools.verifiers import arithmetic_expression, numeric
+    from failforward.tools.verify.verifiers import arithmetic_expression, numeric
 
     pack = load_pack("arithmetic")
     store = RunStore(tmp_path / "run.db")
@@ -155,8 +155,8 @@ def test_augment_through_a_real_server(server, tmp_path, quiet_ui):
 
     from failforward.app.augment import run_augment
     from failforward.graph.settings import AugmentSettings
-    from failforward.tools.augment_store import AugmentStore
-    from failforward.tools.packs import PACKS_DIR
+    from failforward.tools.augment.store import AugmentStore
+    from failforward.tools.packs.pack import PACKS_DIR
 
     pack = tmp_path / "rephrase"
     shutil.copytree(PACKS_DIR / "rephrase", pack)

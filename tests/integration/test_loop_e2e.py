@@ -8,7 +8,7 @@ import torch
 from failforward.agents.critic import REFILLED
 from failforward.app.runner import run_loop
 from failforward.graph.settings import RunSettings
-from failforward.tools.sources import normalize
+from failforward.tools.packs.sources import normalize
 from failforward.tools.store import RunStore
 from failforward.training.student_model import load_student
 from tests.scripted import load_state
@@ -230,7 +230,7 @@ def test_vllm_evaluation_without_cuda_is_refused_before_a_run_folder_exists(tmp_
 def test_a_fixed_file_pack_without_a_teacher_endpoint_is_refused_before_a_folder(
     tmp_path, quiet_ui
 ):
-    from failforward.tools.packs import PACKS_DIR
+    from failforward.tools.packs.pack import PACKS_DIR
 
     example = PACKS_DIR.parent / "examples" / "minimal-pack"
     with pytest.raises(ValueError, match="has no procedural source .* --llm local"):
@@ -289,7 +289,7 @@ def test_a_node_error_is_named_by_doctor_until_a_resume_runs_through(
 
 def test_a_run_folder_appears_only_once_its_store_can_resume_it(small_pack, tmp_path, quiet_ui):
     from failforward.app.runner import create_run_folder
-    from failforward.tools.packs import load_pack
+    from failforward.tools.packs.pack import load_pack
 
     settings = _settings(small_pack, tmp_path, cycles=0)
     pack = load_pack(str(small_pack))

@@ -8,10 +8,10 @@ import yaml
 
 from failforward.app.runner import run_loop
 from failforward.graph.settings import RunSettings
-from failforward.tools.packs import PACKS_DIR, load_pack
-from failforward.tools.sources import normalize
-from failforward.tools.sqlcheck import run_readonly
+from failforward.tools.packs.pack import PACKS_DIR, load_pack
+from failforward.tools.packs.sources import normalize
 from failforward.tools.store import RunStore
+from failforward.tools.verify.sqlcheck import run_readonly
 
 
 def _small_pack(tmp_path, name, max_new_tokens, per_call=None):
@@ -206,7 +206,7 @@ def test_a_multi_skill_cycle_keeps_skills_from_sets_to_report(tmp_path, quiet_ui
     assert "## What the probe and test sets hold" in report
     assert "| skill | source | test | probe |" in report
     assert "| products | 33% | 33% | 33% |" in report
-    from failforward.tools.plots import skill_figure
+    from failforward.tools.report.plots import skill_figure
 
     figure = skill_figure(store)
     assert figure.startswith("<svg") and figure in (run_dir / "report.html").read_text()

@@ -11,7 +11,7 @@ import pytest
 from failforward.agents.student import BASE_REPLIES, generate, student_messages
 from failforward.app.runner import run_loop
 from failforward.graph.settings import RunSettings
-from failforward.tools.packs import load_pack
+from failforward.tools.packs.pack import load_pack
 from failforward.tools.store import RunStore
 from failforward.training.student_model import load_student
 
@@ -93,7 +93,7 @@ def test_embeddings_on_ray_workers_are_the_ones_made_here(local_ray):
     import numpy as np
 
     from failforward.agents.workers import ray_embedder
-    from failforward.tools.embeddings import embed
+    from failforward.tools.embed.embeddings import embed
 
     texts = [f"What is {a} + {b}?" for a in range(6) for b in range(5)]  # 30 texts, 8 blocks
     here, there = embed(texts), ray_embedder(workers=2, block=4)(texts)

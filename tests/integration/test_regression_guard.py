@@ -13,8 +13,8 @@ import yaml
 from failforward.app.doctor import check_run
 from failforward.app.runner import run_loop
 from failforward.graph.settings import RunSettings
-from failforward.tools.guard import guard_item, students
-from failforward.tools.packs import PACKS_DIR, load_pack
+from failforward.tools.packs.pack import PACKS_DIR, load_pack
+from failforward.tools.stats.guard import guard_item, students
 from failforward.tools.store import RunStore
 from tests.scripted import load_state
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from failforward.tools.sandbox import SANDBOX_UID, isolation, run_python, self_test
+from failforward.tools.verify.sandbox import SANDBOX_UID, isolation, run_python, self_test
 
 THE_ISSUE_PROGRAM = """
 import sys

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from failforward.agents.student import VLLMStudent, answer_items, student_messages, vllm_usable
-from failforward.tools.packs import load_pack
-from failforward.tools.verifiers import make_verifier
+from failforward.tools.packs.pack import load_pack
+from failforward.tools.verify.verifiers import make_verifier
 from failforward.training.config import TrainConfig
 from failforward.training.offpolicy import dpo_rows, save_checkpoint, sft_rows, train_dpo, train_sft
 from failforward.training.student_model import load_student, smollm2_dir

@@ -8,7 +8,7 @@ import re
 
 from failforward.app.runner import run_loop
 from failforward.graph.settings import RunSettings
-from failforward.tools.packs import PACKS_DIR
+from failforward.tools.packs.pack import PACKS_DIR
 from failforward.tools.store import RunStore
 from tests.fake_endpoint import FakeEndpoint
 

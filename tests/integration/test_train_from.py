@@ -8,7 +8,7 @@ from langgraph.runtime import Runtime
 from failforward.graph.loop import _dpo_pairs, train_student
 from failforward.graph.settings import RunSettings
 from failforward.graph.state import RunContext
-from failforward.tools.packs import load_pack
+from failforward.tools.packs.pack import load_pack
 from failforward.tools.records import Candidate, Lineage, Verdict
 from failforward.tools.store import RunStore
 

@@ -12,8 +12,8 @@ from rich.console import Console
 from failforward.app.progress import LoopUI
 from failforward.app.runner import run_loop
 from failforward.graph.settings import RunSettings
-from failforward.tools.guard import kept_students, student_checkpoint
-from failforward.tools.packs import PACKS_DIR
+from failforward.tools.packs.pack import PACKS_DIR
+from failforward.tools.stats.guard import kept_students, student_checkpoint
 from failforward.tools.store import RunStore
 from failforward.training.student_model import cache_root, load_student, resolve_student
 

@@ -35,8 +35,8 @@ def _module(path: Path) -> str:
 
 def _imports(path: Path) -> set[str]:
     """The project modules ``path`` imports, without the namespace
-    (``from failforward.tools import plots`` -> ``tools.plots``); a bare ``tools.plots`` comes
-    back as ``bare:tools.plots``."""
+    (``from failforward.tools.report import plots`` -> ``tools.report.plots``); a bare
+    ``tools.report.plots`` comes back as ``bare:tools.report.plots``."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -57,7 +57,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def _graph() -> dict[str, set[str]]:
-    files = [p for layer in LAYERS for p in sorted((ROOT / layer).glob("*.py"))]
+    files = [p for layer in LAYERS for p in sorted((ROOT / layer).rglob("*.py"))]
     modules = {_module(p): p for p in files}
     return {
         name: {m for m in _imports(path) if m in modules or m.startswith("bare:")}
@@ -79,6 +79,58 @@ def test_every_import_names_the_namespace():
     files = [p for layer in ["tests", "benchmarks", *LAYERS] for p in (ROOT / layer).rglob("*.py")]
     bare = [f"{p.relative_to(ROOT)}: {m[5:]}" for p in files for m in _imports(p) if "bare:" in m]
     assert not bare
+
+
+# The rooms of tools/ (each one's docstring states its rule) and what each may import of tools.
+TOOLS_ROOMS = {
+    "tools": set(),  # tools/__init__.py
+    "tools.records": set(),
+    "tools.options": set(),
+    "tools.store": {"tools.records"},
+    "tools.verify": {"tools.records"},
+    "tools.embed": {"tools.records", "tools.verify"},
+    "tools.packs": {"tools.records", "tools.verify", "tools.embed"},
+    "tools.stats": {"tools.records", "tools.packs"},
+    "tools.augment": {"tools.records", "tools.store", "tools.packs"},
+    "tools.report": {
+        "tools.records",
+        "tools.store",
+        "tools.verify",
+        "tools.embed",
+        "tools.packs",
+        "tools.stats",
+        "tools.augment",
+    },  # fmt: skip
+}
+
+
+def _room(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def test_each_room_of_tools_imports_only_what_its_rule_allows():
+    graph = _graph()
+    rooms = {_room(m) for m in graph if m.startswith("tools")}
+    assert rooms == set(TOOLS_ROOMS), "a room or top-level file of tools/ has no rule here"
+    for room in set(TOOLS_ROOMS) - {"tools", "tools.records", "tools.options", "tools.store"}:
+        doc = ast.get_docstring(
+            ast.parse((ROOT / room.replace(".", "/") / "__init__.py").read_text())
+        )
+        assert doc and "Rule:" in doc, f"{room}: its docstring states no rule"
+    broken = [
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        if module.startswith("tools")
+        for target in sorted(targets)
+        if target.startswith("tools")
+        and _room(target) != _room(module)
+        and _room(target) not in TOOLS_ROOMS[_room(module)]
+    ]
+    assert not broken
+
+
+def test_tools_has_at_most_ten_files_at_its_top():
+    assert len(list((ROOT / "tools").glob("*.py"))) <= 10
 
 
 def test_no_import_cycles():

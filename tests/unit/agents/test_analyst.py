@@ -14,8 +14,8 @@ from failforward.agents.analyst import (
     track_clusters,
 )
 from failforward.agents.endpoints import ChatClient, EndpointConfig
-from failforward.tools.faiss_index import Clustering
-from failforward.tools.packs import load_pack
+from failforward.tools.embed.faiss_index import Clustering
+from failforward.tools.packs.pack import load_pack
 from failforward.tools.records import Failure, FailureCluster, Item
 from failforward.tools.store import RunStore
 from tests.fakes import FakeSend
@@ -67,7 +67,7 @@ def test_planted_failure_modes_are_recovered(pack):
     """Carry, sign and format errors on real chain sums, embedded with the real MiniLM."""
     from sklearn.metrics import adjusted_rand_score
 
-    from failforward.tools.embeddings import embed
+    from failforward.tools.embed.embeddings import embed
 
     rng = random.Random(0)
     failures, truth = [], []

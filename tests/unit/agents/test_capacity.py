@@ -2,10 +2,10 @@
 test set) is capped at what it can give before anything is drawn, and the rest moves on."""
 
 from failforward.agents.planner import PlanRule, capped_allocate, plan_targeted
-from failforward.tools.capacity import capacity_of, estimate, taken_keys
-from failforward.tools.packs import load_pack
+from failforward.tools.packs.capacity import capacity_of, estimate, taken_keys
+from failforward.tools.packs.pack import load_pack
+from failforward.tools.packs.sources import draw_sets
 from failforward.tools.records import FailureCluster, KnobCell
-from failforward.tools.sources import draw_sets
 from tests.unit.tools.test_skills import ROOT
 
 

@@ -1,6 +1,6 @@
 from failforward.agents.critic import Screen, critique
 from failforward.tools.records import Candidate, Lineage
-from failforward.tools.verifiers import arithmetic_expression, numeric
+from failforward.tools.verify.verifiers import arithmetic_expression, numeric
 
 
 def _c(question, answer, source="llm"):
@@ -53,7 +53,7 @@ def test_wrong_candidate_is_not_accepted_even_when_new():
 
 
 def test_program_of_thought_is_run_in_the_sandbox_and_reasons_kept():
-    from failforward.tools.verifiers import python_program
+    from failforward.tools.verify.verifiers import python_program
 
     def c(solution, answer):
         return Candidate(

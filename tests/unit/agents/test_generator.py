@@ -8,7 +8,7 @@ from failforward.agents.generator import (
     request_count,
     teacher_mode,
 )
-from failforward.tools.packs import load_pack
+from failforward.tools.packs.pack import load_pack
 from failforward.tools.records import GenerationPlan, PlanTarget
 from failforward.tools.store import RunStore
 from tests.fakes import FakeSend

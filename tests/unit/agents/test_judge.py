@@ -8,10 +8,10 @@ import pytest
 from failforward.agents.critic import CriticLLM, Screen, critique
 from failforward.agents.endpoints import CallFailed, ChatClient, EndpointConfig
 from failforward.agents.judge import JudgeError, parse_judge, repair_prompt
-from failforward.tools.packs import load_pack
+from failforward.tools.packs.pack import load_pack
 from failforward.tools.records import Candidate, Lineage
 from failforward.tools.store import RunStore
-from failforward.tools.verifiers import arithmetic_expression, extract_answer, numeric
+from failforward.tools.verify.verifiers import arithmetic_expression, extract_answer, numeric
 from tests.fakes import FakeSend
 
 RUBRIC = {"correct": "right", "clear": "unambiguous", "on_task": "on task"}

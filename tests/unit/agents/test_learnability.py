@@ -12,9 +12,9 @@ from failforward.agents.learnability import (
     spent_per_unit,
 )
 from failforward.agents.planner import PlanRule
-from failforward.tools.learnability import LearnabilityTable, UnitCurve, load_table
-from failforward.tools.packs import PackError, load_pack
+from failforward.tools.packs.pack import PackError, load_pack
 from failforward.tools.records import Item
+from failforward.tools.stats.learnability import LearnabilityTable, UnitCurve, load_table
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from failforward.agents.planner import (
     source_overrides,
     stepping_stone_cell,
 )
-from failforward.tools.packs import load_pack
+from failforward.tools.packs.pack import load_pack
 from failforward.tools.records import FailureCluster, Item, KnobCell
 
 

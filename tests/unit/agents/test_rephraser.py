@@ -10,9 +10,9 @@ from failforward.agents.rephraser import (
     parse_judgement,
     parse_rationales,
 )
-from failforward.tools.augment_pack import StyleSpec, load_augment_pack
-from failforward.tools.embeddings import embed
-from failforward.tools.packs import PackError
+from failforward.tools.augment.pack import StyleSpec, load_augment_pack
+from failforward.tools.embed.embeddings import embed
+from failforward.tools.packs.pack import PackError
 
 CHUNK = (
     "The bisect module keeps a list in sorted order without sorting it after each insertion. "

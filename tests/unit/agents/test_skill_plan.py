@@ -8,8 +8,8 @@ import pytest
 from failforward.agents.analyst import cluster_failures, failure_text, near_success
 from failforward.agents.generator import generate_procedural, quotas
 from failforward.agents.planner import cell_yields, plan_targeted, plan_uniform
-from failforward.tools.faiss_index import Clustering
-from failforward.tools.packs import load_pack
+from failforward.tools.embed.faiss_index import Clustering
+from failforward.tools.packs.pack import load_pack
 from failforward.tools.records import Failure
 from tests.unit.tools.test_skills import _spec, _write
 

@@ -5,8 +5,8 @@ import pytest
 
 import failforward.training.student_model as student_model
 from failforward.agents.student import Student
-from failforward.tools.packs import load_pack
-from failforward.tools.verifiers import make_verifier
+from failforward.tools.packs.pack import load_pack
+from failforward.tools.verify.verifiers import make_verifier
 from failforward.training.config import TrainConfig
 from failforward.training.offpolicy import sft_rows, train_sft
 

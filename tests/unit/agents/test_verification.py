@@ -12,10 +12,10 @@ import yaml
 from failforward.agents.critic import CriticLLM, Screen, critique
 from failforward.agents.endpoints import CallFailed, ChatClient, EndpointConfig
 from failforward.agents.verification import parse_check
-from failforward.tools.packs import PACKS_DIR, load_pack
+from failforward.tools.packs.pack import PACKS_DIR, load_pack
 from failforward.tools.records import Candidate, Lineage
 from failforward.tools.store import RunStore
-from failforward.tools.verifiers import extract_answer, numeric
+from failforward.tools.verify.verifiers import extract_answer, numeric
 from tests.fakes import FakeSend
 
 MINIMAL = PACKS_DIR.parent / "examples" / "minimal-pack"

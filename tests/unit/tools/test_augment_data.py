@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from failforward.tools.assemble import (
+from failforward.tools.augment.assemble import (
     Row,
     assemble,
     mix,
@@ -15,7 +15,13 @@ from failforward.tools.assemble import (
     stretch,
     token_shares,
 )
-from failforward.tools.corpus import Document, chunk, load_corpus, split_sentences, stdlib_docs
+from failforward.tools.augment.corpus import (
+    Document,
+    chunk,
+    load_corpus,
+    split_sentences,
+    stdlib_docs,
+)
 
 
 def test_the_default_corpus_is_the_standard_librarys_own_documentation():

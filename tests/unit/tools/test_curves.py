@@ -2,7 +2,7 @@
 
 import pytest
 
-from failforward.tools.curves import (
+from failforward.tools.stats.curves import (
     Curve,
     efficiency_ratio,
     examples_to_reach,
@@ -83,7 +83,7 @@ def test_summary_over_seeds_and_its_sentence():
 
 
 def test_gain_at_equal_examples_reads_uniform_where_targeted_stood():
-    from failforward.tools.curves import accuracy_at, equal_example_gains
+    from failforward.tools.stats.curves import accuracy_at, equal_example_gains
 
     uniform = [Curve([0, 100, 200], [0.1, 0.2, 0.3]), Curve([0, 100, 200], [0.1, 0.3, 0.3])]
     targeted = [Curve([0, 50, 150], [0.1, 0.25, 0.3]), Curve([0, 50, 250], [0.1, 0.3, 0.5])]

@@ -1,6 +1,12 @@
 import numpy as np
 
-from failforward.tools.faiss_index import OUTLIER, cluster, kmeans_fit, match_centroids, silhouette
+from failforward.tools.embed.faiss_index import (
+    OUTLIER,
+    cluster,
+    kmeans_fit,
+    match_centroids,
+    silhouette,
+)
 
 
 def kmeans(vectors, k, seed=0):

@@ -2,9 +2,9 @@
 the critic treats prose solutions and programs."""
 
 from failforward.agents.critic import verify
-from failforward.tools.packs import load_pack, prose
+from failforward.tools.packs.pack import load_pack, prose
 from failforward.tools.records import Candidate, Lineage
-from failforward.tools.verifiers import extract_answer, make_solver, make_verifier
+from failforward.tools.verify.verifiers import extract_answer, make_solver, make_verifier
 from failforward.training.offpolicy import preference_pairs, sft_rows
 
 

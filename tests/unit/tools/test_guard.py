@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from failforward.tools.guard import binomial_tail, guard_item, paired_drop, students
+from failforward.tools.stats.guard import binomial_tail, guard_item, paired_drop, students
 
 
 def test_only_discordant_items_count_and_the_test_is_exact():

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from failforward.tools.headroom import three_arms
-from failforward.tools.multiplier import ArmOutcomes
-from failforward.tools.report import headroom_lines
+from failforward.tools.report.report import headroom_lines
+from failforward.tools.stats.headroom import three_arms
+from failforward.tools.stats.multiplier import ArmOutcomes
 
 SKILLS = ["easy"] * 10 + ["hard"] * 10
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from failforward.tools.multiplier import (
+from failforward.tools.stats.multiplier import (
     ArmOutcomes,
     data_efficiency,
     examples_for,
@@ -112,7 +112,7 @@ def test_paired_difference_counts_the_items_each_arm_alone_got():
 def test_skill_curves_split_accuracy_and_spending_by_skill():
     """Skill a is always right, b right only after cycle 1 in every seed; the arm trained only
     on b, so a shows 0 examples (a skill absent from the arm's data) and b its 10 per cycle."""
-    from failforward.tools.multiplier import skill_curves
+    from failforward.tools.stats.multiplier import skill_curves
 
     seeds, items = 3, 40
     correct = np.zeros((seeds, 2, items), dtype=bool)

@@ -7,8 +7,8 @@ import yaml
 from typer.testing import CliRunner
 
 from failforward.app.cli import app
-from failforward.tools.pack_check import list_packs, validate_pack
-from failforward.tools.packs import PACKS_DIR, PackError
+from failforward.tools.packs.check import list_packs, validate_pack
+from failforward.tools.packs.pack import PACKS_DIR, PackError
 
 SHIPPED = sorted(p.parent.name for p in PACKS_DIR.glob("*/pack.yaml"))
 BENCHMARK_PACKS = sorted(
@@ -128,7 +128,7 @@ def test_a_bad_items_line_is_named_by_file_line_and_field(tmp_path, line, messag
 
 
 def test_a_numeric_answer_in_an_items_file_is_read_as_text(tmp_path):
-    from failforward.tools.sources import JsonlSource
+    from failforward.tools.packs.sources import JsonlSource
 
     path = tmp_path / "items.jsonl"
     path.write_text('{"question": "How many?", "answer": 60}\n')

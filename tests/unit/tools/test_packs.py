@@ -3,7 +3,7 @@ import shutil
 import pytest
 import yaml
 
-from failforward.tools.packs import PACKS_DIR, PackError, load_pack
+from failforward.tools.packs.pack import PACKS_DIR, PackError, load_pack
 
 
 @pytest.fixture
@@ -83,8 +83,8 @@ def test_invalid_yaml(pack_copy):
 
 
 def test_a_pack_can_teach_the_worked_solution_then_the_answer(pack_copy):
-    from failforward.tools.pack_check import validate_pack
-    from failforward.tools.verifiers import extract_answer
+    from failforward.tools.packs.check import validate_pack
+    from failforward.tools.verify.verifiers import extract_answer
 
     solution, answer = "12 + 7 is 19, and 19 - 3 is 16.", "16"
     assert load_pack(str(pack_copy)).completion("12 + 7 - 3 =", solution, answer) == "16"

@@ -6,7 +6,6 @@ import math
 
 import pytest
 
-from failforward.tools import plots
 from failforward.tools.records import (
     Candidate,
     Failure,
@@ -16,7 +15,8 @@ from failforward.tools.records import (
     PlanTarget,
     Verdict,
 )
-from failforward.tools.report import render_report, write_report
+from failforward.tools.report import plots
+from failforward.tools.report.report import render_report, write_report
 from failforward.tools.store import RunStore
 
 

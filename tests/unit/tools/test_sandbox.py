@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from failforward.tools.sandbox import run_python
+from failforward.tools.verify.sandbox import run_python
 
 
 def test_answer_variable_and_printed_line():
@@ -56,9 +56,9 @@ def test_no_project_packages_inside():
 
 def test_without_bubblewrap_programs_are_refused_never_run_bare(monkeypatch):
     from failforward.app.runner import check_sandbox
-    from failforward.tools.packs import load_pack
-    from failforward.tools.sandbox import SandboxUnavailable, isolation
-    from failforward.tools.verifiers import make_solver
+    from failforward.tools.packs.pack import load_pack
+    from failforward.tools.verify.sandbox import SandboxUnavailable, isolation
+    from failforward.tools.verify.verifiers import make_solver
 
     isolation.cache_clear()
     monkeypatch.setenv("PATH", "/nonexistent")

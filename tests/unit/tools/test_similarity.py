@@ -3,11 +3,11 @@
 import pytest
 
 from failforward.agents.critic import Screen, critique
-from failforward.tools.embeddings import embed
-from failforward.tools.packs import load_pack
+from failforward.tools.embed.embeddings import embed
+from failforward.tools.embed.similarity import NearIndex, answer_key, number_signature, word_ngrams
+from failforward.tools.packs.pack import load_pack
 from failforward.tools.records import Candidate, Item, Lineage
-from failforward.tools.similarity import NearIndex, answer_key, number_signature, word_ngrams
-from failforward.tools.verifiers import arithmetic_expression, numeric
+from failforward.tools.verify.verifiers import arithmetic_expression, numeric
 
 TEST_ITEM = "State the final answer to the following arithmetic problem: 23 - 60 + 7 ="
 REWORDINGS = [

@@ -9,11 +9,11 @@ from collections import Counter
 import pytest
 import yaml
 
-from failforward.tools.composition import compare_sets
-from failforward.tools.pack_check import validate_pack
-from failforward.tools.packs import PackError, load_pack
+from failforward.tools.packs.check import validate_pack
+from failforward.tools.packs.composition import compare_sets
+from failforward.tools.packs.pack import PackError, load_pack
+from failforward.tools.packs.sources import draw_sets, normalize
 from failforward.tools.records import Item
-from failforward.tools.sources import draw_sets, normalize
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[3]
 SUMS = {
@@ -109,11 +109,11 @@ def test_equal_strata_give_every_skill_the_same_items_and_the_check_expects_them
     found = {(c.split, c.dimension): c for c in compare_sets(pack)}
     assert found[("test", "skill")].reference == pytest.approx({"products": 0.5, "sums": 0.5})
     assert not any(c.warning for c in found.values())
-    from failforward.tools.composition import compare, reference_items
+    from failforward.tools.packs.composition import compare, reference_items
 
     by_weights = compare("test", test, reference_items(pack), pack)
     assert next(c for c in by_weights if c.dimension == "skill").differs
-    from failforward.tools.learnability import unit_shares
+    from failforward.tools.stats.learnability import unit_shares
 
     table = type("Table", (), {"skills": {"sums": _Unit(), "products": _Unit()}})()
     assert unit_shares(table, pack) == {"sums": 0.5, "products": 0.5}
@@ -214,7 +214,7 @@ def test_sets_drawn_from_the_mixture_rarely_warn():
     most one."""
     pack = load_pack(str(ROOT / "benchmarks" / "packs" / "products"))
     source = pack.make_source()
-    from failforward.tools.composition import compare, reference_items
+    from failforward.tools.packs.composition import compare, reference_items
 
     reference = reference_items(pack, source)
     alarms = 0

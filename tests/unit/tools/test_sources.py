@@ -1,4 +1,4 @@
-from failforward.tools.sources import ReasoningGymSource, normalize, split_disjoint
+from failforward.tools.packs.sources import ReasoningGymSource, normalize, split_disjoint
 
 
 def test_split_is_disjoint_sized_and_deterministic():

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from failforward.tools.packs import PACKS_DIR, PackError, load_pack
-from failforward.tools.sources import TemplateSource
-from failforward.tools.sqlcheck import run_readonly
+from failforward.tools.packs.pack import PACKS_DIR, PackError, load_pack
+from failforward.tools.packs.sources import TemplateSource
+from failforward.tools.verify.sqlcheck import run_readonly
 
 SQL = PACKS_DIR / "sql"
 
@@ -120,7 +120,7 @@ def test_a_templates_source_without_its_database_is_named(tmp_path):
 
 
 def test_the_answer_pattern_reads_queries_not_prose():
-    from failforward.tools.verifiers import extract_answer
+    from failforward.tools.verify.verifiers import extract_answer
 
     answer = load_pack("sql").spec.answer
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from failforward.tools.records import Item
-from failforward.tools.sqlcheck import run_readonly, same_rows
-from failforward.tools.verifiers import sql_verifier
+from failforward.tools.verify.sqlcheck import run_readonly, same_rows
+from failforward.tools.verify.verifiers import sql_verifier
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ BOMBS = {
 
 @pytest.mark.parametrize("name", sorted(BOMBS))
 def test_single_call_bombs_are_refused_or_stopped_in_time(database, name):
-    from failforward.tools import sqlcheck
+    from failforward.tools.verify import sqlcheck
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.monotonic()
@@ -125,7 +125,7 @@ def test_single_call_bombs_are_refused_or_stopped_in_time(database, name):
 
 
 def test_a_call_past_the_deadline_is_killed_and_the_next_query_gets_a_new_worker(database):
-    from failforward.tools import sqlcheck
+    from failforward.tools.verify import sqlcheck
 
     run_readonly(database, "SELECT 1")
     first = sqlcheck._worker._process.pid

@@ -148,7 +148,7 @@ def test_a_run_db_from_before_scores_existed_still_opens(tmp_path):
 
 
 def test_llm_tables_count_tokens_cost_and_faults_per_role_and_cycle(tmp_path):
-    from failforward.tools.report import llm_tables
+    from failforward.tools.report.report import llm_tables
 
     store = RunStore(tmp_path / "run.db")
     for i, tag in enumerate(["c1-k0/0", "c1-k0/1", "c2-k1/0"]):

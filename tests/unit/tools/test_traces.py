@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from failforward.tools.packs import load_pack
-from failforward.tools.sources import ReasoningGymSource
-from failforward.tools.traces import TRACES, worked_solution
+from failforward.tools.packs.pack import load_pack
+from failforward.tools.packs.sources import ReasoningGymSource
+from failforward.tools.packs.traces import TRACES, worked_solution
 
 CONFIGS = {
     "chain_sum": {"min_terms": 2, "max_terms": 4, "min_digits": 1, "max_digits": 2},

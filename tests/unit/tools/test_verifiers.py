@@ -2,9 +2,9 @@ from fractions import Fraction
 
 import pytest
 
+from failforward.tools.packs.sources import ReasoningGymSource
 from failforward.tools.records import Item
-from failforward.tools.sources import ReasoningGymSource
-from failforward.tools.verifiers import (
+from failforward.tools.verify.verifiers import (
     Unverifiable,
     arithmetic_expression,
     exact,
@@ -129,7 +129,7 @@ def test_python_program_solver():
 
 
 def test_sql_solver_accepts_a_query_that_runs_and_names_every_other_outcome():
-    from failforward.tools.packs import PACKS_DIR
+    from failforward.tools.packs.pack import PACKS_DIR
 
     solve = make_solver("sql_query", {"database": "clinical.db", "timeout": 0.5}, PACKS_DIR / "sql")
     good = "SELECT code FROM trials WHERE phase = 1"

@@ -31,7 +31,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from failforward.tools.sandbox import base_interpreter
+from failforward.tools.verify.sandbox import base_interpreter
 
 MAX_VALUE_BYTES = 1_000_000
 WORKER_MEMORY_MB = 512

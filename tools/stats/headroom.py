@@ -5,7 +5,8 @@ The oracle arm (``compare --arms targeted,uniform,oracle``) spends its budget by
 learnability table that no plan sees. If it does not beat uniform, the setup has no headroom for
 any plan: the pack, the student or the budget must change, not the plan. Every figure is paired
 (same seed, cycle and test items across arms) with a percentile bootstrap over seeds and items
-drawn as :func:`tools.multiplier.paired_differences` draws them (seeds stretched to a t-interval).
+drawn as :func:`tools.stats.multiplier.paired_differences` draws them (seeds stretched to a
+t-interval).
 
 Example:
     >>> import numpy as np
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from failforward.tools.multiplier import (
+from failforward.tools.stats.multiplier import (
     BOOTSTRAP,
     ArmOutcomes,
     Multiplier,

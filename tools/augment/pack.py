@@ -3,7 +3,7 @@
 An augmentation pack is a folder with ``augment.yaml`` (styles, chunk size, the critic's
 faithfulness thresholds) and Jinja templates: ``rephrase.jinja`` and ``refine.jinja`` (required),
 ``rationales.jinja`` (for ``--mode stretch``) and ``judge.jinja`` (for ``critic.judge: true``).
-Problems raise :class:`~tools.packs.PackError` naming the file and field.
+Problems raise :class:`~tools.packs.pack.PackError` naming the file and field.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from failforward.tools.packs import (
+from failforward.tools.packs.pack import (
     PACKS_DIR,
     PackError,
     TemplatePack,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from failforward.tools.packs import Pack
+from failforward.tools.packs.pack import Pack
 from failforward.tools.records import Item
 
 REFERENCE = 2000

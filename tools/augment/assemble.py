@@ -13,7 +13,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from failforward.tools.corpus import Document, approx_tokens, split_sentences
+from failforward.tools.augment.corpus import Document, approx_tokens, split_sentences
 
 MODES = ("rephrase", "stitch", "stretch")
 

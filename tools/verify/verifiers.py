@@ -120,7 +120,7 @@ def sql_verifier(database: Path, timeout: float = 2.0) -> Verifier:
 
     Order matters only when the item's metadata says ``ordered: true``.
     """
-    from failforward.tools.sqlcheck import run_readonly, same_rows
+    from failforward.tools.verify.sqlcheck import run_readonly, same_rows
 
     def verify(answer: str, item: Item) -> Check:
         want = run_readonly(database, item.answer, timeout)
@@ -227,7 +227,7 @@ def python_program(question: str, solution: str, answer: str = "") -> str | None
     Raises :class:`Unverifiable` with ``sandbox_<reason>`` when the program is stopped (timeout,
     memory, forbidden operation, error) so the verdict says which.
     """
-    from failforward.tools.sandbox import run_python
+    from failforward.tools.verify.sandbox import run_python
 
     program = _code_block(solution)
     if not program.strip():
@@ -259,7 +259,7 @@ def sql_query(database: Path, timeout: float = 2.0) -> Solver:
     refused (writes, ATTACH, PRAGMA, several statements), times out, fails or returns nothing
     raises :class:`Unverifiable` with ``sql_refused|sql_timeout|sql_error|sql_empty``.
     """
-    from failforward.tools.sqlcheck import run_readonly
+    from failforward.tools.verify.sqlcheck import run_readonly
 
     def solve(question: str, solution: str, answer: str) -> str | None:
         if not answer.strip():
@@ -287,7 +287,7 @@ def make_solver(
 
 
 def _sandboxed_program(options: dict[str, Any], base: Path | None) -> Solver:
-    from failforward.tools.sandbox import isolation
+    from failforward.tools.verify.sandbox import isolation
 
     isolation()  # no OS isolation here: the pack is refused, its programs never run bare
     return python_program

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from failforward.tools.guard import students
+from failforward.tools.stats.guard import students
 from failforward.tools.store import RunStore
 
 GLOSSARY = [
@@ -64,7 +64,7 @@ def render_report(store: RunStore, run_id: str) -> str:
 
 def skill_lines(store: RunStore) -> list[str]:
     """Test accuracy per skill and cycle with 95% intervals (multi-skill packs only)."""
-    from failforward.tools.by_skill import skill_curves
+    from failforward.tools.stats.by_skill import skill_curves
 
     curves = skill_curves(store)
     skills = list(dict.fromkeys(k for row in curves.values() for k in row))
@@ -434,8 +434,8 @@ def verification_lines(examples: list[dict]) -> list[str]:
 
 def write_report(store: RunStore, run_dir: Path, run_id: str) -> Path:
     """``report.md`` and ``report.html`` (the same, with figures) into the run folder."""
-    from failforward.tools import plots
-    from failforward.tools.html import page
+    from failforward.tools.report import plots
+    from failforward.tools.report.html import page
 
     markdown = render_report(store, run_id)
     path = Path(run_dir) / "report.md"
@@ -453,7 +453,7 @@ def write_report(store: RunStore, run_dir: Path, run_id: str) -> Path:
 
 def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) -> str:
     """``report.md`` of a targeted-vs-uniform comparison."""
-    from failforward.tools.curves import ratio_sentence
+    from failforward.tools.stats.curves import ratio_sentence
 
     s = record["settings"]
     arms = list(summary["arms"])
@@ -629,7 +629,7 @@ def _paired_table(rows: list | None) -> list[str]:
 
 def seeds_needed_sentence(found) -> str:
     """How many seeds the paired difference after the last cycle would need, at the spread seen."""
-    from failforward.tools.multiplier import SEED_CAP
+    from failforward.tools.stats.multiplier import SEED_CAP
 
     needs = ", ".join(
         f"{'more seeds than any' if n >= SEED_CAP else n} for {e * 100:g} points"
@@ -695,12 +695,12 @@ def _per_seed_table(seeds: list[int], ratios: list, run_ids: dict) -> list[str]:
 
 def mastered_skills(record: dict) -> set[str] | None:
     """The skills a comparison's pack table marks mastered (None: no oracle arm, or no table)."""
-    from failforward.tools.curves import record_arms
+    from failforward.tools.report.comparison import record_arms
 
     if "oracle" not in record_arms(record):
         return None
-    from failforward.tools.learnability import load_table
-    from failforward.tools.packs import PackError, load_pack
+    from failforward.tools.packs.pack import PackError, load_pack
+    from failforward.tools.stats.learnability import load_table
 
     try:
         table = load_table(load_pack(record["settings"]["pack"]))
@@ -711,9 +711,10 @@ def mastered_skills(record: dict) -> set[str] | None:
 
 def write_compare_report(folder: Path) -> tuple[Path, dict]:
     """Write a comparison's report.md and report.html; returns the .md path and the summary."""
-    from failforward.tools.curves import load_compare, load_outcomes, summarize
-    from failforward.tools.html import page
-    from failforward.tools.plots import compare_figure
+    from failforward.tools.report.comparison import load_compare, load_outcomes
+    from failforward.tools.report.html import page
+    from failforward.tools.report.plots import compare_figure
+    from failforward.tools.stats.curves import summarize
 
     record, curves, run_ids = load_compare(folder)
     summary = summarize(curves, load_outcomes(folder, run_ids), mastered_skills(record))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from failforward.tools.corpus import Document
+from failforward.tools.augment.corpus import Document
 from failforward.tools.records import Rewrite
 from failforward.tools.store import RunStore
 
@@ -84,8 +84,8 @@ class AugmentStore(RunStore):
     def assembly_inputs(
         self,
     ) -> tuple[list[Document], dict[str, list[tuple[str, str]]], dict[str, list[str]]]:
-        """What :func:`tools.assemble.assemble` takes: each chunk as a unit ``<doc>#<index>``,
-        its accepted ``(style, text)`` rewrites, and its rationales."""
+        """What :func:`tools.augment.assemble.assemble` takes: each chunk as a unit
+        ``<doc>#<index>``, its accepted ``(style, text)`` rewrites, and its rationales."""
         units = [Document(f"{d}#{i}", text, d) for (d, i), text in self.chunks().items()]
         accepted: dict[str, list[tuple[str, str]]] = {}
         for r in self.rewrites():

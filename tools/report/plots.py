@@ -51,7 +51,7 @@ def accuracy_figure(store: RunStore) -> str | None:
 
 def skill_figure(store: RunStore) -> str | None:
     """Test accuracy per skill per cycle with 95% intervals (multi-skill packs only)."""
-    from failforward.tools.by_skill import skill_curves
+    from failforward.tools.stats.by_skill import skill_curves
 
     curves = skill_curves(store)
     skills = list(dict.fromkeys(k for row in curves.values() for k in row))

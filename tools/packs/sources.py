@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from failforward.tools.records import Item
-from failforward.tools.sqlcheck import run_readonly
+from failforward.tools.verify.sqlcheck import run_readonly
 
 
 class ReasoningGymSource:
@@ -252,8 +252,8 @@ def allocate(weights: list[float], budget: int) -> list[int]:
 def _item_from_entry(entry: dict[str, Any], traced: str | None = None) -> Item:
     """An item from a reasoning-gym entry; a worked solution (``answer_cot``) becomes its
     ``solution``, else, given ``traced`` (the dataset's name), one written from its metadata
-    (:func:`tools.traces.worked_solution`; empty where none can be)."""
-    from failforward.tools.traces import worked_solution
+    (:func:`tools.packs.traces.worked_solution`; empty where none can be)."""
+    from failforward.tools.packs.traces import worked_solution
 
     metadata = {
         k: v for k, v in entry.get("metadata", {}).items() if k not in ("difficulty", "answer_cot")

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from failforward.tools.embed.similarity import answer_key, number_signature
+from failforward.tools.packs.sources import normalize
 from failforward.tools.records import Item
-from failforward.tools.similarity import answer_key, number_signature
-from failforward.tools.sources import normalize
 
 Capacity = Callable[[dict[str, Any], int], int]  # (source overrides, budget asked) -> absorbable
 

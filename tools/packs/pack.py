@@ -23,10 +23,10 @@ from pydantic import (
     model_validator,
 )
 
-from failforward.tools.features import FEATURE_NAMES
-from failforward.tools.verifiers import SOLVER_NAMES, VERIFIER_NAMES
+from failforward.tools.embed.features import FEATURE_NAMES
+from failforward.tools.verify.verifiers import SOLVER_NAMES, VERIFIER_NAMES
 
-PACKS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PACKS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
 # Variables each role's template may use; a template asking for anything else is an error.
 TEMPLATE_VARIABLES: dict[str, set[str]] = {
@@ -133,7 +133,7 @@ class StudentSpec(_Strict):
         "example's worked solution with the answer on the last line (when it has one: "
         "reasoning-gym's answer_cot, else a short trace written from the item's metadata for "
         "chain_sum, products, gcd, lcm, letter_counting and leg_counting, "
-        "tools/traces.py). A completion.jinja template overrides both.",
+        "tools/packs/traces.py). A completion.jinja template overrides both.",
     )
 
 
@@ -221,7 +221,7 @@ class CriticSpec(_Strict):
 class AnalystSpec(_Strict):
     features: list[str] = Field(
         default_factory=lambda: ["empty_answer", "format_error"],
-        description="Failure features (tools/features.py) added to each failure's text.",
+        description="Failure features (tools/embed/features.py) added to each failure's text.",
     )
     min_cluster_size: int = Field(
         3, ge=1, description="Smaller clusters go to the outlier bucket (not targeted)."
@@ -388,7 +388,7 @@ class Pack(TemplatePack):
     def draw_sets(self, source=None) -> tuple[list, list]:
         """The probe and test sets as a run draws them, ``(probe, test)`` (from ``source``,
         default the eval source)."""
-        from failforward.tools.sources import draw_sets
+        from failforward.tools.packs.sources import draw_sets
 
         spec = self.spec
         return draw_sets(
@@ -400,9 +400,9 @@ class Pack(TemplatePack):
         )
 
     def make_source(self, role: Literal["eval", "train"] = "eval"):
-        """The eval source (a :class:`~tools.sources.MixtureSource` over the skills of a
+        """The eval source (a :class:`~tools.packs.sources.MixtureSource` over the skills of a
         multi-skill pack), or the procedural teacher's (``train_source``, else the eval one)."""
-        from failforward.tools.sources import MixtureSource
+        from failforward.tools.packs.sources import MixtureSource
 
         if self.spec.skills:
             return MixtureSource(
@@ -415,7 +415,7 @@ class Pack(TemplatePack):
         return self._source(src)
 
     def _source(self, src: EvalSourceSpec):
-        from failforward.tools.sources import JsonlSource, ReasoningGymSource, TemplateSource
+        from failforward.tools.packs.sources import JsonlSource, ReasoningGymSource, TemplateSource
 
         if src.kind == "jsonl":
             return JsonlSource(self.directory / src.path)
@@ -427,7 +427,7 @@ class Pack(TemplatePack):
     def make_verifier(self, source=None):
         """The pack's verifier; for a multi-skill pack, one that checks each item with its
         skill's verifier (``source``: the eval source, for verifiers that score with it)."""
-        from failforward.tools.verifiers import make_verifier, skill_verifier
+        from failforward.tools.verify.verifiers import make_verifier, skill_verifier
 
         spec = self.spec
         source = source if source is not None else self.make_source()

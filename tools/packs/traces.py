@@ -5,7 +5,7 @@ the datasets below the item's metadata holds what a trace needs (the expression,
 words, the animals); :func:`worked_solution` writes one step a line and returns it only when its
 last value is the item's answer, so a trace never teaches a wrong step. A pack opts in with
 ``student.completion: solution``: the student is then trained on the trace and the answer on its
-own last line (:meth:`tools.packs.Pack.completion`).
+own last line (:meth:`tools.packs.pack.Pack.completion`).
 
 Example:
     >>> print(worked_solution("chain_sum", {"expression": "57 + 87 - 70"}, "74"))

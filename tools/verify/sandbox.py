@@ -11,7 +11,8 @@ interpreter, one process per program:
 - a filesystem view that is read-only except a throwaway ``/sandbox`` (the working directory)
   and ``/tmp``, both size-limited tmpfs that vanish with the sandbox: ``/usr`` and the
   interpreter's own prefix, nothing else (no home, no project, no run folders, no ``/etc``);
-- a seccomp filter (:mod:`tools.seccomp`): no new processes, sockets, namespaces, mounts, ptrace;
+- a seccomp filter (:mod:`tools.verify.seccomp`): no new processes, sockets, namespaces, mounts,
+  ptrace;
 - resource limits: address space, CPU seconds, file size, open files, processes;
 - a wall-clock timeout that kills bubblewrap, and with it the whole sandbox (``--die-with-parent``
   and the end of its process namespace), and an environment with nothing of the caller's in it.
@@ -40,7 +41,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from failforward.tools import seccomp
+from failforward.tools.verify import seccomp
 
 SANDBOX_UID = 64_999  # owns nothing on the host; no passwd entry needed
 WORKDIR = "/sandbox"

@@ -15,7 +15,7 @@ from collections import Counter
 
 import numpy as np
 
-from failforward.tools.verifiers import parse_number
+from failforward.tools.verify.verifiers import parse_number
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 MAX_GRAM_OWNERS = 2

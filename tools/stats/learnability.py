@@ -86,13 +86,13 @@ class LearnabilityTable(BaseModel):
 def load_table(pack) -> LearnabilityTable:
     """The pack's ``learnability.yaml``, validated against the pack: an error names the file and
     the field, and a unit the pack does not have."""
-    from failforward.tools.packs import PackError, first_error
+    from failforward.tools.packs.pack import PackError, first_error
 
     path = Path(pack.directory) / TABLE_FILE
     if not path.is_file():
         raise PackError(
             f"{path}: missing; the oracle arm allocates by a pilot's learnability table "
-            "(see tools/learnability.py for its form)"
+            "(see tools/stats/learnability.py for its form)"
         )
     try:
         table = LearnabilityTable.model_validate(yaml.safe_load(path.read_text()) or {})

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from fractions import Fraction
 
-from failforward.tools.verifiers import arithmetic_expression, parse_number
+from failforward.tools.verify.verifiers import arithmetic_expression, parse_number
 
 Feature = Callable[[str, str, str, str], bool]
 

@@ -1,11 +1,11 @@
 """``failforward packs validate``: load a pack and run one eval item through all of it.
 
-Loading (:func:`tools.packs.load_pack`) checks the schema, the files and each template's
+Loading (:func:`tools.packs.pack.load_pack`) checks the schema, the files and each template's
 variables. Validation goes on to draw an item from each source, verify the item's own reference
 answer with the pack's verifier (through its answer pattern, as a student reply would be), run
 the solver on it, check the knobs are in the items' metadata, render every template with
 realistic values, and say what will verify the teacher's candidates with the given endpoints.
-Every problem is a :class:`~tools.packs.PackError` naming the file and field. ``run``,
+Every problem is a :class:`~tools.packs.pack.PackError` naming the file and field. ``run``,
 ``compare`` and Studio run the same checks (:func:`check_pack`) before a run folder exists.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import jinja2
 
-from failforward.tools.packs import DEFAULT_TEMPLATES, Pack, PackError, load_pack, pack_roots
+from failforward.tools.packs.pack import DEFAULT_TEMPLATES, Pack, PackError, load_pack, pack_roots
 from failforward.tools.records import Failure, FailureCluster, Item, PlanTarget
-from failforward.tools.verifiers import Unverifiable, extract_answer, make_solver
+from failforward.tools.verify.verifiers import Unverifiable, extract_answer, make_solver
 
 
 @dataclass
@@ -96,7 +96,7 @@ def _draw_each(pack: Pack, yaml_path: Path) -> list[tuple[str, Item]]:
 def _check_composition(pack: Pack, yaml_path: Path) -> tuple[list[str], list[str]]:
     """Draw the probe and test sets as a run would and compare their skills and cells with the
     source's own mix: a line per set, and a note for each set that differs beyond chance."""
-    from failforward.tools.composition import compare_sets
+    from failforward.tools.packs.composition import compare_sets
 
     try:
         report = compare_sets(pack)
