@@ -146,6 +146,7 @@ def test_server_failure_is_reported(tmp_path):
             pass
 
 
+@pytest.mark.slow  # 21 s; augment runs on a loopback endpoint in test_augment_graph
 def test_augment_through_a_real_server(server, tmp_path, quiet_ui):
     """The augmentation graph against `transformers serve`: the tiny model's rewrites are
     nonsense, and the critic must sort every one of them without crashing."""

@@ -125,6 +125,7 @@ def test_two_cycles_end_to_end(small_pack, tmp_path, quiet_ui, tiny_student_dir)
     assert "<script" not in page and "<link" not in page and "<img" not in page
 
 
+@pytest.mark.slow  # 18 s; replay's mixing is unit-tested in training/test_replay.py
 def test_replay_mixes_earlier_cycles_into_training(small_pack, tmp_path, quiet_ui):
     run_id = run_loop(_settings(small_pack, tmp_path, replay_mix=0.5), ui=quiet_ui)
     store = RunStore(tmp_path / "runs" / run_id / "run.db")

@@ -4,9 +4,12 @@ import importlib.util
 from argparse import Namespace
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "objectives.py"
 
 
+@pytest.mark.slow  # 15 s; each objective trains a cycle in test_loop_e2e
 def test_objectives_run_side_by_side_on_the_same_data(small_pack, tmp_path, quiet_ui):
     spec = importlib.util.spec_from_file_location("objectives", SCRIPT)
     bench = importlib.util.module_from_spec(spec)
