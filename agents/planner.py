@@ -21,14 +21,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from failforward.agents.analyst import cell_accuracy
-from failforward.tools.options import OptionError
+from failforward.tools.options import OptionError, check_choices
 from failforward.tools.packs.capacity import Capacity
 from failforward.tools.packs.pack import Pack
 from failforward.tools.packs.sources import allocate
 from failforward.tools.records import FailureCluster, GenerationPlan, Item, PlanTarget
-
-WEIGHTINGS = ("gain", "mass", "progress", "learnability")
-MODES = ("targeted", "uniform", "oracle")
 
 
 @dataclass
@@ -113,9 +110,8 @@ class PlanRule:
     )
 
     def __post_init__(self) -> None:
+        check_choices(self)
         checks = [
-            ("mode", self.mode in MODES, "targeted, uniform or oracle"),
-            ("weighting", self.weighting in WEIGHTINGS, "gain, mass, progress or learnability"),
             ("explore", 0 <= self.explore < 1, "in [0, 1)"),
             ("ready_at", 0 < self.ready_at <= 1, "in (0, 1]"),
             ("hopeless_below", self.hopeless_below >= 0, ">= 0"),

@@ -111,7 +111,7 @@ def _settings_signature(cls, *first: inspect.Parameter, skip: tuple[str, ...] = 
             names = f"{o.flag}/--no-{o.flag[2:]}" if isinstance(o.default, bool) else o.flag
             flag = {"metavar": ""} if isinstance(o.default, bool) else {}
             option = typer.Option(o.default, names, help=o.help, **flag)
-            params.append(_option(o.name, type(o.default), option))
+            params.append(_option(o.name, o.annotation, option))
 
     def decorate(func):
         func.__signature__ = inspect.Signature(params)

@@ -11,9 +11,8 @@ from typing import Literal
 
 from failforward.agents.endpoint_settings import EndpointSettings, endpoint_options
 from failforward.agents.planner import PlanRule
-from failforward.tools.augment.assemble import MODES
 from failforward.tools.augment.corpus import DEFAULT_CORPUS
-from failforward.tools.options import StoredSettings, nested, option
+from failforward.tools.options import StoredSettings, check_choices, nested, option
 from failforward.training.config import TrainConfig
 
 # PlanRule's fields as options: --plan (its mode), --plan-weighting, --explore, --plan-<knob>.
@@ -23,7 +22,6 @@ _PLAN_OPTIONS = {"mode": "plan", "explore": "explore"} | {
     + ("flat_after", "flat_decay", "capacity", "mastered_at", "replay", "prior", "samples")
     + ("temperature",)
 }
-OUTPUT_FORMATS = ("jsonl", "parquet")
 
 
 @dataclass
@@ -72,12 +70,12 @@ class RunSettings(StoredSettings):
     target_accuracy: float = option(1.0, "Stop once test accuracy reaches this.")
     patience: int = option(2, "Stop after this many cycles without a test-accuracy gain.")
     eval_batch_size: int = option(32, "Items per batch when the student answers.")
-    eval_engine: str = option(
+    eval_engine: Literal["auto", "transformers", "vllm"] = option(
         "auto",
         "How the student answers: auto (vLLM on CUDA with the gpu extra, else transformers), "
         "transformers, or vllm.",
     )
-    executor: str = option(
+    executor: Literal["local", "ray"] = option(
         "local",
         "Where the student answers: local (this process) or ray (Ray workers that load it "
         "once; training stays in this process unless --train-launcher ray).",
@@ -92,7 +90,7 @@ class RunSettings(StoredSettings):
         "fractions share a GPU, e.g. 0.5 for two workers on one).",
     )
     runs_dir: str = option("runs", "Folder that holds one sub-folder per run.")
-    on_regression: str = option(
+    on_regression: Literal["rollback", "keep", "stop"] = option(
         "rollback",
         "When a cycle's training makes the student worse on the probe set beyond noise: "
         "rollback (keep the previous student and halve the learning rates from then on), keep "
@@ -122,6 +120,7 @@ class RunSettings(StoredSettings):
     )
 
     def __post_init__(self):
+        check_choices(self)
         if self.cycles < 0 or self.budget <= 0:
             raise ValueError("--cycles must be >= 0 and --budget > 0")
         if self.train_seed < -1:
@@ -130,12 +129,6 @@ class RunSettings(StoredSettings):
             raise ValueError(f"--overdraw must be >= 1, got {self.overdraw}")
         if self.patience < 1 or self.eval_batch_size < 1 or self.endpoints.max_tokens < 1:
             raise ValueError("--patience, --eval-batch-size and --llm-max-tokens must be >= 1")
-        if self.eval_engine not in ("auto", "transformers", "vllm"):
-            raise ValueError(
-                f"--eval-engine must be auto, transformers or vllm, got {self.eval_engine!r}"
-            )
-        if self.executor not in ("local", "ray"):
-            raise ValueError(f"--executor must be local or ray, got {self.executor!r}")
         if self.ray_workers < 1:
             raise ValueError(f"--ray-workers must be >= 1, got {self.ray_workers}")
         if self.ray_worker_gpus < 0:
@@ -146,10 +139,6 @@ class RunSettings(StoredSettings):
             )
         if not 0.0 < self.target_accuracy <= 1.0:
             raise ValueError(f"--target-accuracy must be in (0, 1], got {self.target_accuracy}")
-        if self.on_regression not in ("rollback", "keep", "stop"):
-            raise ValueError(
-                f"--on-regression must be rollback, keep or stop, got {self.on_regression!r}"
-            )
         if not 0.0 < self.guard_alpha < 1.0:
             raise ValueError(f"--guard-alpha must be in (0, 1), got {self.guard_alpha}")
         self._check_train_from()
@@ -157,8 +146,6 @@ class RunSettings(StoredSettings):
     def _check_train_from(self) -> None:
         """``--train-from`` is a choice, and base's path independence rules out the two ways
         a cycle's data would depend on earlier cycles' students."""
-        if self.train_from not in ("previous", "base"):
-            raise ValueError(f"--train-from must be previous or base, got {self.train_from!r}")
         if self.train_from == "base" and self.train.replay_mix > 0:
             raise ValueError(
                 "--train-from base retrains on every accepted example already, so there is "
@@ -212,7 +199,9 @@ class AugmentSettings(StoredSettings):
         DEFAULT_CORPUS, "JSONL/Parquet with a text field, a folder of .txt/.md, or stdlib-docs."
     )
     pack: str = option("rephrase", "Augmentation pack: a name under prompts/ or a folder.")
-    mode: str = option("stitch", "rephrase, stitch (megadocs) or stretch (rationales).")
+    mode: Literal["rephrase", "stitch", "stretch"] = option(
+        "stitch", "rephrase, stitch (megadocs) or stretch (rationales)."
+    )
     styles: str = option("", "Comma-separated styles (default: all in the pack).")
     k: int = option(1, "Rewrites per chunk and style.")
     docs: int = option(0, "Documents to use, in a seeded order (0: all).")
@@ -223,13 +212,12 @@ class AugmentSettings(StoredSettings):
         max_tokens=0, help={"max_tokens": "Reply token limit per LLM call (0: the pack's)."}
     )
     runs_dir: str = option("runs", "Folder holding run folders.")
-    format: str = option("jsonl", "Output corpus file: jsonl or parquet.")
+    format: Literal["jsonl", "parquet"] = option("jsonl", "Output corpus file: jsonl or parquet.")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
 
     def check(self) -> None:
-        if self.format not in OUTPUT_FORMATS:
-            raise ValueError(f"--format {self.format!r}: choose jsonl or parquet")
-        if self.mode not in MODES:
-            raise ValueError(f"--mode {self.mode!r}: choose one of {', '.join(MODES)}")
         if self.k < 1 or self.docs < 0:
             raise ValueError("--k must be >= 1 and --docs >= 0")
         if not 0.0 <= self.heldout < 1.0:

@@ -23,8 +23,10 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import typing
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 
 class OptionError(ValueError):
@@ -64,10 +66,42 @@ class Option:
     path: tuple[str, ...]
     default: Any
     help: str
+    choices: tuple[str, ...] | None = None  # a Literal[...] field's values
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    @property
+    def annotation(self) -> Any:
+        """The type the command line parses the option as: the field's ``Literal`` for a
+        choice (so ``--help`` lists the values and a wrong one is refused), else the type of
+        its default."""
+        return Literal.__getitem__(self.choices) if self.choices else type(self.default)
+
+
+@functools.cache
+def choices_of(cls: type) -> dict[str, tuple[str, ...]]:
+    """``{field name: its values}`` for each field of ``cls`` typed ``Literal[...]``."""
+    hints = typing.get_type_hints(cls)
+    return {
+        name: typing.get_args(hint)
+        for name, hint in hints.items()
+        if typing.get_origin(hint) is Literal
+    }
+
+
+def check_choices(settings: Any) -> None:
+    """Refuse a choice setting (a ``Literal[...]`` field) whose value is not one of its
+    values: the one check every settings class makes in ``__post_init__`` (``build`` puts the
+    option's flag before the problem)."""
+    for name, allowed in choices_of(type(settings)).items():
+        value = getattr(settings, name)
+        if value not in allowed:
+            words = [str(a) for a in allowed]
+            one_of = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+            problem = f"must be {one_of}, got {value!r}"
+            raise OptionError(name, f"{name} {problem}", problem)
 
 
 def options(cls: type, prefix: tuple[str, ...] = (), meta: dict | None = None) -> list[Option]:
@@ -84,7 +118,8 @@ def options(cls: type, prefix: tuple[str, ...] = (), meta: dict | None = None) -
         default = meta.get("defaults", {}).get(f.name, default)
         name = meta.get("rename", {}).get(f.name, f.name)
         help = meta.get("help", {}).get(f.name, f.metadata.get("help", ""))
-        found.append(Option(name, (*prefix, f.name), default, help))
+        choices = choices_of(cls).get(f.name)
+        found.append(Option(name, (*prefix, f.name), default, help, choices))
     if not prefix:
         names = [o.name for o in found]
         clashes = sorted({n for n in names if names.count(n) > 1})

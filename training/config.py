@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import typing
 from dataclasses import dataclass, field
+from typing import Literal
 
-from failforward.tools.options import OptionError
+from failforward.tools.options import OptionError, check_choices
 
-OBJECTIVES = ("sft", "dpo", "sft+dpo", "grpo")
-REPORT_TO = ("none", "tensorboard", "mlflow")
-LAUNCHERS = ("torchrun", "ray")
+Objective = Literal["sft", "dpo", "sft+dpo", "grpo"]
+OBJECTIVES = typing.get_args(Objective)
 
 
 def _f(default, help: str):
@@ -20,7 +21,7 @@ def _f(default, help: str):
 class TrainConfig:
     """How the student is updated on a cycle's accepted examples (TRL, LoRA by default)."""
 
-    objective: str = _f(
+    objective: Objective = _f(
         "sft+dpo",
         "sft: SFT on accepted examples; dpo: DPO on (verified answer, student's failing answer) "
         "pairs; sft+dpo: both, in that order; grpo: experimental, verifier-rewarded GRPO.",
@@ -48,7 +49,7 @@ class TrainConfig:
         "Training processes: above 1, each SFT/DPO phase runs as DDP (torchrun starts them; "
         "gloo on CPU, NCCL on GPUs, one per GPU), each training an equal share of every step.",
     )
-    launcher: str = _f(
+    launcher: Literal["torchrun", "ray"] = _f(
         "torchrun",
         "How --train-processes start: torchrun (processes on this machine) or ray (Ray Train "
         "workers on the run's Ray cluster, on its GPUs when it has one per process; needs "
@@ -71,14 +72,18 @@ class TrainConfig:
     )
     grpo_generations: int = _f(4, "GRPO: completions sampled per prompt.")
     grpo_iterations: int = _f(2, "GRPO: updates per generation batch (importance-sampled).")
-    grpo_importance: str = _f("sequence", "GRPO importance-sampling ratio level: token|sequence.")
-    report_to: str = _f("none", "Training dashboards: none, tensorboard or mlflow.")
+    grpo_importance: Literal["token", "sequence"] = _f(
+        "sequence", "GRPO importance-sampling ratio level: token|sequence."
+    )
+    report_to: Literal["none", "tensorboard", "mlflow"] = _f(
+        "none", "Training dashboards: none, tensorboard or mlflow."
+    )
     seed: int = _f(0, "Seed for shuffling and LoRA initialisation.")
 
     def __post_init__(self):
         """Each error names the field it is about (the command line shows the flag)."""
+        check_choices(self)
         checks = [
-            ("objective", self.objective in OBJECTIVES, f"one of {', '.join(OBJECTIVES)}"),
             ("learning_rate", self.learning_rate > 0, "> 0"),
             ("dpo_learning_rate", self.dpo_learning_rate > 0, "> 0"),
             ("dpo_beta", self.dpo_beta > 0, "> 0"),
@@ -98,7 +103,6 @@ class TrainConfig:
                 self.launcher == "torchrun" or "grpo" not in self.phases,
                 "torchrun with grpo (GRPO trains in the run's process)",
             ),
-            ("launcher", self.launcher in LAUNCHERS, f"one of {', '.join(LAUNCHERS)}"),
             ("lora_r", self.lora_r > 0, "> 0"),
             ("lora_alpha", self.lora_alpha > 0, "> 0"),
             ("replay_mix", self.replay_mix >= 0, ">= 0"),
@@ -106,8 +110,6 @@ class TrainConfig:
             ("anchor_share", self.anchor_share >= 0, ">= 0"),
             ("grpo_generations", self.grpo_generations >= 2, ">= 2"),
             ("grpo_iterations", self.grpo_iterations >= 1, ">= 1"),
-            ("grpo_importance", self.grpo_importance in ("token", "sequence"), "token or sequence"),
-            ("report_to", self.report_to in REPORT_TO, f"one of {', '.join(REPORT_TO)}"),
         ]
         for name, ok, wanted in checks:
             if not ok:

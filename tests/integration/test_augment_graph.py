@@ -127,9 +127,9 @@ def test_augment_end_to_end_and_resume(corpus, tmp_path, quiet_ui, mode):
 def test_augment_needs_a_teacher_and_names_a_bad_mode(tmp_path, quiet_ui):
     with pytest.raises(ValueError, match="needs a teacher endpoint"):
         run_augment(AugmentSettings(runs_dir=str(tmp_path / "runs")), quiet_ui)
-    with pytest.raises(ValueError, match="--mode 'blend'"):
+    with pytest.raises(ValueError, match="^mode must be rephrase, stitch or stretch, got 'blend'$"):
         run_augment(AugmentSettings(mode="blend", runs_dir=str(tmp_path / "runs")), quiet_ui)
-    with pytest.raises(ValueError, match="--format 'csv': choose jsonl or parquet"):
+    with pytest.raises(ValueError, match="^format must be jsonl or parquet, got 'csv'$"):
         run_augment(AugmentSettings(format="csv", runs_dir=str(tmp_path / "runs")), quiet_ui)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 

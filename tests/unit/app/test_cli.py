@@ -29,8 +29,9 @@ def test_run_options_come_from_settings():
 
 
 def test_bad_value_is_reported():
-    result = CliRunner().invoke(app, ["run", "--plan", "random"])
-    assert result.exit_code != 0 and "targeted, uniform or oracle" in result.output
+    result = CliRunner().invoke(app, ["run", "--plan", "random"], env={"COLUMNS": "240"})
+    assert result.exit_code != 0 and "Invalid value for '--plan'" in result.output
+    assert "'random' is not one of 'targeted', 'uniform', 'oracle'" in result.output
 
 
 def test_bad_pack_is_a_clean_error(tmp_path):

@@ -39,7 +39,7 @@ def test_a_run_stored_flat_loads_into_the_nested_settings():
 def test_training_and_planning_errors_name_the_flag():
     with pytest.raises(ValueError, match="^--lora-r: lora_r must be > 0"):
         RunSettings.from_options(lora_r=0)
-    wanted = "^--plan-weighting: 'size' is not gain, mass, progress or learnability$"
+    wanted = "^--plan-weighting: must be gain, mass, progress or learnability, got 'size'$"
     with pytest.raises(ValueError, match=wanted):
         RunSettings.from_options(plan_weighting="size")
     with pytest.raises(ValueError, match="^--plan-flat-after: "):
@@ -77,7 +77,7 @@ def test_a_run_stored_before_over_drawing_draws_exactly_its_budget():
 
 
 def test_scale_out_options_are_checked_by_name():
-    with pytest.raises(ValueError, match="--executor must be local or ray, got 'spark'"):
+    with pytest.raises(ValueError, match="^--executor: must be local or ray, got 'spark'$"):
         RunSettings.from_options(executor="spark")
     with pytest.raises(ValueError, match="--ray-workers must be >= 1"):
         RunSettings.from_options(ray_workers=0)
@@ -96,12 +96,14 @@ def test_ray_training_needs_the_ray_executor_and_an_off_policy_objective():
     assert settings.train.launcher == "ray" and RunSettings().train.launcher == "torchrun"
     with pytest.raises(ValueError, match="^--train-launcher: launcher must be torchrun with grpo"):
         RunSettings.from_options(executor="ray", train_launcher="ray", objective="grpo")
-    with pytest.raises(ValueError, match="^--train-launcher: launcher must be one of torchrun"):
+    with pytest.raises(
+        ValueError, match="^--train-launcher: must be torchrun or ray, got 'slurm'$"
+    ):
         RunSettings.from_options(train_launcher="slurm")
 
 
 def test_train_from_is_a_checked_choice_and_old_runs_train_on_from_the_previous_student():
-    with pytest.raises(ValueError, match="^--train-from must be previous or base, got 'scratch'$"):
+    with pytest.raises(ValueError, match="^--train-from: must be previous or base, got 'scratch'$"):
         RunSettings.from_options(train_from="scratch")
     assert RunSettings.from_dict(STORED_FLAT).train_from == "previous"
     assert RunSettings().train_from == "previous"
@@ -130,3 +132,27 @@ def test_train_from_base_has_one_seed_and_refuses_path_dependent_data():
     with pytest.raises(ValueError, match="--anchor-share .* --train-from previous, not base"):
         RunSettings.from_options(train_from="base", anchor_share=0.5)
     assert RunSettings.from_options(replay_mix=0.5, anchor_share=0.5).train_from == "previous"
+
+
+def test_every_choice_setting_is_typed_and_refused_the_same_way():
+    """Each choice (a ``Literal`` field, nested ones included) is an option with its values:
+    a wrong one gets the same error naming the flag, and the command line lists them."""
+    from failforward.tools.options import options
+
+    choices = {o.name: o.choices for o in options(RunSettings) if o.choices}
+    assert set(choices) >= {
+        "executor", "eval_engine", "on_regression", "train_from", "objective", "plan",
+        "plan_weighting", "train_launcher", "grpo_importance", "report_to",
+    }  # fmt: skip
+    for name, allowed in choices.items():
+        flag = "--" + name.replace("_", "-")
+        with pytest.raises(ValueError, match=f"^{flag}: must be .*{allowed[-1]}, got 'nope'$"):
+            RunSettings.from_options(**{name: "nope"})
+    from typer.testing import CliRunner
+
+    from failforward.app.cli import app
+
+    shown = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "240"}).output
+    assert "<local|ray>" in shown and "<rollback|keep|stop>" in shown
+    augment = {o.name: o.choices for o in options(AugmentSettings) if o.choices}
+    assert augment == {"mode": ("rephrase", "stitch", "stretch"), "format": ("jsonl", "parquet")}
