@@ -423,7 +423,8 @@ def chat_model_config(model, **settings: Any) -> EndpointConfig:
     name = getattr(model, "model_name", None) or getattr(model, "model", None)
     kind = type(model).__name__
     config = EndpointConfig(base_url="http://unused", model=str(name or kind), **settings)
-    return config.model_copy(update={"base_url": f"langchain:{kind}"})  # validated as a URL
+    # Not an http(s) URL, so set past the validator: the settings are checked, the URL is a label.
+    return config.model_copy(update={"base_url": f"langchain:{kind}"})
 
 
 def chat_model_send(model) -> Send:
