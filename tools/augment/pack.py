@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from failforward.tools.packs.pack import (
     PACKS_DIR,
     PackError,
     TemplatePack,
     _Strict,
-    first_error,
     load_templates,
+    read_spec,
 )
 
 TEMPLATE_VARIABLES: dict[str, set[str]] = {
@@ -86,14 +85,7 @@ def load_augment_pack(name_or_path: str | Path = "rephrase") -> AugmentPack:
     if not yaml_path.is_file():
         known = sorted(p.parent.name for p in PACKS_DIR.glob("*/augment.yaml"))
         raise PackError(f"no augmentation pack {str(name_or_path)!r}; known: {known}")
-    try:
-        raw = yaml.safe_load(yaml_path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise PackError(f"{yaml_path}: not valid YAML: {err}") from err
-    try:
-        spec = AugmentPackSpec.model_validate(raw)
-    except ValidationError as err:
-        raise PackError(f"{yaml_path}: {first_error(err)}") from err
+    spec = read_spec(yaml_path, AugmentPackSpec)
     templates = load_templates(
         directory, yaml_path, spec.templates, TEMPLATE_VARIABLES, REQUIRED_TEMPLATES
     )

@@ -485,18 +485,24 @@ def resolve_pack_dir(name_or_path: str) -> Path:
     raise PackError(f"no pack {name_or_path!r}: not a folder with pack.yaml; known: {known}")
 
 
-def load_pack(name_or_path: str) -> Pack:
-    """Load and validate a pack; raises :class:`PackError` naming the file and field."""
-    directory = resolve_pack_dir(name_or_path)
-    yaml_path = directory / "pack.yaml"
+def read_spec(yaml_path: Path, model: type[BaseModel]) -> Any:
+    """A pack's YAML file validated as ``model``; a :class:`PackError` names the file and, for a
+    wrong value, the field (``pack.yaml`` here, ``augment.yaml`` for an augmentation pack)."""
     try:
         raw = yaml.safe_load(yaml_path.read_text()) or {}
     except yaml.YAMLError as err:
         raise PackError(f"{yaml_path}: not valid YAML: {err}") from err
     try:
-        spec = PackSpec.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as err:
         raise PackError(f"{yaml_path}: {first_error(err)}") from err
+
+
+def load_pack(name_or_path: str) -> Pack:
+    """Load and validate a pack; raises :class:`PackError` naming the file and field."""
+    directory = resolve_pack_dir(name_or_path)
+    yaml_path = directory / "pack.yaml"
+    spec = read_spec(yaml_path, PackSpec)
     _check_source(spec, directory, yaml_path)
     return Pack(spec, directory, _load_templates(spec, directory, yaml_path))
 
