@@ -11,6 +11,7 @@ from typing import Literal
 
 from failforward.agents.endpoint_settings import EndpointSettings, endpoint_options
 from failforward.agents.planner import PlanRule
+from failforward.tools.augment.assemble import Mode
 from failforward.tools.augment.corpus import DEFAULT_CORPUS
 from failforward.tools.options import StoredSettings, check_choices, nested, option
 from failforward.training.config import TrainConfig
@@ -199,9 +200,7 @@ class AugmentSettings(StoredSettings):
         DEFAULT_CORPUS, "JSONL/Parquet with a text field, a folder of .txt/.md, or stdlib-docs."
     )
     pack: str = option("rephrase", "Augmentation pack: a name under prompts/ or a folder.")
-    mode: Literal["rephrase", "stitch", "stretch"] = option(
-        "stitch", "rephrase, stitch (megadocs) or stretch (rationales)."
-    )
+    mode: Mode = option("stitch", "rephrase, stitch (megadocs) or stretch (rationales).")
     styles: str = option("", "Comma-separated styles (default: all in the pack).")
     k: int = option(1, "Rewrites per chunk and style.")
     docs: int = option(0, "Documents to use, in a seeded order (0: all).")

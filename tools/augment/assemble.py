@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import random
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from failforward.tools.augment.corpus import Document, approx_tokens, split_sentences
 
-MODES = ("rephrase", "stitch", "stretch")
+Mode = Literal["rephrase", "stitch", "stretch"]
+MODES = typing.get_args(Mode)
 
 
 @dataclass
