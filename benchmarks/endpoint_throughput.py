@@ -93,8 +93,10 @@ async def bare(base_url: str, prompts: list[str], concurrency: int) -> int:
 
 
 class AiohttpSend:
-    """The transport ``ChatClient`` had before the ``openai`` client: one aiohttp session per
-    event loop, status codes and bodies mapped to faults by hand."""
+    """The transport ``ChatClient`` had before the ``openai`` client, reduced to what the passes
+    without faults use: one aiohttp session per event loop, the same request body, and the reply
+    read by hand (its fault kinds are coarser than the old client's, and it ignores Retry-After:
+    only the faults pass, which runs the shipped client, needs those)."""
 
     def __init__(self, config: EndpointConfig):
         self.config = config
