@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 import yaml
+from typer.testing import CliRunner
 
+from failforward.app.cli import app
 from failforward.app.doctor import check_run
 from tests.fake_endpoint import FakeEndpoint
 from tests.scripted import arithmetic_roles, cached_prompts, nodes_done
@@ -38,7 +40,9 @@ def _judged(run_db: Path) -> bool:
         return False
 
 
-def test_ctrl_c_then_resume_and_the_key_is_nowhere(crash_pack, tmp_path, tiny_student_dir):
+def test_ctrl_c_then_resume_and_the_key_is_nowhere(
+    crash_pack, tmp_path, tiny_student_dir, monkeypatch
+):
     runs, log = tmp_path / "runs", tmp_path / "console.log"
     key_file = tmp_path / "critic.key"
     key_file.write_text(KEY + "\n")
@@ -101,18 +105,18 @@ def test_ctrl_c_then_resume_and_the_key_is_nowhere(crash_pack, tmp_path, tiny_st
         assert not cached & set(server.requests[sent_from:])  # nothing judged is asked again
         assert all(h["authorization"] == f"Bearer {KEY}" for h in server.headers)
 
-    for fmt in ("jsonl", "parquet", "hf"):
-        out = tmp_path / f"export-{fmt}"
-        done = subprocess.run(
-            _cli(
-                "export", run_dir.name, "--format", fmt, "--out", str(out), "--runs-dir", str(runs)
-            ),
-            capture_output=True,
-            env=env,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        log.write_bytes(log.read_bytes() + done.stdout + done.stderr)
-    subprocess.run(_cli("report", run_dir.name, "--runs-dir", str(runs)), check=True, env=env)
+    # Exports and the report read only the store: in this process (the key still in the
+    # environment), through the same command line.
+    monkeypatch.setenv("FF_PLANTED_KEY", KEY)
+    for args in [
+        *(["export", run_dir.name, "--format", f, "--out", str(tmp_path / f"export-{f}")]
+          for f in ("jsonl", "parquet", "hf")),
+        ["report", run_dir.name],
+    ]:  # fmt: skip
+        done = CliRunner().invoke(app, [*args, "--runs-dir", str(runs)])
+        assert done.exit_code == 0, done.output[-2000:]
+        with log.open("a") as out:
+            out.write(done.output)
 
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p != key_file]
     # Every kind of artifact is there to be searched: stores, weights, reports, exports.
