@@ -37,7 +37,22 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from failforward.tools.store import CallTables
+
 ROLES = ("teacher", "critic", "analyst")
+
+
+@dataclass(frozen=True)
+class Roles:
+    """A run's role clients: a role with no endpoint (or chat model) is None."""
+
+    teacher: ChatClient | None = None
+    critic: ChatClient | None = None
+    analyst: ChatClient | None = None
+
+    def clients(self) -> dict[str, ChatClient]:
+        """The roles that have a client, by name."""
+        return {role: c for role in ROLES if (c := getattr(self, role)) is not None}
 
 
 class EndpointConfig(BaseModel):
@@ -143,7 +158,7 @@ class ChatClient:
         self,
         role: str,
         config: EndpointConfig,
-        store,
+        store: CallTables,
         send: Send | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         chat_model: Any = None,

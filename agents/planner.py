@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from failforward.agents.analyst import cell_accuracy
-from failforward.tools.options import OptionError, check_choices
+from failforward.tools.options import OptionError, check_choices, option
 from failforward.tools.packs.capacity import Capacity
 from failforward.tools.packs.pack import Pack
 from failforward.tools.packs.sources import allocate
@@ -33,80 +33,49 @@ class PlanRule:
     """How the budget is spent: on the analyst's clusters (weighted so) or uniformly. Every field
     has a default and help text."""
 
-    mode: Literal["targeted", "uniform", "oracle"] = field(
-        default="targeted",
-        metadata={
-            "help": "targeted (the analyst's plan), uniform (the baseline) or oracle (the "
-            "positive control: the budget by the pack's pilot learnability table, "
-            "learnability.yaml, which no plan sees)."
-        },
+    mode: Literal["targeted", "uniform", "oracle"] = option(
+        "targeted",
+        "targeted (the analyst's plan), uniform (the baseline) or oracle (the "
+        "positive control: the budget by the pack's pilot learnability table, "
+        "learnability.yaml, which no plan sees).",
     )
-    weighting: Literal["gain", "mass", "progress", "learnability"] = field(
-        default="gain",
-        metadata={
-            "help": "gain: learning-gain rule; mass: proportional to failures (baseline); "
-            "progress: the gain rule scaled by each skill's probe gain per example the last "
-            "time it was trained; learnability: each cell by p(1-p) of its shrunk probe "
-            "success p, mastered cells a replay share, cells near 0 their easier cell."
-        },
+    weighting: Literal["gain", "mass", "progress", "learnability"] = option(
+        "gain",
+        "gain: learning-gain rule; mass: proportional to failures (baseline); "
+        "progress: the gain rule scaled by each skill's probe gain per example the last "
+        "time it was trained; learnability: each cell by p(1-p) of its shrunk probe "
+        "success p, mastered cells a replay share, cells near 0 their easier cell.",
     )
-    explore: float = field(
-        default=0.1, metadata={"help": "Share of the budget always spent uniformly (exploration)."}
+    explore: float = option(0.1, "Share of the budget always spent uniformly (exploration).")
+    ready_at: float = option(0.5, "Near-item accuracy at which a cluster counts as ready.")
+    hopeless_below: float = option(
+        0.05,
+        "Near-item accuracy below which a cluster gets stepping "
+        "stones (one notch easier) instead of its own items.",
     )
-    ready_at: float = field(
-        default=0.5, metadata={"help": "Near-item accuracy at which a cluster counts as ready."}
+    hopeless_weight: float = option(0.1, "Weight per failure of a cluster with no near success.")
+    shrink_bonus: float = option(1.25, "Weight factor for a cluster that shrank last cycle.")
+    flat_after: int = option(2, "Targeted cycles without shrinking before the share is cut.")
+    flat_decay: float = option(0.5, "Share factor per flat cycle beyond flat_after - 1.")
+    mastered_at: float = option(
+        0.8, "learnability: probe success from which a cell counts as mastered."
     )
-    hopeless_below: float = field(
-        default=0.05,
-        metadata={
-            "help": "Near-item accuracy below which a cluster gets stepping "
-            "stones (one notch easier) instead of its own items."
-        },
+    replay: float = option(0.1, "learnability: share of the budget replayed on mastered cells.")
+    prior: float = option(
+        4.0,
+        "learnability: pseudo-items that shrink a cell's success toward its "
+        "skill's (and a skill's toward the whole probe set's).",
     )
-    hopeless_weight: float = field(
-        default=0.1, metadata={"help": "Weight per failure of a cluster with no near success."}
+    samples: int = option(
+        1,
+        "learnability: replies sampled per probe item to estimate each cell's "
+        "success (1: the greedy evaluation's answers, no extra sampling).",
     )
-    shrink_bonus: float = field(
-        default=1.25, metadata={"help": "Weight factor for a cluster that shrank last cycle."}
-    )
-    flat_after: int = field(
-        default=2, metadata={"help": "Targeted cycles without shrinking before the share is cut."}
-    )
-    flat_decay: float = field(
-        default=0.5, metadata={"help": "Share factor per flat cycle beyond flat_after - 1."}
-    )
-    mastered_at: float = field(
-        default=0.8,
-        metadata={"help": "learnability: probe success from which a cell counts as mastered."},
-    )
-    replay: float = field(
-        default=0.1,
-        metadata={"help": "learnability: share of the budget replayed on mastered cells."},
-    )
-    prior: float = field(
-        default=4.0,
-        metadata={
-            "help": "learnability: pseudo-items that shrink a cell's success toward its "
-            "skill's (and a skill's toward the whole probe set's)."
-        },
-    )
-    samples: int = field(
-        default=1,
-        metadata={
-            "help": "learnability: replies sampled per probe item to estimate each cell's "
-            "success (1: the greedy evaluation's answers, no extra sampling)."
-        },
-    )
-    temperature: float = field(
-        default=0.7,
-        metadata={"help": "learnability: the sampling temperature (--plan-samples > 1)."},
-    )
-    capacity: bool = field(
-        default=True,
-        metadata={
-            "help": "Cap each cell's share at what it can still give (new items, estimated by "
-            "drawing from it) and move the rest to the next targets."
-        },
+    temperature: float = option(0.7, "learnability: the sampling temperature (--plan-samples > 1).")
+    capacity: bool = option(
+        True,
+        "Cap each cell's share at what it can still give (new items, estimated by "
+        "drawing from it) and move the rest to the next targets.",
     )
 
     def __post_init__(self) -> None:

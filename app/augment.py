@@ -18,6 +18,7 @@ from failforward.app.runner import (
     resume_folder,
 )
 from failforward.graph.augment import AugmentContext, build_augment_graph
+from failforward.graph.events import Events
 from failforward.graph.settings import AugmentSettings
 from failforward.tools.augment.corpus import DEFAULT_CORPUS, load_corpus
 from failforward.tools.augment.pack import load_augment_pack
@@ -56,7 +57,9 @@ def run_augment(settings: AugmentSettings, ui=None, resume: str | None = None) -
             return run_id, run_dir
         clients = connect_roles(roles, store, stack, ui)
         teacher, critic = clients.get("teacher"), clients.get("critic")
-        context = AugmentContext(run_id, run_dir, settings, pack, store, teacher, critic, ui)
+        context = AugmentContext(
+            run_id, run_dir, settings, pack, store, teacher, critic, Events(ui.show)
+        )
         ui.log(f"augmentation {run_id}: {settings.corpus}, mode {settings.mode} -> {run_dir}")
         session.run({"mode": settings.mode, "nodes_run": []}, context)
     return run_id, run_dir

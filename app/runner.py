@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from failforward.agents.endpoint_settings import EndpointSettings
-from failforward.agents.endpoints import check_endpoints
+from failforward.agents.endpoints import Roles, check_endpoints
+from failforward.graph.events import Events
+from failforward.graph.executor import executor_for
 from failforward.graph.settings import RunSettings
 from failforward.graph.state import LoopState, RunContext
 
@@ -233,7 +235,9 @@ def open_run(
             yield Run(run_id, run_dir, session.graph, session.config, None, None, True)
             return
         clients = connect_roles(settings.endpoints, store, stack, ui, models)
-        context = RunContext(run_id, run_dir, settings, pack, store, clients, ui)
+        context = RunContext(
+            run_id, run_dir, settings, pack, store, Roles(**clients), Events(ui.show)
+        )
         stack.callback(context.student.close)  # Ray workers, where there are any
         size = f"{settings.cycles} cycles x {settings.budget} examples"
         ui.log(
@@ -351,17 +355,9 @@ def check_models(models: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_engine(settings: RunSettings) -> None:
-    """``--eval-engine vllm`` only where vLLM can run; ``--executor ray`` only with Ray."""
-    if settings.executor == "ray":
-        from failforward.agents.workers import ray_installed
-
-        if not ray_installed():
-            raise ValueError("--executor ray needs Ray: pip install '.[ray]'")
-        if settings.eval_engine == "vllm":
-            raise ValueError(
-                "--executor ray answers with transformers on its workers; "
-                "--eval-engine vllm answers in this process: choose one"
-            )
+    """``--eval-engine vllm`` only where vLLM can run; the executor's own checks (``--executor
+    ray`` only with Ray)."""
+    executor_for(settings, print).check()
     if settings.eval_engine == "vllm":
         from failforward.agents.student import vllm_usable
 

@@ -12,13 +12,15 @@ an ordinary run folder: ``failforward report`` and ``failforward run --resume`` 
 
 import dataclasses
 import time
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from failforward.app.progress import LoopUI
+from failforward.agents.endpoints import Roles
+from failforward.app.progress import LoopUI, plan_lines, verdict_lines
+from failforward.graph.events import CycleRow, Event, Events, Line, PlanMade, Progress, Verdicts
 from failforward.graph.loop import build_graph
 from failforward.graph.settings import RunSettings
 from failforward.graph.state import LoopState, RunContext
@@ -34,10 +36,15 @@ class StudioState(LoopState, total=False):
 
 
 class StudioUI(LoopUI):
-    """The loop's output as custom stream events (``stream_mode="custom"``), and on the server's
-    console as in a terminal: ``{"kind": "log", "message"}``, ``{"kind": "progress", "task",
-    "completed", "total"}`` (at most every half second per bar, and when it ends) and
-    ``{"kind": "cycle", "row"}`` (the cycle table's newest row)."""
+    """The nodes' events as custom stream events (``stream_mode="custom"``), and on the server's
+    console as in a terminal: ``{"kind": "log", "message", "level"}``, ``{"kind": "progress",
+    "task", "completed", "total"}`` (at most every half second per bar, and when it ends),
+    ``{"kind": "cycle", "row"}`` (the cycle table's newest row), ``{"kind": "plan", "plan",
+    "clusters"}`` and ``{"kind": "verdicts", ...}`` (each also as its log lines)."""
+
+    def __init__(self, console=None):
+        super().__init__(console)
+        self._sent: dict[int, dict] = {}  # an open bar's writer, when it was last sent and what
 
     @staticmethod
     def _writer():
@@ -45,48 +52,47 @@ class StudioUI(LoopUI):
 
         try:
             return get_stream_writer()
-        except RuntimeError:  # not inside a run: nothing to stream to
+        except RuntimeError:  # not inside a run (or on another thread): nothing to stream to
             return lambda event: None
 
     def log(self, message: str) -> None:
         super().log(message)
-        self._writer()({"kind": "log", "message": message})
+        self._writer()({"kind": "log", "message": message, "level": "info"})
 
-    @contextmanager
-    def task(self, description: str, total: int | None):
-        write = self._writer()  # taken here: the bar may advance on another thread
-        state = {"completed": 0, "total": total, "sent": 0.0, "last": None}
+    def show(self, event: Event) -> None:
+        super().show(event)
+        if isinstance(event, Progress):
+            self._progress(event)
+            return
+        write = self._writer()
+        if isinstance(event, Line):
+            write({"kind": "log", "message": event.text, "level": event.level})
+        elif isinstance(event, CycleRow):
+            write({"kind": "cycle", "row": event.row})
+        elif isinstance(event, PlanMade):
+            clusters = [c.model_dump(mode="json") for c in event.clusters]
+            write(
+                {"kind": "plan", "plan": event.plan.model_dump(mode="json"), "clusters": clusters}
+            )
+            for line in plan_lines(event):
+                write({"kind": "log", "message": line, "level": "info"})
+        elif isinstance(event, Verdicts):
+            write({"kind": "verdicts", **dataclasses.asdict(event)})
+            for line in verdict_lines(event):
+                write({"kind": "log", "message": line, "level": "info"})
 
-        def send(force: bool = False) -> None:
-            now, shown = time.monotonic(), (state["completed"], state["total"])
-            if shown != state["last"] and (force or now - state["sent"] >= 0.5):
-                state["sent"], state["last"] = now, shown
-                write({"kind": "progress", "task": description, "completed": shown[0],
-                       "total": shown[1]})  # fmt: skip
-
-        with super().task(description, total) as bar:
-
-            class Handle:
-                @staticmethod
-                def advance(n: int = 1) -> None:
-                    bar.advance(n)
-                    state["completed"] += n
-                    send()
-
-                @staticmethod
-                def update(completed: int, total: int | None = None) -> None:
-                    bar.update(completed, total)
-                    state["completed"], state["total"] = completed, total
-                    send()
-
-            send(force=True)
-            yield Handle
-        send(force=True)
-
-    def cycle_table(self, rows: list[dict]) -> None:
-        super().cycle_table(rows)
-        if rows:
-            self._writer()({"kind": "cycle", "row": rows[-1]})
+    def _progress(self, event: Progress) -> None:
+        # the writer is taken when the bar opens: it may move on another thread
+        sent = self._sent.setdefault(event.task, {"write": self._writer(), "at": 0.0, "last": None})
+        now, shown = time.monotonic(), (event.completed, event.total)
+        if shown != sent["last"] and (
+            event.done or event.completed == 0 or now - sent["at"] >= 0.5
+        ):
+            sent["at"], sent["last"] = now, shown
+            sent["write"]({"kind": "progress", "task": event.description,
+                           "completed": event.completed, "total": event.total})  # fmt: skip
+        if event.done:
+            del self._sent[event.task]
 
 
 _CONTEXTS: dict[str, RunContext] = {}
@@ -129,8 +135,8 @@ def run_context(run_dir: str) -> RunContext:
             settings=settings,
             pack=load_pack(store.get_meta("pack_dir")),
             store=store,
-            clients=connect_roles(settings.endpoints, store, _RESOURCES, ui),
-            ui=ui,
+            clients=Roles(**connect_roles(settings.endpoints, store, _RESOURCES, ui)),
+            events=Events(ui.show),
         )
     return _CONTEXTS[run_dir]
 

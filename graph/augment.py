@@ -21,11 +21,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
+from failforward.agents.endpoints import ChatClient
 from failforward.agents.rephraser import (
     FORM_REASONS,
     JUDGE,
@@ -35,6 +36,7 @@ from failforward.agents.rephraser import (
     parse_rationales,
 )
 from failforward.agents.tasks import Task, ask, raw
+from failforward.graph.events import Events
 from failforward.graph.settings import AugmentSettings
 from failforward.tools.augment.assemble import (
     Row,
@@ -45,6 +47,7 @@ from failforward.tools.augment.assemble import (
     write_rows,
 )
 from failforward.tools.augment.corpus import Document, chunk, load_corpus, split_sentences
+from failforward.tools.augment.pack import AugmentPack
 from failforward.tools.augment.store import AugmentStore
 
 
@@ -58,12 +61,11 @@ class AugmentContext:
     run_id: str
     run_dir: Path
     settings: AugmentSettings
-    pack: Any
+    pack: AugmentPack
     store: AugmentStore
-    teacher: Any = None
-    critic: Any = None
-    ui: Any = None
-    cache: dict[str, Any] = field(default_factory=dict)
+    teacher: ChatClient | None = None
+    critic: ChatClient | None = None
+    events: Events = field(default_factory=Events)
 
 
 def _timed(name: str):
@@ -121,7 +123,7 @@ def load_corpus_node(state: AugmentState, runtime: Runtime[AugmentContext]) -> d
             rows.append((doc.doc_id, i, piece, "augment"))
     rows += [(doc.doc_id, 0, doc.text, "heldout") for doc in heldout]
     ctx.store.save_chunks(rows)
-    ctx.ui.log(
+    ctx.events.log(
         f"corpus {ctx.settings.corpus}: {len(augment_docs)} documents to augment"
         f" ({sum(r[3] == 'augment' for r in rows)} chunks), {len(heldout)} held out"
     )
@@ -144,7 +146,7 @@ def rephrase(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
         for r in rewrites
     ]
     task = Task("rephrase", parse=raw, temperature=ctx.pack.spec.temperature)
-    with ctx.ui.task(f"rephrase ({len(rewrites)} rewrites)", total=len(rewrites)) as bar:
+    with ctx.events.task(f"rephrase ({len(rewrites)} rewrites)", total=len(rewrites)) as bar:
         replies = ask(ctx.teacher, ctx.pack, task, requests, bar.advance)
     for r, reply in zip(rewrites, replies, strict=True):
         r.text = reply.value
@@ -161,13 +163,13 @@ def critique(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
     ctx = runtime.context
     chunks = ctx.store.chunks()
     rewrites = [r for r in ctx.store.rewrites() if r.reason != "no_reply" and not r.refined]
-    with ctx.ui.task("critique", total=len(rewrites)) as bar:
+    with ctx.events.task("critique", total=len(rewrites)) as bar:
         judge = _judge(ctx, chunks, rewrites, bar.advance) if ctx.pack.spec.critic.judge else None
         check_rewrites(chunks, rewrites, ctx.pack, embed, judge)
         bar.update(len(rewrites))
     form = [r for r in rewrites if r.reason in FORM_REASONS]
     if form and ctx.pack.spec.critic.refine:
-        with ctx.ui.task(f"refine ({len(form)} form failures)", total=len(form)) as bar:
+        with ctx.events.task(f"refine ({len(form)} form failures)", total=len(form)) as bar:
             replies = ask(
                 ctx.teacher, ctx.pack, REFINE, _refine_requests(ctx, chunks, form), bar.advance
             )
@@ -183,7 +185,7 @@ def critique(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
     counts: dict[str, int] = {}
     for r in rewrites:
         counts[r.reason] = counts.get(r.reason, 0) + 1
-    ctx.ui.log("  critic: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    ctx.events.log("  critic: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return {}
 
 
@@ -234,11 +236,11 @@ def rationales(state: AugmentState, runtime: Runtime[AugmentContext]) -> dict:
         tag="{key}/rationales",
         temperature=ctx.pack.spec.temperature,
     )
-    with ctx.ui.task(f"rationales ({len(keys)} chunks)", total=len(keys)) as bar:
+    with ctx.events.task(f"rationales ({len(keys)} chunks)", total=len(keys)) as bar:
         replies = ask(ctx.teacher, ctx.pack, task, requests, bar.advance)
     found = {key: r.value for key, r in zip(keys, replies, strict=True) if r.value is not None}
     ctx.store.save_rationales(found)
-    ctx.ui.log(f"  rationales usable for {len(found)} of {len(keys)} chunks")
+    ctx.events.log(f"  rationales usable for {len(found)} of {len(keys)} chunks")
     return {}
 
 
@@ -254,7 +256,7 @@ def assemble_corpus(state: AugmentState, runtime: Runtime[AugmentContext]) -> di
     write_rows(path, rows)
     report = render_report(ctx, rows, synthetic)
     (ctx.run_dir / "report.md").write_text(report)
-    ctx.ui.log(f"wrote {len(rows)} documents to {path}; report: {ctx.run_dir / 'report.md'}")
+    ctx.events.log(f"wrote {len(rows)} documents to {path}; report: {ctx.run_dir / 'report.md'}")
     return {}
 
 

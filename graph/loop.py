@@ -19,9 +19,10 @@ from typing import Literal
 from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from rich.markup import escape
 
 from failforward.agents import analyst, critic, generator, learnability, planner
+from failforward.agents.endpoints import ChatClient
+from failforward.graph.events import CycleRow, PlanMade, Verdicts
 from failforward.graph.settings import RunSettings
 from failforward.graph.state import LoopState, RunContext
 from failforward.tools.packs.capacity import capacity_of, taken_keys
@@ -63,21 +64,13 @@ def timed(node):
     return wrapper
 
 
-def _source(ctx: RunContext, role: str = "eval"):
-    """The pack's eval source, or (``train``) the one the procedural teacher draws from."""
-    key = f"source:{role}"
-    if key not in ctx.cache:
-        ctx.cache[key] = ctx.pack.make_source(role)
-    return ctx.cache[key]
-
-
 def _solver(ctx: RunContext):
     spec = ctx.pack.spec
     return make_solver(spec.critic.solver, spec.verifier_options, ctx.pack.directory)
 
 
 def _verifier(ctx: RunContext):
-    return ctx.pack.make_verifier(_source(ctx))
+    return ctx.pack.make_verifier(ctx.source())
 
 
 @timed
@@ -85,13 +78,13 @@ def bootstrap(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """Draw the probe and test sets once per run (fixed seeds, disjoint) and store them."""
     ctx = runtime.context
     if not ctx.store.eval_items("test"):
-        probe, test = ctx.pack.draw_sets(_source(ctx))
+        probe, test = ctx.pack.draw_sets(ctx.source())
         ctx.store.save_eval_items("probe", probe)
         ctx.store.save_eval_items("test", test)
         found = compare_sets(ctx.pack, {"test": test, "probe": probe})
         ctx.store.set_meta("composition", stored_form(found))
         for warning in [c.warning for c in found if c.warning]:
-            ctx.ui.log(f"  [yellow]warning[/]: {escape(warning)}")
+            ctx.events.warn(f"  warning: {warning}")
     return {}
 
 
@@ -109,7 +102,7 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     for split in ("probe", "test"):
         items = ctx.store.eval_items(split)
         sizes[split] = len(items)
-        with ctx.ui.task(f"cycle {cycle}: evaluate {split}", total=len(items)) as bar:
+        with ctx.events.task(f"cycle {cycle}: evaluate {split}", total=len(items)) as bar:
             attempts = ctx.student.answer(
                 _checkpoint(state),
                 ctx.pack,
@@ -123,7 +116,7 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
         by_skill = skill_accuracy([(a.item, a.score) for a in attempts])
         if by_skill:
             shown = "; ".join(f"{k} {v.text()}" for k, v in by_skill.items())
-            ctx.ui.log(f"  cycle {cycle} {split} by skill: {escape(shown)}")
+            ctx.events.log(f"  cycle {cycle} {split} by skill: {shown}")
         if split == "probe":
             failures = _failures(attempts)
             ctx.store.save_failures(cycle, failures)
@@ -153,7 +146,7 @@ def evaluate_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     if row["rolled_back"]:
         row |= _kept_accuracy(ctx, cycle, update["kept_cycle"])
     history = [*state.get("history", []), row]
-    ctx.ui.cycle_table(history)
+    ctx.events.emit(CycleRow(tuple(history)))
     stop = decide_stop(history, ctx.settings)
     if row["rolled_back"] and ctx.settings.on_regression == "stop":
         stop = "regression: training made the student worse; rolled back"
@@ -209,12 +202,12 @@ def _guard(ctx: RunContext, state: LoopState, cycle: int) -> dict:
     if not drop.regressed:
         return {"kept_cycle": cycle}
     if not roll_back:
-        ctx.ui.log(
+        ctx.events.log(
             f"  cycle {cycle}: the student got worse on held-out probe items: {drop.text()}; kept"
         )
         return {"kept_cycle": cycle}
     scale = state.get("lr_scale", 1.0) / 2
-    ctx.ui.log(
+    ctx.events.log(
         f"  cycle {cycle}: the student got worse on held-out probe items: {drop.text()}; rolled "
         f"back to cycle {baseline}'s student; learning rates x{scale:g} from now on"
     )
@@ -281,22 +274,20 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     kept = state.get("kept_cycle", cycle - 1)  # the evaluation of the student in use
     failures = ctx.store.failures(kept)
     probe = ctx.store.attempts(kept, "probe")
-    with ctx.ui.task(f"cycle {cycle}: analyze {len(failures)} failures", total=1) as bar:
+    with ctx.events.task(f"cycle {cycle}: analyze {len(failures)} failures", total=1) as bar:
         clusters, labels = analyst.cluster_failures(
-            failures, ctx.pack, _embedder(ctx, embed), ctx.settings.seed
+            failures, ctx.pack, ctx.executor.embedder(embed), ctx.settings.seed
         )
         clusters = analyst.near_success(clusters, probe)
-        if "analyst" in ctx.clients:
-            since = len(ctx.clients["analyst"].errors)
-            clusters = analyst.name_with_llm(
-                ctx.clients["analyst"], ctx.pack, clusters, failures, labels, cycle
-            )
-            _report_failed_calls(ctx, "analyst", since)
+        if (named_by := ctx.clients.analyst) is not None:
+            since = len(named_by.errors)
+            clusters = analyst.name_with_llm(named_by, ctx.pack, clusters, failures, labels, cycle)
+            _report_failed_calls(ctx, named_by, since)
             for c in clusters:
                 if c.name_source.startswith("metadata ("):
-                    ctx.ui.log(
+                    ctx.events.log(
                         f"  analyst name for cluster {c.cluster_id} unusable, kept "
-                        f"{escape(c.name)!r}: {escape(c.name_source)}"
+                        f"{c.name!r}: {c.name_source}"
                     )
         # After a rollback the failures are the kept student's again: no evidence of flatness.
         last = [p for p in ctx.store.plans() if p.cycle == cycle - 1 and kept == cycle - 1]
@@ -313,7 +304,7 @@ def analyze_failures(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     ctx.store.save_cluster_links(cycle, links)
     plan = _plan(ctx, clusters, probe, cycle, _checkpoint(state))
     ctx.store.save_plan(plan)
-    _show_plan(ctx, clusters, plan)
+    ctx.events.emit(PlanMade(tuple(clusters), plan))
     return {"plan": plan.model_dump()}
 
 
@@ -354,7 +345,9 @@ def _probe_success(ctx: RunContext, probe, cycle: int, checkpoint: str | None) -
     if rule.samples <= 1:
         return [(item, float(score >= 1.0)) for item, score in probe]
     items = [item for item, _ in probe]
-    with ctx.ui.task(f"cycle {cycle}: sample {rule.samples} x {len(items)} probe", total=1) as bar:
+    with ctx.events.task(
+        f"cycle {cycle}: sample {rule.samples} x {len(items)} probe", total=1
+    ) as bar:
         rates = ctx.student.success_rates(
             checkpoint, ctx.pack, items, _verifier(ctx), rule.samples, rule.temperature,
             ctx.settings.seed * 1000 + cycle, ctx.settings.eval_batch_size,
@@ -372,50 +365,23 @@ def _progress(ctx: RunContext, earlier: list[dict]) -> dict[str, float]:
     progress = planner.learning_progress(earlier, probes, started_from, ctx.pack.cell_of)
     if progress:
         shown = ", ".join(f"{k or 'all'} {v:.3f}" for k, v in sorted(progress.items()))
-        ctx.ui.log(f"  learning progress (probe items gained per example): {shown}")
+        ctx.events.log(f"  learning progress (probe items gained per example): {shown}")
     return progress
 
 
 def _capacity(ctx: RunContext, earlier: list[dict], cycle: int):
     """How many new items each cell can still give the procedural teacher: none of the test
     set, the guard's probe half or what was accepted before (None: an LLM teacher writes)."""
-    if generator.teacher_mode(ctx.pack, "teacher" in ctx.clients) == "llm":
+    if generator.teacher_mode(ctx.pack, ctx.clients.teacher is not None) == "llm":
         return None
     taken = taken_keys([*_held_out(ctx), *(r for r in earlier if r["accepted"])])
-    return capacity_of(_source(ctx, "train"), taken, ctx.settings.seed + 7919 * cycle)
+    return capacity_of(ctx.source("train"), taken, ctx.settings.seed + 7919 * cycle)
 
 
-def _show_plan(ctx: RunContext, clusters, plan: GenerationPlan) -> None:
-    """One line per cluster: failures (share), near-item accuracy, change, budget and kind."""
-    by_cluster: dict[int, list] = {}
-    for t in plan.targets:
-        if t.cluster_id is not None:
-            by_cluster.setdefault(t.cluster_id, []).append(t)
-    total = sum(c.size for c in clusters) or 1
-    ctx.ui.log("  failures (share) near-ok change -> budget kind: cluster")
-    for c in clusters:
-        targets = by_cluster.get(c.cluster_id, [])
-        near = "-" if c.success is None else f"{c.success:.0%}"
-        kinds = "+".join(sorted({t.kind for t in targets})) or "cluster"
-        change = "-" if c.outlier else c.status
-        ctx.ui.log(
-            f"  {c.size:>3} ({c.size / total:>4.0%}) {near:>4} {change:<6}"
-            f" -> {sum(t.budget for t in targets):>3} {'outlier' if c.outlier else kinds}:"
-            f" {escape(c.name)}"
-        )
-        for t in [t for t in targets if t.cell]:  # where its budget is drawn
-            cell = planner.cell_key(t.cell, ", ")
-            ctx.ui.log(f"  {'':>22}    {t.budget:>3} {t.kind}: {escape(cell)}")
-    for t in plan.targets:
-        if t.cluster_id is None:
-            how = "" if t.success is None else f" (p {t.success:.0%}, weight {t.weight:.3g})"
-            ctx.ui.log(f"  {'':>22} -> {t.budget:>3} {t.kind}: {escape(t.name)}{how}")
-
-
-def _report_failed_calls(ctx: RunContext, role: str, since: int) -> None:
-    """Show the role's requests that failed after their retries (LLM text is not markup)."""
-    for error in ctx.clients[role].errors[since:]:
-        ctx.ui.log(f"  [yellow]{role} request failed[/]: {escape(error)}")
+def _report_failed_calls(ctx: RunContext, client: ChatClient, since: int) -> None:
+    """Say which of the role's requests failed after their retries."""
+    for error in client.errors[since:]:
+        ctx.events.warn(f"  {client.role} request failed: {error}")
 
 
 @timed
@@ -423,20 +389,20 @@ def generate_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     """The teacher writes candidates for every plan target; they are stored as pending."""
     ctx = runtime.context
     plan = GenerationPlan.model_validate(state["plan"])
-    mode = generator.teacher_mode(ctx.pack, "teacher" in ctx.clients)
+    mode = generator.teacher_mode(ctx.pack, ctx.clients.teacher is not None)
     if mode == "llm":  # the bar counts teacher requests as they finish
         label, total = "teacher requests", generator.request_count(ctx.pack, plan)
     else:  # the procedural teacher over-draws; the critic keeps each target's budget
         label, total = "candidates", ctx.settings.overdraw * plan.budget
-    with ctx.ui.task(f"cycle {plan.cycle}: generate ({mode}, {label})", total=total) as bar:
+    with ctx.events.task(f"cycle {plan.cycle}: generate ({mode}, {label})", total=total) as bar:
         if mode == "llm":
-            teacher = ctx.clients["teacher"]
+            teacher = ctx.clients.teacher
             since = len(teacher.errors)
             candidates = generator.generate_llm(teacher, ctx.pack, plan, advance=bar.advance)
-            _report_failed_calls(ctx, "teacher", since)
+            _report_failed_calls(ctx, teacher, since)
         else:
             candidates = generator.generate_procedural(
-                _source(ctx, "train"), plan, ctx.settings.seed, ctx.settings.overdraw
+                ctx.source("train"), plan, ctx.settings.seed, ctx.settings.overdraw
             )
             bar.update(len(candidates))
     pending = [Verdict(accepted=False, reason="pending", step="generate")] * len(candidates)
@@ -460,12 +426,14 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     ]
     answer = ctx.pack.spec.answer
     llm = None
-    if "critic" in ctx.clients:
-        llm = critic.CriticLLM(ctx.clients["critic"], ctx.pack, cycle, progress=ctx.ui.task)
-        since = len(ctx.clients["critic"].errors)
+    if (judge := ctx.clients.critic) is not None:
+        llm = critic.CriticLLM(judge, ctx.pack, cycle, progress=ctx.events.task)
+        since = len(judge.errors)
     total = len(candidates)
-    with ctx.ui.task(f"cycle {cycle}: critique", total=total) as bar:
-        screen = critic.Screen(_held_out(ctx), earlier, _embedder(ctx, embed), ctx.pack.spec.critic)
+    with ctx.events.task(f"cycle {cycle}: critique", total=total) as bar:
+        screen = critic.Screen(
+            _held_out(ctx), earlier, ctx.executor.embedder(embed), ctx.pack.spec.critic
+        )
         candidates, verdicts = critic.critique(
             candidates,
             _verifier(ctx),
@@ -473,55 +441,33 @@ def critique_examples(state: LoopState, runtime: Runtime[RunContext]) -> dict:
             screen,
             extract=lambda text: extract_answer(text, answer.pattern, answer.pick),
             llm=llm,
-            map_over=_spread(ctx),
+            map_over=ctx.executor.map_over(),
             quotas=_quotas(ctx, state["plan"]),
             refill=ctx.settings.refill,
         )
         bar.update(total)
-    if llm is not None:
-        _report_failed_calls(ctx, "critic", since)
+    if judge is not None:
+        _report_failed_calls(ctx, judge, since)
     ctx.store.save_examples(cycle, candidates, verdicts)
-    for source, counts in ctx.store.verdicts_by_source(cycle).items():
-        ctx.ui.log(f"  critic ({source}): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    refilled = sum(critic.REFILLED in v.detail for v in verdicts if v.accepted)
-    if refilled:
-        ctx.ui.log(f"  refill: {refilled} surplus examples of other targets filled the budget")
     by, why = verdict_digest(ctx.store.examples(cycle=cycle))
-    if by:
-        counts = sorted(by.items(), key=lambda kv: -len(kv[1]))
-        ctx.ui.log("    accepted by " + ", ".join(f"{k} {len(v)}" for k, v in counts))
-    for reason, (_, detail) in why.items():
-        if detail:
-            ctx.ui.log(f"    {reason}: {escape(detail[:160])}")
+    ctx.events.emit(
+        Verdicts(
+            cycle,
+            ctx.store.verdicts_by_source(cycle),
+            {k: len(v) for k, v in sorted(by.items(), key=lambda kv: -len(kv[1]))},
+            {reason: detail for reason, (_, detail) in why.items() if detail},
+            sum(critic.REFILLED in v.detail for v in verdicts if v.accepted),
+        )
+    )
     return {}
 
 
 def _quotas(ctx: RunContext, plan: dict):
     """How many accepted examples each target keeps (None: an LLM teacher wrote exactly what
     was asked, and everything it wrote that passes is kept, as before)."""
-    if generator.teacher_mode(ctx.pack, "teacher" in ctx.clients) == "llm":
+    if generator.teacher_mode(ctx.pack, ctx.clients.teacher is not None) == "llm":
         return None
-    return generator.quotas(_source(ctx, "train"), GenerationPlan.model_validate(plan))
-
-
-def _embedder(ctx: RunContext, embed):
-    """``embed`` here, or (``--executor ray``) the same model on Ray workers for large batches."""
-    s = ctx.settings
-    if s.executor != "ray":
-        return embed
-    from failforward.agents.workers import ray_embedder
-
-    return ray_embedder(s.ray_address, s.ray_workers, log=ctx.ui.log)
-
-
-def _spread(ctx: RunContext):
-    """How the critic maps verification over candidates: here (None), or on Ray workers."""
-    s = ctx.settings
-    if s.executor != "ray":
-        return None
-    from failforward.agents.workers import ray_map
-
-    return lambda fn, items: ray_map(fn, items, s.ray_address, s.ray_workers, ctx.ui.log)
+    return generator.quotas(ctx.source("train"), GenerationPlan.model_validate(plan))
 
 
 @timed
@@ -538,7 +484,7 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     total = int(ctx.store.metrics().get(cycle - 1, {}).get("train_examples_total", 0))
     metrics = {"train_examples": len(examples), "train_examples_total": total + len(examples)}
     if not examples:  # with base too: the same accepted set would train the same student
-        ctx.ui.log(f"  cycle {cycle}: the critic accepted nothing; the student is unchanged")
+        ctx.events.log(f"  cycle {cycle}: the critic accepted nothing; the student is unchanged")
         ctx.store.save_metrics(cycle, metrics)
         return {"cycle": cycle, "trained": False}
     rows = training_rows(accepted, cycle, ctx.settings.train_from)
@@ -550,10 +496,7 @@ def train_student(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     earlier = [r for r in accepted if r["cycle"] < cycle]
     data = _cycle_data(ctx, cycle, rows, examples, earlier, state.get("kept_cycle", cycle - 1))
     if config.launcher == "ray":  # joined already unless this run resumed at training
-        from failforward.agents.workers import connect
-
-        s = ctx.settings
-        connect(s.ray_address, s.ray_workers, log=ctx.ui.log)
+        ctx.executor.join()
     trained = train_cycle(model, tokenizer, data, config, out_dir)
     for result in trained.phases:
         ctx.store.save_train_log(cycle, result.phase, result.log)
@@ -610,8 +553,8 @@ def _cycle_data(
         pairs=functools.partial(_dpo_pairs, ctx, cycle, examples),
         reward=verifier_reward(pack, _verifier(ctx)),
         max_new_tokens=pack.spec.student.max_new_tokens,
-        progress=ctx.ui.task,
-        log=ctx.ui.log,
+        progress=ctx.events.task,
+        log=ctx.events.log,
     )
 
 
@@ -634,11 +577,11 @@ def _preference_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -
     items = [
         Item(question=e["question"], answer=e["answer"], metadata=e["metadata"]) for e in examples
     ]
-    with ctx.ui.task(
+    with ctx.events.task(
         f"cycle {cycle}: student answers {len(items)} new items", total=len(items)
     ) as bar:
         asked = (ctx.pack, items, _verifier(ctx), ctx.settings.eval_batch_size, bar.advance)
-        if ctx.settings.executor == "ray":  # the workers answer the student as it is now
+        if ctx.executor.answers_elsewhere:  # the workers answer the student as it is now
             from failforward.training.offpolicy import save_checkpoint
 
             now = student_checkpoint(ctx.run_dir, cycle).with_name("before-dpo")
@@ -650,7 +593,7 @@ def _preference_pairs(ctx: RunContext, cycle: int, examples, model, tokenizer) -
             attempts = answer_items(model, tokenizer, *asked)
     pairs = preference_pairs(examples, attempts, _completion(ctx))
     ctx.store.save_pairs(cycle, pairs)
-    ctx.ui.log(
+    ctx.events.log(
         f"  cycle {cycle}: student wrong on {len(pairs)}/{len(items)} new items -> DPO pairs"
     )
     return pairs
@@ -677,7 +620,7 @@ def write_report(state: LoopState, runtime: Runtime[RunContext]) -> dict:
     ctx = runtime.context
     ctx.store.set_meta("stop_reason", state.get("stop_reason"))
     path = render(ctx.store, ctx.run_dir, ctx.run_id)
-    ctx.ui.log(f"stopped: {state.get('stop_reason')}; report: {path}")
+    ctx.events.log(f"stopped: {state.get('stop_reason')}; report: {path}")
     return {}
 
 

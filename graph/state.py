@@ -6,14 +6,19 @@ store and the state holds references, so checkpoints stay cheap and resumes exac
 
 from __future__ import annotations
 
-import functools
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
+from failforward.agents.endpoints import Roles
 from failforward.agents.student import Student
+from failforward.graph.events import Events
+from failforward.graph.executor import Here, executor_for
 from failforward.graph.settings import RunSettings
+from failforward.tools.packs.pack import Pack
+from failforward.tools.packs.sources import Source
+from failforward.tools.store import RunStore
 
 
 class LoopState(TypedDict, total=False):
@@ -36,37 +41,36 @@ class LoopState(TypedDict, total=False):
 class RunContext:
     """What every node needs and nothing checkpoints: settings, the pack, the store, resources.
 
-    The student (:class:`~failforward.agents.student.Student`) is made here once per process and
-    loads its model on first use.
+    ``events`` is how a node speaks (:mod:`failforward.graph.events`; by default its log lines
+    are printed), ``executor`` where the heavy work goes (:mod:`failforward.graph.executor`,
+    made from ``--executor``). The student (:class:`~failforward.agents.student.Student`) is
+    made here once per process and loads its model on first use.
     """
 
     run_id: str
     run_dir: Path
     settings: RunSettings
-    pack: Any  # tools.packs.pack.Pack
-    store: Any  # tools.store.RunStore
-    clients: dict[str, Any] = field(default_factory=dict)  # role -> agents.endpoints.ChatClient
-    ui: Any = None  # app.progress.Progress-like reporter
-    cache: dict[str, Any] = field(default_factory=dict)
+    pack: Pack
+    store: RunStore
+    clients: Roles = field(default_factory=Roles)
+    events: Events = field(default_factory=Events)
     student: Student | None = None
+    executor: Here | None = None
+    _sources: dict[str, Source] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
+        if self.executor is None:
+            self.executor = executor_for(self.settings, self.events.log)
         if self.student is None:
-            s = self.settings
-            log = self.ui.log if self.ui is not None else print
-            workers = functools.partial(_ray_workers, s, log) if s.executor == "ray" else None
-            self.student = Student(s.student, s.eval_engine, s.train.lora_r, log, workers)
+            s, on = self.settings, self.executor
+            workers = on.student_workers if on.answers_elsewhere else None
+            self.student = Student(
+                s.student, s.eval_engine, s.train.lora_r, self.events.log, workers
+            )
 
-
-def _ray_workers(settings: RunSettings, log, student: Student):
-    """The student's Ray workers as ``--executor ray`` and ``--ray-*`` ask for them."""
-    from failforward.agents.workers import StudentWorkers
-
-    return StudentWorkers(
-        student.base_dir(),
-        settings.train.lora_r,
-        settings.ray_workers,
-        settings.ray_address,
-        gpus=settings.ray_worker_gpus,
-        log=log,
-    )
+    def source(self, role: Literal["eval", "train"] = "eval") -> Source:
+        """The pack's eval source, or (``train``) the one the procedural teacher draws from;
+        made once per run."""
+        if role not in self._sources:
+            self._sources[role] = self.pack.make_source(role)
+        return self._sources[role]

@@ -4,81 +4,77 @@ from __future__ import annotations
 
 import importlib.util
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from failforward.tools.options import OptionError, check_choices
+from failforward.tools.options import OptionError, check_choices, option
 
 Objective = Literal["sft", "dpo", "sft+dpo", "grpo"]
 OBJECTIVES = typing.get_args(Objective)
-
-
-def _f(default, help: str):
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass
 class TrainConfig:
     """How the student is updated on a cycle's accepted examples (TRL, LoRA by default)."""
 
-    objective: Objective = _f(
+    objective: Objective = option(
         "sft+dpo",
         "sft: SFT on accepted examples; dpo: DPO on (verified answer, student's failing answer) "
         "pairs; sft+dpo: both, in that order; grpo: experimental, verifier-rewarded GRPO.",
     )
-    learning_rate: float = _f(1e-3, "Peak AdamW learning rate (SFT and GRPO).")
-    dpo_learning_rate: float = _f(2e-4, "Learning rate of the DPO phase.")
-    dpo_beta: float = _f(0.1, "DPO beta: how far the student may move from its reference.")
-    dpo_nll: float = _f(
+    learning_rate: float = option(1e-3, "Peak AdamW learning rate (SFT and GRPO).")
+    dpo_learning_rate: float = option(2e-4, "Learning rate of the DPO phase.")
+    dpo_beta: float = option(0.1, "DPO beta: how far the student may move from its reference.")
+    dpo_nll: float = option(
         1.0,
         "Weight of an NLL term on the chosen answer added to the DPO loss (RPO-style: the chosen "
         "answers stay likely while the rejected ones are pushed down); 0: plain DPO.",
     )
-    epochs: float = _f(2.0, "Passes over the cycle's examples (each phase).")
-    batch_size: int = _f(0, "Examples per optimizer step (0: 8 on CPU, 32 on CUDA).")
-    max_length: int = _f(0, "Token limit per example (0: from the longest example).")
-    micro_batch_tokens: int = _f(
+    epochs: float = option(2.0, "Passes over the cycle's examples (each phase).")
+    batch_size: int = option(0, "Examples per optimizer step (0: 8 on CPU, 32 on CUDA).")
+    max_length: int = option(0, "Token limit per example (0: from the longest example).")
+    micro_batch_tokens: int = option(
         4096,
         "Token budget of one forward pass in training: a step's examples are cut into equal "
         "micro-batches of at most this many tokens (padded to the longest example) with "
         "gradient accumulation, so a step sees the same examples in bounded memory (0: the "
         "whole step at once).",
     )
-    processes: int = _f(
+    processes: int = option(
         1,
         "Training processes: above 1, each SFT/DPO phase runs as DDP (torchrun starts them; "
         "gloo on CPU, NCCL on GPUs, one per GPU), each training an equal share of every step.",
     )
-    launcher: Literal["torchrun", "ray"] = _f(
+    launcher: Literal["torchrun", "ray"] = option(
         "torchrun",
         "How --train-processes start: torchrun (processes on this machine) or ray (Ray Train "
         "workers on the run's Ray cluster, on its GPUs when it has one per process; needs "
         "--executor ray).",
     )
-    full_finetune: bool = _f(False, "Train every weight and save full checkpoints (no LoRA).")
-    lora_r: int = _f(16, "LoRA rank.")
-    lora_alpha: int = _f(32, "LoRA scaling numerator.")
-    lora_targets: str = _f("all-linear", "Modules LoRA adapts ('all-linear' or a,b,c).")
-    replay_mix: float = _f(
+    full_finetune: bool = option(False, "Train every weight and save full checkpoints (no LoRA).")
+    lora_r: int = option(16, "LoRA rank.")
+    lora_alpha: int = option(32, "LoRA scaling numerator.")
+    lora_targets: str = option("all-linear", "Modules LoRA adapts ('all-linear' or a,b,c).")
+    replay_mix: float = option(
         0.0, "Earlier cycles' accepted examples replayed per new example (0: off)."
     )
-    replay_size: int = _f(1000, "Replay buffer: the most recent earlier examples kept.")
-    anchor_share: float = _f(
+    replay_size: int = option(1000, "Replay buffer: the most recent earlier examples kept.")
+    anchor_share: float = option(
         0.0,
         "Self-distillation anchors per new SFT example: items the student already answers "
         "right, trained on its own verified reply, so a few teacher examples in another format "
         "do not erase what works (0: off, the default: measured, they did not help; see the "
         "README).",
     )
-    grpo_generations: int = _f(4, "GRPO: completions sampled per prompt.")
-    grpo_iterations: int = _f(2, "GRPO: updates per generation batch (importance-sampled).")
-    grpo_importance: Literal["token", "sequence"] = _f(
+    grpo_generations: int = option(4, "GRPO: completions sampled per prompt.")
+    grpo_iterations: int = option(2, "GRPO: updates per generation batch (importance-sampled).")
+    grpo_importance: Literal["token", "sequence"] = option(
         "sequence", "GRPO importance-sampling ratio level: token|sequence."
     )
-    report_to: Literal["none", "tensorboard", "mlflow"] = _f(
+    report_to: Literal["none", "tensorboard", "mlflow"] = option(
         "none", "Training dashboards: none, tensorboard or mlflow."
     )
-    seed: int = _f(0, "Seed for shuffling and LoRA initialisation.")
+    seed: int = option(0, "Seed for shuffling and LoRA initialisation.")
 
     def __post_init__(self):
         """Each error names the field it is about (the command line shows the flag)."""

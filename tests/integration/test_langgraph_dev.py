@@ -112,6 +112,10 @@ def test_a_loop_with_endpoints_runs_under_langgraph_dev_and_streams_progress(
                for e in progress)  # fmt: skip
     assert [e["row"]["cycle"] for e in custom if e["kind"] == "cycle"] == [0, 1]
     assert any(e["kind"] == "log" and "critic" in e["message"] for e in custom)
+    (plan,) = [e for e in custom if e["kind"] == "plan"]  # one cycle: one plan, as stored
+    assert plan["plan"] == store.plans()[0].model_dump(mode="json")
+    (verdicts,) = [e for e in custom if e["kind"] == "verdicts"]
+    assert verdicts["by_source"] == store.verdicts_by_source(1)
 
 
 def test_a_wrong_setting_is_named_in_the_error(server, tmp_path):

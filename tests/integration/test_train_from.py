@@ -5,6 +5,7 @@ from the last checkpoint, so the path shows in the weights. The real node on the
 import torch
 from langgraph.runtime import Runtime
 
+from failforward.graph.events import Events
 from failforward.graph.loop import _dpo_pairs, train_student
 from failforward.graph.settings import RunSettings
 from failforward.graph.state import RunContext
@@ -24,7 +25,9 @@ def _context(tmp_path, name, pack_dir, ui, train_from, objective="sft") -> RunCo
     )  # fmt: skip
     run_dir = tmp_path / name
     store = RunStore(run_dir / "run.db")
-    return RunContext(name, run_dir, settings, load_pack(str(pack_dir)), store, ui=ui)
+    return RunContext(
+        name, run_dir, settings, load_pack(str(pack_dir)), store, events=Events(ui.show)
+    )
 
 
 def _accept(ctx: RunContext, cycle: int, picks: list[int]) -> None:

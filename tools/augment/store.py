@@ -1,14 +1,14 @@
-"""The augmentation run's store: the run store (LLM call cache, meta, node runs) plus its chunks,
-rewrites with their verdicts, and rationales."""
+"""The augmentation run's store: the LLM call cache, meta and node runs (the run store's
+:class:`~failforward.tools.store.CallTables`) plus its chunks, rewrites with their verdicts, and
+rationales."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from failforward.tools.augment.corpus import Document
 from failforward.tools.records import Rewrite
-from failforward.tools.store import RunStore
+from failforward.tools.store import CallTables
 
 AUGMENT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS aug_chunks (
@@ -24,12 +24,10 @@ CREATE TABLE IF NOT EXISTS aug_rationales (
 """
 
 
-class AugmentStore(RunStore):
-    """The run store plus the augmentation tables."""
+class AugmentStore(CallTables):
+    """The call cache's tables plus the augmentation's."""
 
-    def __init__(self, path: Path):
-        super().__init__(path)
-        self.db.executescript(AUGMENT_SCHEMA)
+    SCHEMA = AUGMENT_SCHEMA
 
     def save_chunks(self, rows: list[tuple[str, int, str, str]]) -> None:
         with self.db:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import jinja2
 import jinja2.meta
@@ -25,6 +25,9 @@ from pydantic import (
 
 from failforward.tools.embed.features import FEATURE_NAMES
 from failforward.tools.verify.verifiers import SOLVER_NAMES, VERIFIER_NAMES
+
+if TYPE_CHECKING:
+    from failforward.tools.packs.sources import Source
 
 PACKS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
@@ -399,7 +402,7 @@ class Pack(TemplatePack):
             (spec.probe.strata, spec.test.strata),
         )
 
-    def make_source(self, role: Literal["eval", "train"] = "eval"):
+    def make_source(self, role: Literal["eval", "train"] = "eval") -> Source:
         """The eval source (a :class:`~tools.packs.sources.MixtureSource` over the skills of a
         multi-skill pack), or the procedural teacher's (``train_source``, else the eval one)."""
         from failforward.tools.packs.sources import MixtureSource

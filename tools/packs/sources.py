@@ -370,6 +370,10 @@ def draw_unique(
     raise ValueError(f"could not draw {size} distinct items (seed {seed}): the source is too small")
 
 
+Source = ReasoningGymSource | JsonlSource | TemplateSource | MixtureSource
+"""Any of a pack's item sources: ``sample(n, seed, overrides)`` and ``score(answer, item)``."""
+
+
 def normalize(text: str) -> str:
     """Case- and whitespace-insensitive form of a question, for duplicate and leak checks."""
     return " ".join(text.lower().split())

@@ -167,3 +167,39 @@ def test_llm_tables_count_tokens_cost_and_faults_per_role_and_cycle(tmp_path):
     assert "| teacher | 1 | 2 | 2000000 | 1000000 | 3.0000 |" in text
     assert "| teacher | 2 | 1 | 1000000 | 500000 | 1.5000 |" in text
     assert "Requests lost after their retries (1" in text
+
+
+def _tables(store) -> set[str]:
+    rows = store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    return {r[0] for r in rows} - {"sqlite_sequence"}
+
+
+def test_each_concern_owns_its_tables_and_the_run_store_is_all_of_them(tmp_path):
+    import re
+
+    from failforward.tools.augment.store import AugmentStore
+    from failforward.tools.store import (
+        AnalysisTables,
+        CallTables,
+        EvalTables,
+        ExampleTables,
+        Store,
+        TrainingTables,
+    )
+
+    owned = {}
+    for part in (Store, EvalTables, AnalysisTables, ExampleTables, TrainingTables, CallTables):
+        owned[part.__name__] = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", part.SCHEMA))
+        opened = part(tmp_path / f"{part.__name__}.db")
+        assert _tables(opened) == owned[part.__name__] | owned["Store"]  # its own and the base's
+    everything = [t for tables in owned.values() for t in tables]
+    assert len(everything) == len(set(everything)) == 14  # each table has one owner
+    assert _tables(RunStore(tmp_path / "run.db")) == set(everything)
+    # an augmentation's store has the call cache and its own tables, none of a loop run's
+    augment = _tables(AugmentStore(tmp_path / "augment.db"))
+    assert owned["CallTables"] <= augment and not augment & owned["ExampleTables"]
+    # a client of one concern is handed that concern: the endpoint client writes calls only
+    calls = CallTables(tmp_path / "calls.db")
+    key = calls.call_key("teacher", "m", {"prompt": "p"})
+    calls.save_call(key, "teacher", "m", {"prompt": "p"}, "r")
+    assert calls.cached_call(key) == "r" and not hasattr(calls, "save_examples")
