@@ -207,7 +207,9 @@ def open_run(
     init_chat_model(...)}``; it overrides the settings' endpoint for that role), with the same
     call cache, token accounting and retries; a resumed run needs the same roles given again. A
     resumed run reads its other settings, and the pack folder it started with, from its own
-    store, and refuses a pack that changed.
+    store, and refuses a pack that changed. ``ui`` shows the nodes' typed events
+    (:mod:`failforward.graph.events`) through its ``show``: a
+    :class:`~failforward.app.progress.LoopUI` by default (a subclass may send them elsewhere).
     """
     from failforward.app.progress import LoopUI
     from failforward.graph.loop import build_graph

@@ -26,13 +26,23 @@ def test_a_script_streams_a_run_and_resumes_it_where_it_stopped(
     small_pack, tmp_path, quiet_ui, tiny_student_dir
 ):
     """Stream one node at a time and stop after the first training: the run is left part
-    way; opened again by id it streams on from there (no node twice) to the end."""
+    way; opened again by id it streams on from there (no node twice) to the end. The nodes'
+    events reach the script's own ui, and say what the store holds."""
+
+    class Recorder(type(quiet_ui)):
+        events = []
+
+        def show(self, event):
+            self.events.append(event)
+            super().show(event)
+
+    recorder = Recorder(quiet_ui.console)
     settings = ff.RunSettings.from_options(
         pack=str(small_pack), student="tiny", llm="none", cycles=1, budget=8,
         runs_dir=str(tmp_path / "runs"),
     )  # fmt: skip
     seen = []
-    with ff.open_run(settings, ui=quiet_ui) as run:
+    with ff.open_run(settings, ui=recorder) as run:
         assert run.input is not None and not run.finished
         for update in run.stream(stream_mode="updates"):
             seen += list(update)
@@ -41,13 +51,24 @@ def test_a_script_streams_a_run_and_resumes_it_where_it_stopped(
         run_id = run.run_id
         assert run.input is None  # streaming again goes on from the checkpoint
     assert seen[-1] == "train_student" and "write_report" not in seen
-    with ff.open_run(settings, resume=run_id, ui=quiet_ui) as run:
+    with ff.open_run(settings, resume=run_id, ui=recorder) as run:
         assert run.input is None and not run.finished
         rest = [node for update in run.stream(stream_mode="updates") for node in update]
         assert run.finished and run.state["stop_reason"] == "cycles done"
     assert rest == ["evaluate_student", "write_report"]
     state = load_state(tmp_path / "runs" / run_id, run_id)
     assert state["nodes_run"] == [*seen, *rest]
+    store, kinds = RunStore(tmp_path / "runs" / run_id / "run.db"), {}
+    for event in recorder.events:
+        kinds.setdefault(type(event).__name__, []).append(event)
+    rows = [e.row for e in kinds["CycleRow"]]
+    assert [(r["cycle"], r["test_acc"]) for r in rows] == [
+        (c, m["test_acc"]) for c, m in sorted(store.metrics().items())
+    ]
+    assert [e.plan for e in kinds["PlanMade"]] == store.plans()
+    assert [e.by_source for e in kinds["Verdicts"]] == [store.verdicts_by_source(1)]
+    bars = kinds["Progress"]
+    assert {e.task for e in bars} == {e.task for e in bars if e.done}  # every bar closed
     with ff.open_run(settings, resume=run_id, ui=quiet_ui) as run:  # finished: nothing to do
         assert run.finished and list(run.stream()) == []
 
