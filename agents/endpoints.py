@@ -50,10 +50,6 @@ class Roles:
     critic: ChatClient | None = None
     analyst: ChatClient | None = None
 
-    def clients(self) -> dict[str, ChatClient]:
-        """The roles that have a client, by name."""
-        return {role: c for role in ROLES if (c := getattr(self, role)) is not None}
-
 
 class EndpointConfig(BaseModel):
     """Where one role's LLM lives and how to talk to it."""

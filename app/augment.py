@@ -56,7 +56,7 @@ def run_augment(settings: AugmentSettings, ui=None, resume: str | None = None) -
             ui.log(f"augmentation {run_id} already finished")
             return run_id, run_dir
         clients = connect_roles(roles, store, stack, ui)
-        teacher, critic = clients.get("teacher"), clients.get("critic")
+        teacher, critic = clients.teacher, clients.critic
         context = AugmentContext(
             run_id, run_dir, settings, pack, store, teacher, critic, Events(ui.show)
         )

@@ -46,9 +46,14 @@ class LoopUI:
                                markup=False, highlight=False)  # fmt: skip
         elif isinstance(event, CycleRow):
             self.cycle_table(list(event.history))
-        elif isinstance(event, (PlanMade, Verdicts)):
-            for line in plan_lines(event) if isinstance(event, PlanMade) else verdict_lines(event):
-                self.console.print(line, markup=False, highlight=False)
+        elif isinstance(event, PlanMade):
+            self._lines(plan_lines(event))
+        elif isinstance(event, Verdicts):
+            self._lines(verdict_lines(event))
+
+    def _lines(self, lines: list[str]) -> None:
+        for line in lines:
+            self.console.print(line, markup=False, highlight=False)
 
     def _bar(self, event: Bar) -> None:
         with self._lock:

@@ -237,9 +237,7 @@ def open_run(
             yield Run(run_id, run_dir, session.graph, session.config, None, None, True)
             return
         clients = connect_roles(settings.endpoints, store, stack, ui, models)
-        context = RunContext(
-            run_id, run_dir, settings, pack, store, Roles(**clients), Events(ui.show)
-        )
+        context = RunContext(run_id, run_dir, settings, pack, store, clients, Events(ui.show))
         stack.callback(context.student.close)  # Ray workers, where there are any
         size = f"{settings.cycles} cycles x {settings.budget} examples"
         ui.log(
@@ -328,7 +326,7 @@ def _resumed_run(
 
 def connect_roles(
     endpoints: EndpointSettings, store, stack: ExitStack, ui, models: dict | None = None
-) -> dict:
+) -> Roles:
     """The role clients (:func:`role_clients`, and a LangChain chat model's for each role in
     ``models``), their public settings recorded in the store."""
     from failforward.agents.endpoints import ChatClient, chat_model_config
@@ -338,7 +336,7 @@ def connect_roles(
         clients[role] = ChatClient(role, chat_model_config(model), store, chat_model=model)
     store.set_meta("endpoints", {role: c.config.public() for role, c in clients.items()})
     store.set_meta("chat_model_roles", sorted(models or {}))
-    return clients
+    return Roles(**clients)
 
 
 def check_models(models: dict[str, Any]) -> dict[str, Any]:

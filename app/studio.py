@@ -18,7 +18,6 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from failforward.agents.endpoints import Roles
 from failforward.app.progress import LoopUI, plan_lines, verdict_lines
 from failforward.graph.events import CycleRow, Event, Events, Line, PlanMade, Progress, Verdicts
 from failforward.graph.loop import build_graph
@@ -135,7 +134,7 @@ def run_context(run_dir: str) -> RunContext:
             settings=settings,
             pack=load_pack(store.get_meta("pack_dir")),
             store=store,
-            clients=Roles(**connect_roles(settings.endpoints, store, _RESOURCES, ui)),
+            clients=connect_roles(settings.endpoints, store, _RESOURCES, ui),
             events=Events(ui.show),
         )
     return _CONTEXTS[run_dir]

@@ -24,7 +24,8 @@ class Here:
     """Everything in this process."""
 
     name = "local"
-    answers_elsewhere = False  # the student answers in this process (no student_workers)
+    answers_elsewhere = False  # the student answers in this process
+    student_workers: Callable[[Student], StudentWorkers] | None = None  # none: no workers
 
     def check(self) -> None:
         """Nothing to check: this process can do it all."""

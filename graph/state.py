@@ -62,8 +62,7 @@ class RunContext:
         if self.executor is None:
             self.executor = executor_for(self.settings, self.events.log)
         if self.student is None:
-            s, on = self.settings, self.executor
-            workers = on.student_workers if on.answers_elsewhere else None
+            s, workers = self.settings, self.executor.student_workers
             self.student = Student(
                 s.student, s.eval_engine, s.train.lora_r, self.events.log, workers
             )
