@@ -467,7 +467,7 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
         f"`{s.get('objective')}`, seeds {seeds}; both arms share the student, the test set, "
         "the budget per cycle and the training settings.",
         "",
-        *_multiplier_lines(summary.get("multipliers")),
+        *multiplier_lines(summary.get("multipliers")),
         f"First-crossing ratio (one point per seed): **{ratio_sentence(summary)}**: the uniform "
         "examples at which that seed's uniform curve (linear between cycles) first reaches the "
         "targeted arm's final test accuracy, divided by the targeted arm's examples.",
@@ -578,14 +578,20 @@ def headroom_lines(found) -> list[str]:
     return lines
 
 
-def _multiplier_lines(found: list | None) -> list[str]:
+def multiplier_lines(found: list | None) -> list[str]:
     """The headline: the multiplier after the targeted arm's last cycle, then every cycle's."""
     if not found:
         return []
     last = found[-1]
-    verdict = (
-        "its interval excludes 1" if last.excludes_one else "its interval includes 1: not decided"
-    )
+    if last.flat:
+        verdict = (
+            "not decided: the uniform arm's examples did not raise its accuracy, so no number "
+            "of them matches the targeted arm's; read the paired differences"
+        )
+    elif last.excludes_one:
+        verdict = "its interval excludes 1"
+    else:
+        verdict = "its interval includes 1: not decided"
     lines = [
         f"**Data-efficiency multiplier after targeted cycle {last.cycle}: {last.text()}**; "
         f"{verdict}. It is the uniform examples a monotone fit of the uniform arm's mean test "

@@ -5,7 +5,10 @@ The multiplier after targeted cycle ``c``: fit the uniform arm's test accuracy a
 read off how many uniform examples that fit needs to reach the targeted arm's mean accuracy
 after ``c``, and divide by the targeted arm's mean examples then. Above 1, targeted data teaches
 more per example. Where the targeted accuracy is above everything the uniform fit reaches, the
-multiplier is censored: at least the uniform arm's last examples over targeted's ("> x").
+multiplier is censored: at least the uniform arm's last examples over targeted's ("> x"). Where
+the uniform fit does not rise at all (its data left the student where it was, or lower), no number
+of uniform examples matches any accuracy above its start and the multiplier is undefined: the
+arms are then compared by their paired differences, not by a ratio of examples.
 
 Its 95% interval is a percentile bootstrap over seeds and test items together: a resample draws
 seeds with replacement (a seed's targeted and uniform runs as a pair) and test items with
@@ -141,6 +144,7 @@ class Multiplier:
     bound: float  # the uniform arm's last examples over targeted's: the censored lower bound
     low: float
     high: float  # inf when over 2.5% of the resamples are censored
+    flat: bool = False  # the uniform fit does not rise: the multiplier is undefined
 
     @property
     def censored(self) -> bool:
@@ -148,6 +152,8 @@ class Multiplier:
 
     def text(self) -> str:
         """``1.83x (95% interval 1.21-2.90)``, ``> 2.10x (…)``; an open end as ``> x``."""
+        if self.flat:
+            return "undefined (uniform's accuracy does not rise with its examples)"
         value = f"> {self.bound:.2f}x" if self.censored else f"{self.value:.2f}x"
         high = f"> {self.bound:.2f}" if math.isinf(self.high) else f"{self.high:.2f}"
         low = f"> {self.bound:.2f}" if math.isinf(self.low) else f"{self.low:.2f}"
@@ -155,7 +161,7 @@ class Multiplier:
 
     @property
     def excludes_one(self) -> bool:
-        return self.low > 1.0 or self.high < 1.0
+        return not self.flat and (self.low > 1.0 or self.high < 1.0)
 
 
 def data_efficiency(
@@ -181,7 +187,9 @@ def data_efficiency(
     )
     low, high = np.nanquantile(draws, [0.025, 0.975], axis=0, method="inverted_cdf")
     t_examples = targeted.examples.mean(axis=0)
-    last_uniform = math.expm1(np.log1p(uniform.examples).mean(axis=0)[-1])
+    u_x = np.log1p(uniform.examples).mean(axis=0)
+    fit = monotone_fit(u_x, uniform.accuracy(every_seed, every_item).mean(axis=0))
+    last_uniform = math.expm1(u_x[-1])
     return [
         Multiplier(
             cycle=c + 1,
@@ -191,6 +199,7 @@ def data_efficiency(
             bound=last_uniform / float(t_examples[c + 1]),
             low=float(low[c]),
             high=float(high[c]),
+            flat=bool(fit[-1] <= fit[0]),
         )
         for c in range(len(point))
     ]

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from failforward.tools.report.report import multiplier_lines
 from failforward.tools.stats.multiplier import (
     ArmOutcomes,
     data_efficiency,
@@ -87,6 +88,21 @@ def test_beyond_the_uniform_curve_the_multiplier_is_censored():
     assert all(m.censored for m in found)
     assert found[1].bound == pytest.approx(1.0) and found[1].text().startswith("> 1.00x")
     assert math.isinf(found[1].high) and "to > 1.00" in found[1].text()
+
+
+def test_a_uniform_curve_that_does_not_rise_leaves_the_multiplier_undefined():
+    # uniform falls 40% -> 30% -> 20% with data; targeted holds 40%: no uniform budget matches it,
+    # and "> 1.00x" would read as a win
+    shape = (2, 3, 10)
+    t, u = np.zeros(shape, bool), np.zeros(shape, bool)
+    t[:, :, :4] = True
+    u[:, 0, :4] = u[:, 1, :3] = u[:, 2, :2] = True
+    examples = np.array([[0, 100, 200]] * 2, dtype=float)
+    found = data_efficiency(ArmOutcomes(examples, t), ArmOutcomes(examples, u), reps=50)
+    assert all(m.flat and not m.excludes_one for m in found)
+    assert found[1].text().startswith("undefined")
+    lines = "\n".join(multiplier_lines(found))
+    assert "not decided: the uniform arm's examples did not raise its accuracy" in lines
 
 
 def test_arms_on_different_test_sets_are_refused():
