@@ -112,6 +112,9 @@ def figures(record: dict) -> str:
                 )
         for m in found.focus_multiplier or []:
             lines.append(f"not mastered, targeted's multiplier after cycle {m.cycle}: {m.text()}")
+        for arm, gains in (found.focus_changes or {}).items():
+            changes = "; ".join(f"cycle {g.cycle} {g.text()}" for g in gains)
+            lines.append(f"not mastered, {arm} since cycle 0: {changes}")
         for arm, gains in (found.mastered_falls or {}).items():
             changes = "; ".join(f"cycle {g.cycle} {g.text()}" for g in gains)
             lines.append(f"mastered ({', '.join(found.mastered)}), {arm} since cycle 0: {changes}")

@@ -564,17 +564,32 @@ def headroom_lines(found) -> list[str]:
             "examples to reach targeted's accuracy there, over targeted's): "
             + "; ".join(f"cycle {m.cycle} {m.text()}" for m in found.focus_multiplier),
         ]
+    if found.focus_changes:
+        lines += _change_table(
+            "Change on the skills not mastered since cycle 0, per arm (a gain over uniform is "
+            "learning only where the arm itself rose):",
+            found.focus_changes,
+        )
     if found.mastered_falls:
-        lines += [
-            "",
+        lines += _change_table(
             f"Change on the mastered skills ({', '.join(found.mastered)}) since cycle 0, per "
             "arm (a fall is negative):",
-            "",
-            "| arm | " + " | ".join(f"cycle {g.cycle}" for g in found.mastered_falls["uniform"]),
-            "|---|" + "---:|" * len(found.mastered_falls["uniform"]),
-        ]
-        for arm, gains in found.mastered_falls.items():
-            lines.append(f"| {arm} | " + " | ".join(g.text() for g in gains) + " |")
+            found.mastered_falls,
+        )
+    return lines
+
+
+def _change_table(title: str, changes: dict) -> list[str]:
+    """One row per arm: its change since cycle 0 after each cycle (uniform has the most)."""
+    lines = [
+        "",
+        title,
+        "",
+        "| arm | " + " | ".join(f"cycle {g.cycle}" for g in changes["uniform"]) + " |",
+        "|---|" + "---:|" * len(changes["uniform"]),
+    ]
+    for arm, gains in changes.items():
+        lines.append(f"| {arm} | " + " | ".join(g.text() for g in gains) + " |")
     return lines
 
 

@@ -147,6 +147,9 @@ class Headroom:
     focus: ThreeArms | None = None
     mastered: list[str] | None = None
     mastered_falls: dict[str, list[Gain]] | None = None
+    # each arm's change since cycle 0 on the focus items: a gain over uniform can be learning
+    # or uniform's loss, and only this tells them apart
+    focus_changes: dict[str, list[Gain]] | None = None
     # targeted's data-efficiency multiplier against uniform's curve on the focus items
     focus_multiplier: list[Multiplier] | None = None
 
@@ -160,7 +163,7 @@ def three_arms(
     """Oracle and targeted against uniform and the share recovered, on all items and (given the
     ``mastered`` skills and per-item skills) on the rest, with targeted's data-efficiency
     multiplier there (uniform's curve needs more cycles than targeted's for it to be more than
-    a bound); each arm's fall on the mastered ones."""
+    a bound); each arm's change since cycle 0 on both."""
     every = np.arange(outcomes["uniform"].correct.shape[2])
     found = Headroom(_compare(outcomes, every, reps, seed))
     skills = outcomes["uniform"].skills
@@ -175,6 +178,7 @@ def three_arms(
         arm: falls(o, np.flatnonzero(is_mastered), reps, seed) for arm, o in outcomes.items()
     }
     focus = np.flatnonzero(~is_mastered)
+    found.focus_changes = {arm: falls(o, focus, reps, seed) for arm, o in outcomes.items()}
     found.focus_multiplier = data_efficiency(
         *(only_items(outcomes[arm], focus) for arm in ("targeted", "uniform")), reps, seed
     )

@@ -71,6 +71,20 @@ def test_a_fall_on_the_mastered_skills_shows_per_arm():
     assert falls["uniform"][0].difference == 0 and falls["oracle"][0].difference == 0
 
 
+def test_a_lead_over_a_falling_uniform_shows_as_no_learning_on_the_skills_not_mastered():
+    """hard items start at 5 of 10: uniform loses 3, targeted and the oracle keep 5; both lead
+    uniform by 3 items, and only the per-arm change shows that neither learned anything"""
+    held, lost = _arm([[(10, 5), (10, 5)]] * 4), _arm([[(10, 5), (10, 2)]] * 4)
+    found = three_arms({"targeted": held, "uniform": lost, "oracle": held}, {"easy"}, reps=200)
+    assert found.focus.oracle[0].difference == pytest.approx(0.3)
+    changes = found.focus_changes
+    assert changes["uniform"][0].difference == pytest.approx(-0.3)
+    assert changes["targeted"][0].difference == 0 and changes["oracle"][0].difference == 0
+    lines = "\n".join(headroom_lines(found))
+    assert "Change on the skills not mastered since cycle 0" in lines
+    assert "| uniform | -30.0 points" in lines
+
+
 def test_without_skills_or_mastered_ones_only_all_items_are_compared():
     outcomes = _outcomes([3] * 2, [5] * 2, [7] * 2)
     assert three_arms(outcomes, None, reps=50).focus is None
