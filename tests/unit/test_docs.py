@@ -106,7 +106,7 @@ def test_a_broken_link_fails_the_build(tmp_path):
     shutil.copytree(ROOT / "docs", copy / "docs", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("mkdocs.yml", "README.md"):
         shutil.copy(ROOT / name, copy / name)
-    for folder in ("api", "agents", "app", "graph", "tools", "training", "benchmarks"):
+    for folder in ("api", "agents", "app", "graph", "tools", "training", "benchmarks", "examples"):
         (copy / folder).symlink_to(ROOT / folder)
     index = copy / "docs" / "index.md"
     planted = "See [this](concepts/nowhere.md) and [that](how-to/packs.md#no-such-heading)."
