@@ -112,12 +112,12 @@ def figures(record: dict) -> str:
                 )
         for m in found.focus_multiplier or []:
             lines.append(f"not mastered, targeted's multiplier after cycle {m.cycle}: {m.text()}")
-        for arm, gains in (found.focus_changes or {}).items():
-            changes = "; ".join(f"cycle {g.cycle} {g.text()}" for g in gains)
-            lines.append(f"not mastered, {arm} since cycle 0: {changes}")
-        for arm, gains in (found.mastered_falls or {}).items():
-            changes = "; ".join(f"cycle {g.cycle} {g.text()}" for g in gains)
-            lines.append(f"mastered ({', '.join(found.mastered)}), {arm} since cycle 0: {changes}")
+        mastered_label = f"mastered ({', '.join(found.mastered or [])})"
+        for label, per_arm in (("not mastered", found.focus_changes),
+                               (mastered_label, found.mastered_falls)):  # fmt: skip
+            for arm, gains in (per_arm or {}).items():
+                changes = "; ".join(f"cycle {g.cycle} {g.text()}" for g in gains)
+                lines.append(f"{label}, {arm} since cycle 0: {changes}")
     for arm, data in record["arms"].items():
         per_seed = [
             " ".join(f"{cycle.count('1') / len(cycle):.1%}" for cycle in seed)

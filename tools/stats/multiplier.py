@@ -103,9 +103,10 @@ def seed_stretch(n: int) -> float:
 
 def multipliers(
     targeted: ArmOutcomes, uniform: ArmOutcomes, seeds: np.ndarray, items: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per targeted cycle 1.. on one (re)sample: the multiplier (inf where censored, nan where
-    the targeted arm trained on nothing) and targeted's mean accuracy after the cycle.
+    the targeted arm trained on nothing) and targeted's mean accuracy after the cycle; and the
+    uniform arm's monotone fit the multipliers were read off, one value per uniform cycle.
 
     With few seeds, a resample of them varies less than seeds do: by ``(n - 1) / n`` in
     variance, and a mean over ``n`` seeds is spread as Student's t with ``n - 1`` degrees of
@@ -130,7 +131,7 @@ def multipliers(
             for c in range(1, targeted.cycles)
         ]
     )
-    return values, t_acc[1:]
+    return values, t_acc[1:], fitted
 
 
 @dataclass
@@ -172,7 +173,7 @@ def data_efficiency(
     _check_pair(targeted, uniform)
     n_seeds, n_items = targeted.correct.shape[0], targeted.correct.shape[2]
     every_seed, every_item = np.arange(n_seeds), np.arange(n_items)
-    point, accuracy = multipliers(targeted, uniform, every_seed, every_item)
+    point, accuracy, fit = multipliers(targeted, uniform, every_seed, every_item)
     rng = np.random.default_rng(seed)
     draws = np.array(
         [
@@ -187,9 +188,7 @@ def data_efficiency(
     )
     low, high = np.nanquantile(draws, [0.025, 0.975], axis=0, method="inverted_cdf")
     t_examples = targeted.examples.mean(axis=0)
-    u_x = np.log1p(uniform.examples).mean(axis=0)
-    fit = monotone_fit(u_x, uniform.accuracy(every_seed, every_item).mean(axis=0))
-    last_uniform = math.expm1(u_x[-1])
+    last_uniform = math.expm1(np.log1p(uniform.examples).mean(axis=0)[-1])
     return [
         Multiplier(
             cycle=c + 1,
