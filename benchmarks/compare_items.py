@@ -1,11 +1,12 @@
 """A comparison's compact results, and its three-arm figures recomputed from them.
 
 Run folders do not outlive a session; this keeps what every statistic of a comparison needs: per
-arm, seed and cycle the examples trained so far and whether each test item was answered right,
-each test item's skill, whether the starting student's own runs had trained on it, and the
-seconds each node took. ``--out`` writes them as JSON (well under a megabyte); ``--from`` reads
-such a file back and prints the three-arm figures (:func:`tools.stats.headroom.three_arms`) on all
-test items and on the items no earlier run of the student trained on, without training again.
+arm, seed and cycle the examples trained so far, those of each skill trained in the cycle, and
+whether each test item was answered right; each test item's skill, whether the starting student's
+own runs had trained on it, and the seconds each node took. ``--out`` writes them as JSON (well
+under a megabyte); ``--from`` reads such a file back and prints the three-arm figures
+(:func:`tools.stats.headroom.three_arms`) on all test items and on the items no earlier run of the
+student trained on, and the compare report's per-skill table, without training again.
 
     python benchmarks/compare_items.py runs/compare-<id> --out benchmarks/results/<name>.json
     python benchmarks/compare_items.py --from benchmarks/results/<name>.json
@@ -21,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from failforward.tools.report.comparison import load_outcomes
+from failforward.tools.report.comparison import load_outcomes, record_arms
+from failforward.tools.report.report import mastered_skills, skills_table
 from failforward.tools.stats.headroom import three_arms
-from failforward.tools.stats.multiplier import ArmOutcomes
+from failforward.tools.stats.multiplier import ArmOutcomes, skill_curves
 from failforward.tools.store import RunStore
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -33,9 +35,6 @@ from learnability_pilot import trained_by_student  # noqa: E402
 def dump(folder: Path, seeds: int | None = None) -> dict:
     """The comparison in ``folder`` as a compact record (see the module's docstring); with
     ``seeds``, its first ``seeds`` seeds only (a comparison stopped before its last seed)."""
-    from failforward.tools.report.comparison import record_arms
-    from failforward.tools.report.report import mastered_skills
-
     record = json.loads((folder / "compare.json").read_text())
     record["seeds"] = record["seeds"][:seeds] if seeds else record["seeds"]
     run_ids = {
@@ -70,6 +69,7 @@ def dump(folder: Path, seeds: int | None = None) -> dict:
                     ["".join("1" if x else "0" for x in cycle) for cycle in seed]
                     for seed in o.correct
                 ],
+                "skill_examples": {k: v.tolist() for k, v in (o.skill_examples or {}).items()},
             }
             for arm, o in outcomes.items()
         },
@@ -87,6 +87,7 @@ def outcomes_of(record: dict, keep: np.ndarray) -> dict[str, ArmOutcomes]:
                 :, :, keep
             ],
             skills,
+            {k: np.array(v) for k, v in data.get("skill_examples", {}).items()} or None,
         )
         for arm, data in record["arms"].items()
     }
@@ -124,6 +125,10 @@ def figures(record: dict) -> str:
             for seed in data["correct"]
         ]
         lines.append(f"{arm} test accuracy per cycle, by seed: " + " | ".join(per_seed))
+    if all("skill_examples" in data for data in record["arms"].values()):  # older records lack it
+        per_skill = {arm: skill_curves(o) for arm, o in outcomes_of(record, everything).items()}
+        if any(per_skill.values()):  # as the compare report shows it
+            lines += skills_table(per_skill)
     return "\n".join(lines)
 
 

@@ -253,7 +253,10 @@ def test_an_oracle_arm_follows_its_pilot_table_and_the_report_shows_three_arms(t
     every = np.ones(len(kept["skills"]), bool)
     again = three_arms(compare_items.outcomes_of(kept, every), set(kept["mastered"]))
     assert again.focus.oracle == found.focus.oracle and again.all.targeted == found.all.targeted
-    assert "not mastered (" in compare_items.figures(kept)
+    printed = compare_items.figures(kept)
+    assert "not mastered (" in printed
+    # and the report's per-skill table, examples of each skill included, comes back the same
+    assert "## Per skill" in printed and printed.split("## Per skill")[1] in report
 
 
 def test_a_learnability_plan_runs_the_loop_and_shows_each_cells_success(tmp_path, quiet_ui):

@@ -489,13 +489,13 @@ def render_compare(compare_id: str, record: dict, summary: dict, run_ids: dict) 
     lines += headroom_lines(summary.get("three_arms"))
     lines += _paired_table(summary.get("paired"))
     lines += _seeds_needed_lines(summary.get("seeds_needed"))
-    lines += _skills_table(summary.get("skills"))
+    lines += skills_table(summary.get("skills"))
     lines += _gains_table(summary.get("gains"))
     lines += _per_seed_table(seeds, summary["ratios"], run_ids)
     return "\n".join(lines) + "\n"
 
 
-def _skills_table(found: dict | None) -> list[str]:
+def skills_table(found: dict | None) -> list[str]:
     """Per skill, cycle and arm: test accuracy (mean over seeds, 95% interval) and the examples
     of that skill trained in the cycle: where each plan spent its budget, next to what it got."""
     if not found:
